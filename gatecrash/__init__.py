@@ -1,0 +1,1 @@
+"""gatecrash package."""

@@ -1,0 +1,30 @@
+"""Response headers that say how a request was served (DESIGN.md §1)."""
+
+from enum import StrEnum
+
+__all__ = [
+    "HEADER_CACHE_AGE",
+    "HEADER_GATEWAY",
+    "HEADER_INSTANCE",
+    "HEADER_ROUTE",
+    "HEADER_ROUTER",
+    "HEADER_TENANT",
+    "Route",
+]
+
+HEADER_INSTANCE = "X-Gatecrash-Instance"
+HEADER_GATEWAY = "X-Gatecrash-Gateway"
+HEADER_ROUTE = "X-Gatecrash-Route"
+HEADER_ROUTER = "X-Gatecrash-Router"
+HEADER_CACHE_AGE = "X-Gatecrash-Cache-Age"
+HEADER_TENANT = "X-Tenant"
+
+
+class Route(StrEnum):
+    """Which path served a request; `available` means any of these with a 2xx."""
+
+    PRIMARY = "primary"
+    RETRY = "retry"
+    CACHE_HIT = "cache-hit"
+    FALLBACK_CACHE = "fallback-cache"
+    FALLBACK_DEGRADED = "fallback-degraded"

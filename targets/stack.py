@@ -1,0 +1,132 @@
+"""A deployed stack as data: what every instance reads at start-up.
+
+The conductor resolves a `Topology` into a `StackSpec` (ports, addresses,
+secrets, limits) and writes it to a file readable only by its owner; each
+service process is started with that file and its own instance id.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from targets.errors import ConfigError
+from targets.inference.settings import InferenceSettings
+from targets.topology import Arch, Program, topology_for
+
+__all__ = [
+    "ENV_INSTANCE",
+    "ENV_STACK_FILE",
+    "InferenceSettings",
+    "InstanceSpec",
+    "Limits",
+    "StackSpec",
+    "TenantSpec",
+    "load_stack",
+]
+
+ENV_STACK_FILE = "GATECRASH_STACK_FILE"
+ENV_INSTANCE = "GATECRASH_INSTANCE"
+
+
+class InstanceSpec(BaseModel):
+    """One instance: where it listens, and the address its callers use.
+
+    `address` differs from `host:port` when a proxy sits on the hop.
+    """
+
+    id: str
+    service: str
+    program: Program
+    role: str | None = None
+    host: str = "127.0.0.1"
+    port: int
+    address: str
+
+    @property
+    def listen_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Base URL callers use (through the hop's proxy when there is one)."""
+        return f"http://{self.address}"
+
+
+class TenantSpec(BaseModel):
+    name: str
+    quota_per_minute: int = Field(ge=1)
+
+
+class Limits(BaseModel):
+    """Gateway protections and per-hop resilience knobs."""
+
+    max_body_bytes: int = 64 * 1024
+    max_messages: int = 64
+    max_message_chars: int = 16_000
+    hop_timeout_s: float = 5.0
+    connect_timeout_s: float = 0.5
+    # Streams may take a while to finish; only their first byte is bounded.
+    stream_first_byte_timeout_s: float = 30.0
+    health_interval_s: float = 0.5
+    health_timeout_s: float = 0.4
+    breaker_failures: int = 5
+    breaker_open_s: float = 2.0
+    cache_ttl_s: int = 3600
+
+
+class StackSpec(BaseModel):
+    name: str
+    stack_id: str
+    arch: Arch
+    runtime: str = "local"
+    instances: list[InstanceSpec]
+    redis_url: str
+    signing_key: str = Field(repr=False)
+    tenants: list[TenantSpec]
+    limits: Limits = Limits()
+    inference: InferenceSettings = InferenceSettings()
+    entry_url: str
+
+    def instance(self, instance_id: str) -> InstanceSpec:
+        for inst in self.instances:
+            if inst.id == instance_id:
+                return inst
+        raise ConfigError(f"stack {self.name}: no instance {instance_id!r}")
+
+    def replicas(self, service: str) -> list[InstanceSpec]:
+        return [i for i in self.instances if i.service == service]
+
+    def upstreams(self, caller: str, callee: str) -> list[InstanceSpec]:
+        """Replicas of `callee` as `caller` reaches them; the hop must be in the topology."""
+        svc = topology_for(self.arch).service(caller)
+        if callee not in svc.calls:
+            raise ConfigError(
+                f"{caller} does not call {callee} in the {self.arch} topology "
+                f"(it calls: {', '.join(svc.calls) or 'nothing'})"
+            )
+        found = self.replicas(callee)
+        if not found:
+            raise ConfigError(f"stack {self.name}: no instance of {callee}")
+        return found
+
+    def tenant(self, name: str) -> TenantSpec | None:
+        return next((t for t in self.tenants if t.name == name), None)
+
+    def write(self, path: Path) -> None:
+        """Write the spec readable by its owner only: it holds the signing key."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.model_dump_json(indent=2))
+
+
+def load_stack(path: str | Path) -> StackSpec:
+    try:
+        return StackSpec.model_validate_json(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"stack file {path} not found; start the stack with `gatecrash up`") from None
+    except ValidationError as exc:
+        raise ConfigError(f"stack file {path} is invalid: {exc}") from exc
