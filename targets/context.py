@@ -1,0 +1,79 @@
+"""What a running instance holds: its spec, one HTTP client, upstream pools, Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import httpx
+import redis.asyncio as aioredis
+from fastapi import Depends, FastAPI, Request
+
+from targets.app import ServiceIdentity
+from targets.errors import ConfigError
+from targets.stack import InstanceSpec, StackSpec
+from targets.store import connect_redis
+from targets.upstream import UpstreamPool, make_client
+
+__all__ = ["Ctx", "ServiceContext", "context_lifespan"]
+
+
+@dataclass
+class ServiceContext:
+    stack: StackSpec
+    instance: InstanceSpec
+    client: httpx.AsyncClient | None = None
+    redis: aioredis.Redis | None = None
+    pools: dict[str, UpstreamPool] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> ServiceIdentity:
+        return ServiceIdentity(self.instance.id, self.instance.service, self.instance.role)
+
+    def pool(self, service: str) -> UpstreamPool:
+        try:
+            return self.pools[service]
+        except KeyError:
+            raise ConfigError(f"{self.instance.id} has no pool for {service}") from None
+
+    @property
+    def store(self) -> aioredis.Redis:
+        if self.redis is None:
+            raise ConfigError(f"{self.instance.id} does not talk to redis in this topology")
+        return self.redis
+
+
+def context_lifespan(ctx: ServiceContext, upstreams: tuple[str, ...], *, uses_redis: bool):
+    """A FastAPI lifespan that opens the instance's client, pools and Redis."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ctx = ctx
+        ctx.client = make_client(ctx.stack.limits)
+        for callee in upstreams:
+            replicas = ctx.stack.upstreams(ctx.instance.service, callee)
+            pool = UpstreamPool(callee, replicas, ctx.client, ctx.stack.limits)
+            pool.start()
+            ctx.pools[callee] = pool
+        if uses_redis:
+            ctx.redis = connect_redis(ctx.stack.redis_url)
+        try:
+            yield
+        finally:
+            for pool in ctx.pools.values():
+                await pool.stop()
+            await ctx.client.aclose()
+            if ctx.redis is not None:
+                await ctx.redis.aclose()
+
+    return lifespan
+
+
+def _ctx(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(_ctx)]

@@ -1,0 +1,1 @@
+"""The API gateway: one program, three roles (`single`, `identity`, `business`)."""

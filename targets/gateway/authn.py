@@ -1,0 +1,65 @@
+"""Who is calling: checked by the auth service, or locally from the key's signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from targets.context import ServiceContext
+from targets.errors import UpstreamError
+from targets.headers import HEADER_TENANT
+from targets.keys import Principal, bearer_key, verify_key
+from targets.problems import error_response
+
+__all__ = ["AuthOutcome", "authenticate_locally", "authenticate_remotely"]
+
+MISSING_KEY = "missing API key: send `Authorization: Bearer <api key>`"
+
+
+@dataclass
+class AuthOutcome:
+    """Exactly one of: a principal, a refusal to send back, or `unavailable`."""
+
+    principal: Principal | None = None
+    refusal: Response | None = None
+    unavailable: str | None = None
+
+
+def authenticate_locally(request: Request, ctx: ServiceContext) -> AuthOutcome:
+    key = bearer_key(request.headers.get("authorization"))
+    if key is None:
+        return AuthOutcome(refusal=error_response(401, MISSING_KEY, "missing_api_key"))
+    principal = verify_key(ctx.stack.signing_key, key)
+    if principal is None:
+        return AuthOutcome(refusal=error_response(401, "invalid API key", "invalid_api_key"))
+    if ctx.stack.tenant(principal.tenant) is None:
+        return AuthOutcome(refusal=error_response(
+            403, f"tenant {principal.tenant} is not active", "tenant_inactive"))
+    wanted = request.headers.get(HEADER_TENANT)
+    if wanted is not None and wanted != principal.tenant:
+        return AuthOutcome(refusal=error_response(
+            403, "this API key does not belong to the requested tenant", "wrong_tenant"))
+    return AuthOutcome(principal=principal)
+
+
+async def authenticate_remotely(request: Request, ctx: ServiceContext) -> AuthOutcome:
+    """Seed 000 §2 step 4: the auth service checks the key."""
+    key = bearer_key(request.headers.get("authorization"))
+    if key is None:
+        return AuthOutcome(refusal=error_response(401, MISSING_KEY, "missing_api_key"))
+    try:
+        attempt = await ctx.pool("auth").request(
+            "POST", "/v1/verify", idempotent=True,
+            json={"api_key": key, "tenant": request.headers.get(HEADER_TENANT)})
+    except UpstreamError as exc:
+        return AuthOutcome(unavailable=str(exc))
+    response = attempt.response
+    if response.status_code == 200:
+        body = response.json()
+        return AuthOutcome(principal=Principal(body["tenant"], body["user"], body["key_id"]))
+    if response.status_code in (401, 403):
+        return AuthOutcome(refusal=Response(response.content, response.status_code,
+                                            media_type="application/json"))
+    return AuthOutcome(unavailable=f"auth answered HTTP {response.status_code}")

@@ -1,0 +1,114 @@
+"""The middleware router of `dual` (seed 000 §3): routes by domain to the
+identity or business gateway and, when that gateway is down, serves the
+gateway's dedicated fallback itself, so one domain's outage stays its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+
+from targets.app import create_app
+from targets.context import ServiceContext, context_lifespan
+from targets.endpoints import Domain, Endpoint, match
+from targets.errors import UpstreamError
+from targets.fallback import degraded_response, identity_fallback
+from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
+from targets.keys import bearer_key, verify_key
+from targets.problems import error_response
+
+__all__ = ["build_app"]
+
+FORWARD_REQUEST_HEADERS = ("authorization", "content-type", "x-tenant", "idempotency-key",
+                           "accept")
+# Hop-by-hop or recomputed headers that must not be copied onto our answer.
+DROP_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection",
+                                   "keep-alive", "date", "server"})
+MAX_BODY_BYTES = 1024 * 1024  # the gateways enforce the real limit
+
+
+class Router:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.id = ctx.instance.id
+
+    async def handle(self, request: Request) -> Response:
+        endpoint, known = match(request.method, request.url.path)
+        if endpoint is None:
+            return self._mark(error_response(405 if known else 404,
+                                             f"no route for {request.method} "
+                                             f"{request.url.path}", "no_route"))
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return self._mark(error_response(413, "body too large", "body_too_large"))
+        headers = {k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))}
+        limits = self.ctx.stack.limits
+        try:
+            attempt = await self.ctx.pool(endpoint.gateway_service).request(
+                request.method, request.url.path, idempotent=endpoint.idempotent,
+                content=body or None, headers=headers, params=dict(request.query_params),
+                stream=True, timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
+                                                   connect=limits.connect_timeout_s))
+        except UpstreamError as exc:
+            return self._mark(await self._fallback(request, endpoint, body, str(exc)))
+        upstream = attempt.response
+        if upstream.status_code >= 500 and HEADER_GATEWAY.lower() not in upstream.headers:
+            # The gateway itself failed (its deliberate errors carry its id).
+            await upstream.aclose()
+            return self._mark(await self._fallback(
+                request, endpoint, body, f"{endpoint.gateway_service} HTTP {upstream.status_code}"))
+        out = {k: v for k, v in upstream.headers.items() if k not in DROP_RESPONSE_HEADERS}
+        return self._mark(StreamingResponse(_relay(upstream), status_code=upstream.status_code,
+                                            headers=out))
+
+    def _mark(self, response: Response) -> Response:
+        response.headers[HEADER_ROUTER] = self.id
+        return response
+
+    async def _fallback(self, request: Request, endpoint: Endpoint, body: bytes,
+                        reason: str) -> Response:
+        """The down gateway's own fallback, served here (headers name the router)."""
+        headers = {HEADER_GATEWAY: self.id}
+        key = bearer_key(request.headers.get("authorization"))
+        principal = verify_key(self.ctx.stack.signing_key, key) if key else None
+        if principal is None:
+            return error_response(401, "missing or invalid API key", "invalid_api_key", headers)
+        if endpoint.domain is Domain.IDENTITY:
+            answer = await identity_fallback(self.ctx.redis, principal, endpoint, headers)
+            if answer is not None:
+                return answer
+            return error_response(503, f"identity unavailable ({reason}) and no cached "
+                                  "answer for this caller yet", "identity_unavailable", headers)
+        stream, model = False, "degraded"
+        if endpoint.name == "chat.completions":
+            try:
+                payload = json.loads(body or b"{}")
+                stream, model = bool(payload.get("stream")), str(payload.get("model") or model)
+            except ValueError:
+                pass
+        return degraded_response(endpoint, headers, stream=stream, model=model)
+
+
+async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    finally:
+        await upstream.aclose()
+
+
+def build_app(ctx: ServiceContext) -> FastAPI:
+    router = Router(ctx)
+    app = create_app(ctx.identity, title="router",
+                     lifespan=context_lifespan(ctx, ("gateway-identity", "gateway-business"),
+                                               uses_redis=True))
+
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def entry(request: Request) -> Response:
+        return await router.handle(request)
+
+    return app

@@ -1,0 +1,104 @@
+"""chat: prepares the context, asks models which model, streams from inference
+(seed 000 §2 steps 7-9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+
+from targets.app import create_app
+from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.errors import UpstreamError
+from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
+from targets.problems import error_response
+
+__all__ = ["SYSTEM_PROMPT", "build_app", "prepare_context"]
+
+SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def prepare_context(messages: list[dict[str, Any]], max_messages: int) -> list[dict[str, Any]]:
+    """Add the default system prompt and keep the most recent turns."""
+    system = [m for m in messages if m.get("role") == "system"][:1]
+    turns = [m for m in messages if m.get("role") != "system"]
+    if not system:
+        system = [{"role": "system", "content": SYSTEM_PROMPT}]
+    return system + turns[-(max_messages - 1):]
+
+
+def _passthrough_headers(upstream: httpx.Response, retried: bool, inference: str) -> dict[str, str]:
+    headers = {HEADER_INFERENCE: inference}
+    if retried or upstream.headers.get(HEADER_ROUTE) == Route.RETRY:
+        headers[HEADER_ROUTE] = Route.RETRY
+    retry_after = upstream.headers.get("retry-after")
+    if retry_after:
+        headers["Retry-After"] = retry_after
+    return headers
+
+
+def build_app(ctx: ServiceContext) -> FastAPI:
+    app = create_app(ctx.identity,
+                     lifespan=context_lifespan(ctx, ("models", "inference"), uses_redis=False))
+    limits = ctx.stack.limits
+
+    @app.get("/v1/models", response_model=None)
+    async def models(ctx: Ctx):
+        try:
+            attempt = await ctx.pool("models").request("GET", "/v1/models", idempotent=True)
+        except UpstreamError as exc:
+            return error_response(503, f"model catalogue unavailable: {exc}", "upstream")
+        return Response(attempt.response.content, attempt.response.status_code,
+                        media_type="application/json")
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def completions(request: Request, ctx: Ctx):
+        try:
+            payload = await request.json()
+        except ValueError:
+            return error_response(400, "body is not JSON", "invalid_json")
+        if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
+            return error_response(422, "`messages` must be a list", "invalid_schema")
+        payload["messages"] = prepare_context(payload["messages"], limits.max_messages)
+        retried = False
+        try:
+            chosen = await ctx.pool("models").request(
+                "POST", "/v1/models/select", json={"model": payload.get("model")},
+                idempotent=True)
+            retried = chosen.retried
+            if chosen.response.status_code != 200:
+                return Response(chosen.response.content, chosen.response.status_code,
+                                media_type="application/json")
+            payload["model"] = chosen.response.json()["model"]
+            # Generation has no side effect: safe to retry before the first byte.
+            attempt = await ctx.pool("inference").request(
+                "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
+                timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
+                                      connect=limits.connect_timeout_s))
+        except UpstreamError as exc:
+            return error_response(503, f"generation unavailable: {exc}", "upstream")
+        upstream = attempt.response
+        headers = _passthrough_headers(upstream, retried or attempt.retried,
+                                       upstream.headers.get(HEADER_INSTANCE, attempt.replica.id))
+        media_type = upstream.headers.get("content-type", "application/json")
+        if not payload.get("stream"):
+            try:
+                content = await upstream.aread()
+            finally:
+                await upstream.aclose()
+            return Response(content, upstream.status_code, headers=headers,
+                            media_type=media_type)
+
+        async def relay():
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+
+        return StreamingResponse(relay(), status_code=upstream.status_code, headers=headers,
+                                 media_type=media_type)
+
+    return app

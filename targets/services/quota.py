@@ -1,0 +1,72 @@
+"""quota: per-tenant request quota, a fixed window counter in Redis."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from targets.app import create_app
+from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.problems import error_response
+from targets.store import REDIS_ERRORS
+
+__all__ = ["WINDOW_S", "build_app"]
+
+WINDOW_S = 60
+
+
+class ConsumeRequest(BaseModel):
+    tenant: str
+    cost: int = Field(default=1, ge=1, le=1000)
+
+
+def _window() -> tuple[int, int]:
+    now = int(time.time())
+    start = now - now % WINDOW_S
+    return start, start + WINDOW_S - now
+
+
+def build_app(ctx: ServiceContext) -> FastAPI:
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=True))
+
+    def limit_of(tenant: str) -> int | None:
+        spec = ctx.stack.tenant(tenant)
+        return spec.quota_per_minute if spec else None
+
+    @app.post("/v1/quota/consume", response_model=None)
+    async def consume(body: ConsumeRequest, ctx: Ctx):
+        limit = limit_of(body.tenant)
+        if limit is None:
+            return error_response(403, f"unknown tenant {body.tenant}", "tenant_inactive")
+        start, reset_s = _window()
+        key = f"gc:quota:{body.tenant}:{start}"
+        try:
+            pipe = ctx.store.pipeline()
+            pipe.incrby(key, body.cost)
+            pipe.expire(key, WINDOW_S * 2)
+            used, _ = await pipe.execute()
+        except REDIS_ERRORS:
+            return error_response(503, "quota store unavailable", "store_unavailable")
+        state = {"limit": limit, "used": int(used), "remaining": max(0, limit - int(used)),
+                 "reset_s": reset_s}
+        if int(used) > limit:
+            return error_response(429, f"quota of {limit} requests per minute exceeded",
+                                  "quota_exceeded", headers={"Retry-After": str(reset_s)})
+        return state
+
+    @app.get("/v1/quota/{tenant}", response_model=None)
+    async def status(tenant: str, ctx: Ctx):
+        limit = limit_of(tenant)
+        if limit is None:
+            return error_response(403, f"unknown tenant {tenant}", "tenant_inactive")
+        start, reset_s = _window()
+        try:
+            used = int(await ctx.store.get(f"gc:quota:{tenant}:{start}") or 0)
+        except REDIS_ERRORS:
+            return error_response(503, "quota store unavailable", "store_unavailable")
+        return {"limit": limit, "used": used, "remaining": max(0, limit - used),
+                "reset_s": reset_s}
+
+    return app

@@ -1,0 +1,33 @@
+"""users: user profiles, kept in Redis (seed 000 §2 step 5, identity domain)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI
+
+from targets.app import create_app
+from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.problems import error_response
+from targets.store import REDIS_ERRORS
+
+__all__ = ["build_app"]
+
+
+def build_app(ctx: ServiceContext) -> FastAPI:
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=True))
+
+    @app.get("/v1/users/{tenant}/{user}", response_model=None)
+    async def profile(tenant: str, user: str, ctx: Ctx):
+        key = f"gc:user:{tenant}:{user}"
+        try:
+            found = await ctx.store.hgetall(key)
+            if not found:
+                found = {"tenant": tenant, "user": user, "display_name": user.title(),
+                         "plan": "standard", "created": str(int(time.time()))}
+                await ctx.store.hset(key, mapping=found)
+        except REDIS_ERRORS:
+            return error_response(503, "profile store unavailable", "store_unavailable")
+        return found
+
+    return app

@@ -1,0 +1,183 @@
+"""Balancing over the replicas of one upstream service.
+
+Round robin over healthy replicas; active health checks; passive ejection on
+a transport error; a circuit breaker per replica; one retry on another
+replica when the request is safe to repeat; per-hop timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from targets.breaker import BreakerState, CircuitBreaker
+from targets.errors import UpstreamError
+from targets.stack import InstanceSpec, Limits
+
+__all__ = ["Attempt", "Replica", "UpstreamPool", "make_client"]
+
+log = logging.getLogger(__name__)
+
+# Statuses that mean "this replica could not serve it", so another may.
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+MAX_ATTEMPTS = 2  # the first try and one retry on another replica
+POOL_CONNECTIONS = 256
+
+
+def make_client(limits: Limits) -> httpx.AsyncClient:
+    """One client per process: pooled keep-alive connections to every upstream."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(limits.hop_timeout_s, connect=limits.connect_timeout_s),
+        limits=httpx.Limits(max_connections=POOL_CONNECTIONS,
+                            max_keepalive_connections=POOL_CONNECTIONS),
+        trust_env=False,  # never route hop traffic through an environment proxy
+    )
+
+
+@dataclass
+class Replica:
+    spec: InstanceSpec
+    breaker: CircuitBreaker
+    healthy: bool = True
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def available(self) -> bool:
+        return self.healthy and self.breaker.state is BreakerState.CLOSED
+
+
+@dataclass
+class Attempt:
+    """The response of the replica that answered, and whether it was a retry."""
+
+    response: httpx.Response
+    replica: Replica
+    retried: bool
+
+
+class UpstreamPool:
+    def __init__(self, service: str, replicas: list[InstanceSpec], client: httpx.AsyncClient,
+                 limits: Limits) -> None:
+        self.service = service
+        self.client = client
+        self.limits = limits
+        self.replicas = [
+            Replica(spec, CircuitBreaker(limits.breaker_failures, limits.breaker_open_s))
+            for spec in replicas
+        ]
+        self._next = 0
+        self._health_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        if self._health_task is None:
+            self._health_task = asyncio.create_task(self._health_loop(),
+                                                    name=f"health:{self.service}")
+
+    async def stop(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+            self._health_task = None
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.gather(*(self._check(r) for r in self.replicas))
+            await asyncio.sleep(self.limits.health_interval_s)
+
+    async def _check(self, replica: Replica) -> None:
+        try:
+            resp = await self.client.get(f"{replica.spec.url}/health",
+                                         timeout=self.limits.health_timeout_s)
+            ok = resp.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        if ok and not replica.healthy:
+            log.info("%s: %s healthy again", self.service, replica.id)
+            replica.breaker.record_success()
+        replica.healthy = ok
+
+    # -- selection ---------------------------------------------------------
+    def candidates(self) -> list[Replica]:
+        """Replicas to try, in order: available ones round robin, then probes."""
+        n = len(self.replicas)
+        start = self._next
+        self._next = (self._next + 1) % n
+        ordered = [self.replicas[(start + i) % n] for i in range(n)]
+        picked = [r for r in ordered if r.available]
+        if len(picked) < MAX_ATTEMPTS:
+            # A half-open breaker lets one probe through; a replica that the
+            # health check has not yet seen fail is worth one try.
+            for r in ordered:
+                if r not in picked and r.healthy and r.breaker.allow():
+                    picked.append(r)
+        return picked
+
+    def status(self) -> list[dict[str, Any]]:
+        return [{"instance": r.id, "healthy": r.healthy, "breaker": r.breaker.state.value}
+                for r in self.replicas]
+
+    # -- requests ----------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        stream: bool = False,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> Attempt:
+        """Send to one replica, retrying once on another when that is safe.
+
+        With `stream=True` the body is not read: the caller iterates it and
+        must close the response. Raises `UpstreamError` when no replica answered.
+        """
+        candidates = self.candidates()
+        if not candidates:
+            raise UpstreamError(self.service, "no healthy replica (all ejected or circuit open)")
+        last_error = "no attempt"
+        for attempt_no, replica in enumerate(candidates[:MAX_ATTEMPTS]):
+            request = self.client.build_request(
+                method, f"{replica.spec.url}{path}", json=json, content=content,
+                headers=headers, params=params,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+            try:
+                response = await self.client.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                last_error = f"{replica.id}: {type(exc).__name__}"
+                self._fail(replica, eject=True)
+                # A refused connection never reached the server: safe to retry.
+                if idempotent or isinstance(exc, httpx.ConnectError):
+                    continue
+                raise UpstreamError(self.service, last_error) from exc
+            if response.status_code in RETRYABLE_STATUSES:
+                last_error = f"{replica.id}: HTTP {response.status_code}"
+                self._fail(replica, eject=False)
+                if idempotent and attempt_no + 1 < min(MAX_ATTEMPTS, len(candidates)):
+                    await response.aclose()
+                    continue
+                return Attempt(response, replica, retried=attempt_no > 0)
+            replica.breaker.record_success()
+            return Attempt(response, replica, retried=attempt_no > 0)
+        raise UpstreamError(self.service, f"every attempt failed (last: {last_error})")
+
+    def _fail(self, replica: Replica, *, eject: bool) -> None:
+        replica.breaker.record_failure()
+        if eject:
+            # Passive ejection: the health check brings it back.
+            replica.healthy = False
