@@ -12,10 +12,9 @@ from types import FrameType
 
 from chaos.errors import ChaosError
 from chaos.runtime.local import LocalRuntime
-from targets.errors import TargetsError
-
 from gatecrash.errors import GatecrashError
 from gatecrash.stacks import Stack, find_stack, list_stacks, new_stack, runtime_for
+from targets.errors import TargetsError
 
 __all__ = ["main"]
 

@@ -13,20 +13,24 @@ import os
 import secrets
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.runtime.local import InstancePlan, LocalRuntime, port_in_use
+from gatecrash.errors import InputError, StackError
 from targets.keys import issue_key, new_signing_key
 from targets.stack import InstanceSpec, Limits, StackSpec, TenantSpec
 from targets.topology import Program, topology_for
 
-from gatecrash.errors import InputError, StackError
-
 __all__ = [
     "DEMO_TENANT",
+    "STACK_MARKER_ENV",
     "LIMITED_TENANT",
     "Stack",
+    "deployed_stack",
     "find_stack",
     "gatecrash_home",
     "list_stacks",
@@ -45,6 +49,9 @@ DEMO_QUOTA = 10_000_000  # per minute: load tests must not hit it by accident
 LIMITED_TENANT = "limited"
 LIMITED_QUOTA = 5
 CREDENTIALS_FILE = "credentials.json"
+# Every instance carries its stack's folder in its environment, so that its
+# processes can be found even when their command line says nothing.
+STACK_MARKER_ENV = "GATECRASH_STACK_DIR"
 STACK_FILE = "stack.json"
 
 
@@ -166,7 +173,9 @@ def plans_for(stack: Stack) -> list[InstancePlan]:
         plans.append(InstancePlan(
             id=inst.id, service=inst.service, program=inst.program.value, role=inst.role,
             host=inst.host, port=inst.port, url=inst.url, argv=argv, ready=ready,
-            env={"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}))
+            cwd=str(stack.dir),
+            env={"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+                 STACK_MARKER_ENV: str(stack.dir)}))
     return plans
 
 
@@ -197,3 +206,18 @@ def list_stacks() -> list[Stack]:
 
 def runtime_for(stack: Stack, *, attached: bool) -> LocalRuntime:
     return LocalRuntime(plans_for(stack), stack.dir, attached=attached)
+
+
+@contextmanager
+def deployed_stack(arch: str, *, name: str | None = None, timeout_s: float = 120.0,
+                   **options: Any) -> Iterator[tuple[Stack, LocalRuntime]]:
+    """Deploy a stack for the length of a `with` block; always removed after."""
+    stack = new_stack(name or f"{arch}-{secrets.token_hex(3)}", arch, **options)
+    stack.save()
+    runtime = runtime_for(stack, attached=True)
+    try:
+        runtime.deploy(timeout_s=timeout_s)
+        yield stack, runtime
+    finally:
+        runtime.teardown()
+        stack.remove_files()

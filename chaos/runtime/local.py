@@ -48,6 +48,7 @@ class InstancePlan:
     env: dict[str, str] = field(default_factory=dict)
     # "http": GET /health answers 200; "tcp": the port accepts a connection.
     ready: str = "http"
+    cwd: str | None = None
 
 
 @dataclass
@@ -100,11 +101,17 @@ class LocalRuntime:
 
     def _save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        data = {"runtime": self.name, "instances": {
-            iid: {"plan": asdict(plan),
-                  "pid": self.procs[iid].pid if iid in self.procs else None,
-                  "create_time": self.procs[iid].create_time if iid in self.procs else None}
-            for iid, plan in self.plans.items()}}
+        data = {
+            "runtime": self.name,
+            "instances": {
+                iid: {
+                    "plan": asdict(plan),
+                    "pid": self.procs[iid].pid if iid in self.procs else None,
+                    "create_time": self.procs[iid].create_time if iid in self.procs else None,
+                }
+                for iid, plan in self.plans.items()
+            },
+        }
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.state_dir / STATE_FILE)
@@ -114,8 +121,10 @@ class LocalRuntime:
         busy = [p for p in self.plans.values() if port_in_use(p.host, p.port)]
         if busy:
             names = ", ".join(f"{p.id} ({p.host}:{p.port})" for p in busy)
-            raise DeployError(f"ports already in use: {names}; stop what holds them or "
-                              "choose other ports with --base-port")
+            raise DeployError(
+                f"ports already in use: {names}; stop what holds them or "
+                "choose other ports with --base-port"
+            )
         try:
             for plan in self.plans.values():
                 self._start(plan)
@@ -130,12 +139,15 @@ class LocalRuntime:
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(log_dir / f"{plan.id}.log", "ab") as log:
             popen = subprocess.Popen(
-                plan.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **plan.env}, start_new_session=True,
+                plan.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **plan.env},
+                start_new_session=True,
                 preexec_fn=_die_with_parent if self.attached else None,
             )
-        self.procs[plan.id] = _Proc(plan, popen.pid, psutil.Process(popen.pid).create_time(),
-                                    popen)
+        self.procs[plan.id] = _Proc(plan, popen.pid, psutil.Process(popen.pid).create_time(), popen)
 
     def _log_tail(self, iid: str) -> str:
         path = self.state_dir / "logs" / f"{iid}.log"
@@ -157,14 +169,16 @@ class LocalRuntime:
                         raise DeployError(
                             f"instance {iid} exited during start (code {code}); its log "
                             f"({self.state_dir / 'logs' / (iid + '.log')}) ends with:\n    "
-                            f"{self._log_tail(iid)}")
+                            f"{self._log_tail(iid)}"
+                        )
                     if self._ready(client, proc.plan):
                         pending.discard(iid)
                 if pending and time.monotonic() > deadline:
                     first = sorted(pending)[0]
                     raise DeployError(
                         f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))}; "
-                        f"log of {first} ends with:\n    {self._log_tail(first)}")
+                        f"log of {first} ends with:\n    {self._log_tail(first)}"
+                    )
                 if pending:
                     time.sleep(POLL_S)
 
@@ -222,8 +236,11 @@ class LocalRuntime:
                     state = InstanceState.PAUSED
                 else:
                     state = InstanceState.RUNNING
-            out.append(InstanceStatus(iid, plan.service, plan.program, plan.role, pid,
-                                      plan.url, state, code))
+            out.append(
+                InstanceStatus(
+                    iid, plan.service, plan.program, plan.role, pid, plan.url, state, code
+                )
+            )
         return out
 
     def pids(self) -> dict[str, int]:

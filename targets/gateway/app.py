@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -51,6 +52,13 @@ ROLE_DOMAINS: dict[str, frozenset[Domain]] = {
 PASS_HEADERS = ("content-type", "retry-after", HEADER_INFERENCE.lower())
 
 
+@dataclass
+class _Flow:
+    """What happened to one request on its way through the gateway."""
+
+    retried: bool = False
+
+
 class Gateway:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -68,30 +76,35 @@ class Gateway:
             status = 405 if known and endpoint is None else 404
             return error_response(status, f"no route for {request.method} "
                                   f"{request.url.path} on the {self.role} gateway", "no_route")
+        flow = _Flow()
         try:
-            response = await self._handle(request, endpoint)
+            response = await self._handle(request, endpoint, flow)
         except Rejected as rejected:
             response = rejected.response
-        self._finish(response)
+        self._finish(response, flow)
         if self.reporter is not None:
             self.reporter.record(endpoint.domain, response.headers.get(HEADER_ROUTE, "none"),
                                  response.status_code, (time.perf_counter() - start) * 1000)
         return response
 
-    def _finish(self, response: Response) -> None:
+    def _finish(self, response: Response, flow: _Flow) -> None:
         response.headers[HEADER_GATEWAY] = self.ctx.instance.id
+        # A retry on any hop (auth, quota, the backend) makes the answer a retry.
+        if flow.retried and response.headers.get(HEADER_ROUTE) == Route.PRIMARY:
+            response.headers[HEADER_ROUTE] = Route.RETRY
 
-    async def _handle(self, request: Request, endpoint: Endpoint) -> Response:
+    async def _handle(self, request: Request, endpoint: Endpoint, flow: _Flow) -> Response:
         body = await read_body(request, self.limits)
         payload = validate_payload(endpoint, body, self.limits)
         auth = await self._authenticate(request)
-        if auth.refusal is not None:
-            return auth.refusal
+        flow.retried |= auth.retried
+        if auth.answer is not None:
+            return auth.answer
         if auth.principal is None:
             return await self._unavailable(request, endpoint, None, payload,
                                            f"authentication unavailable: {auth.unavailable}")
         principal = auth.principal
-        refused = await self._consume_quota(principal)
+        refused = await self._consume_quota(principal, flow)
         if refused is not None:
             return refused
         if endpoint.domain is Domain.IDENTITY:
@@ -111,7 +124,7 @@ class Gateway:
             local = authenticate_locally(request, self.ctx)
             if local.principal is not None:
                 return AuthOutcome(unavailable=outcome.unavailable, principal=None,
-                                   refusal=await self._identity_fallback_or_none(
+                                   answer=await self._identity_fallback_or_none(
                                        request, local.principal, outcome.unavailable))
             return local
         return outcome
@@ -126,7 +139,7 @@ class Gateway:
         return error_response(503, f"{reason}; no cached answer for this caller yet",
                               "identity_unavailable")
 
-    async def _consume_quota(self, principal: Principal) -> Response | None:
+    async def _consume_quota(self, principal: Principal, flow: _Flow) -> Response | None:
         """429 when the tenant's quota is spent. Fails open: a rate limiter that
         is down must not take the service down with it."""
         try:
@@ -135,6 +148,7 @@ class Gateway:
                 idempotent=False)
         except UpstreamError:
             return None
+        flow.retried |= attempt.retried
         if attempt.response.status_code == 429:
             return Response(attempt.response.content, 429, media_type="application/json",
                             headers={"Retry-After": attempt.response.headers.get(

@@ -20,26 +20,28 @@ MISSING_KEY = "missing API key: send `Authorization: Bearer <api key>`"
 
 @dataclass
 class AuthOutcome:
-    """Exactly one of: a principal, a refusal to send back, or `unavailable`."""
+    """A principal; or an answer to send back as is (a refusal, a fallback); or
+    `unavailable` when no one could check the key."""
 
     principal: Principal | None = None
-    refusal: Response | None = None
+    answer: Response | None = None
     unavailable: str | None = None
+    retried: bool = False
 
 
 def authenticate_locally(request: Request, ctx: ServiceContext) -> AuthOutcome:
     key = bearer_key(request.headers.get("authorization"))
     if key is None:
-        return AuthOutcome(refusal=error_response(401, MISSING_KEY, "missing_api_key"))
+        return AuthOutcome(answer=error_response(401, MISSING_KEY, "missing_api_key"))
     principal = verify_key(ctx.stack.signing_key, key)
     if principal is None:
-        return AuthOutcome(refusal=error_response(401, "invalid API key", "invalid_api_key"))
+        return AuthOutcome(answer=error_response(401, "invalid API key", "invalid_api_key"))
     if ctx.stack.tenant(principal.tenant) is None:
-        return AuthOutcome(refusal=error_response(
+        return AuthOutcome(answer=error_response(
             403, f"tenant {principal.tenant} is not active", "tenant_inactive"))
     wanted = request.headers.get(HEADER_TENANT)
     if wanted is not None and wanted != principal.tenant:
-        return AuthOutcome(refusal=error_response(
+        return AuthOutcome(answer=error_response(
             403, "this API key does not belong to the requested tenant", "wrong_tenant"))
     return AuthOutcome(principal=principal)
 
@@ -48,7 +50,7 @@ async def authenticate_remotely(request: Request, ctx: ServiceContext) -> AuthOu
     """Seed 000 §2 step 4: the auth service checks the key."""
     key = bearer_key(request.headers.get("authorization"))
     if key is None:
-        return AuthOutcome(refusal=error_response(401, MISSING_KEY, "missing_api_key"))
+        return AuthOutcome(answer=error_response(401, MISSING_KEY, "missing_api_key"))
     try:
         attempt = await ctx.pool("auth").request(
             "POST", "/v1/verify", idempotent=True,
@@ -58,8 +60,9 @@ async def authenticate_remotely(request: Request, ctx: ServiceContext) -> AuthOu
     response = attempt.response
     if response.status_code == 200:
         body = response.json()
-        return AuthOutcome(principal=Principal(body["tenant"], body["user"], body["key_id"]))
+        return AuthOutcome(principal=Principal(body["tenant"], body["user"], body["key_id"]),
+                           retried=attempt.retried)
     if response.status_code in (401, 403):
-        return AuthOutcome(refusal=Response(response.content, response.status_code,
+        return AuthOutcome(answer=Response(response.content, response.status_code,
                                             media_type="application/json"))
     return AuthOutcome(unavailable=f"auth answered HTTP {response.status_code}")

@@ -66,7 +66,8 @@ def _resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     import torch
 
     if requested != "auto":
-        return getattr(torch, requested)  # type: ignore[no-any-return]
+        dtype: torch.dtype = getattr(torch, requested)
+        return dtype
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
@@ -139,7 +140,8 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
         raise ModelLoadError(f"backend {settings.backend!r} has no local model")
 
     model = model.to(device=device, dtype=dtype).eval()
-    positions = getattr(model.config, "max_position_embeddings", None) or settings.max_context_tokens
+    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = positions or settings.max_context_tokens
     loaded = LoadedModel(
         model=model,
         tokenizer=tokenizer,

