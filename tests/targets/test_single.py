@@ -126,7 +126,7 @@ def test_killing_the_single_gateway_fails_every_request(single: Deployed) -> Non
     single.runtime.kill("gateway-1")
     outcomes = [send(single.client, "GET", path, None)
                 for path in ("/v1/identity/profile", "/v1/orders", "/v1/models")]
-    # Nothing is left to answer: a kept-alive connection reads EOF, a new one is refused.
-    assert all(o.status == 0 and o.error in ("ConnectError", "ReadError", "RemoteProtocolError")
-               for o in outcomes), outcomes
-    assert send(single.client, "GET", "/v1/orders", None).error == "ConnectError"
+    # Nothing is left to answer: the entry proxy accepts, finds no gateway behind
+    # it and closes (as Toxiproxy does); without a proxy the connection is refused.
+    transport_errors = ("ConnectError", "ReadError", "RemoteProtocolError")
+    assert all(o.status == 0 and o.error in transport_errors for o in outcomes), outcomes

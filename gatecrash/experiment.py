@@ -1,0 +1,209 @@
+"""Experiment files: a claim of the seeds as a load, a fault timeline and
+hypotheses (DESIGN.md §2, §4). Validated at the edge, before anything starts:
+an error names the file, the line and field path, what was expected and the
+allowed values.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chaos.faults import FaultSpec, TargetSpec
+from dashboards.analysis import METRICS
+from loadtests.spec import LoadSpec
+from targets.topology import Arch
+
+from gatecrash.errors import InputError
+from gatecrash.hypothesis import Comparison, HypothesisError, parse
+
+__all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec", "load_experiment"]
+
+WINDOWS = ("baseline", "fault", "recovery")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeploySpec(_Strict):
+    replicas: int | None = Field(default=None, ge=1, le=8)
+    inference: str = Field(default="standin",
+                           description="tiny, smollm2, standin, path:/dir or upstream:URL")
+    proxies: bool = True
+
+
+class FaultStep(_Strict):
+    """One entry of the timeline: at `at_s` after load start, for `for_s` seconds."""
+
+    at_s: float = Field(ge=0)
+    for_s: float = Field(gt=0)
+    fault: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    target: TargetSpec
+    stream: str = "downstream"
+    toxicity: float = Field(default=1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _valid_fault(self) -> FaultStep:
+        self.spec()  # raises with the allowed faults / parameters
+        return self
+
+    def spec(self) -> FaultSpec:
+        return FaultSpec(fault=self.fault, params=self.params, target=self.target,
+                         stream=self.stream, toxicity=self.toxicity)  # type: ignore[arg-type]
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + self.for_s
+
+
+class HypothesisSpec(_Strict):
+    expr: str
+    arch: list[Arch] | None = Field(default=None, description="only on these architectures")
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _parses(self) -> HypothesisSpec:
+        comparison = parse(self.expr)
+        for ref in comparison.metrics():
+            if ref.name not in METRICS:
+                raise ValueError(f"unknown metric {ref.name!r} in {self.expr!r}; allowed: "
+                                 f"{', '.join(sorted(METRICS))}")
+            if ref.window is not None and ref.window not in WINDOWS:
+                raise ValueError(f"unknown window {ref.window!r} in {self.expr!r}; allowed: "
+                                 f"{', '.join(WINDOWS)}")
+        return self
+
+    @property
+    def comparison(self) -> Comparison:
+        return parse(self.expr)
+
+    def applies_to(self, arch: Arch) -> bool:
+        return self.arch is None or arch in self.arch
+
+
+class AbortSpec(_Strict):
+    """Stop the run when it hurts more than planned (outside every fault window)."""
+
+    max_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    over_s: float = Field(default=3.0, gt=0)
+
+
+class Experiment(_Strict):
+    name: str
+    claim: str = Field(min_length=1, description="the claim, quoted from the seeds")
+    claim_id: str | None = None
+    description: str = ""
+    architectures: list[Arch] = Field(min_length=1)
+    seed: int = 1
+    deploy: DeploySpec = DeploySpec()
+    load: LoadSpec
+    warmup_s: float = Field(default=3.0, ge=0)
+    recovery_s: float = Field(default=5.0, ge=0)
+    faults: list[FaultStep] = Field(default_factory=list)
+    hypotheses: list[HypothesisSpec] = Field(min_length=1)
+    abort: AbortSpec = AbortSpec()
+    # CPU share (per core, %) above which the host or the generator counts as saturated.
+    saturation_pct: float = Field(default=95.0, gt=0, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            hyps = data.get("hypotheses")
+            if isinstance(hyps, list):
+                data["hypotheses"] = [{"expr": h} if isinstance(h, str) else h for h in hyps]
+            archs = data.get("architectures")
+            if isinstance(archs, str):
+                data["architectures"] = ["single", "dual"] if archs == "both" else [archs]
+        return data
+
+    @model_validator(mode="after")
+    def _timeline_fits(self) -> Experiment:
+        if not NAME.match(self.name):
+            raise ValueError(f"name {self.name!r}: use lower-case letters, digits, '-' or '_'")
+        duration = self.load.duration_s
+        for i, step in enumerate(self.faults):
+            if step.at_s < self.warmup_s:
+                raise ValueError(f"faults[{i}].at_s = {step.at_s}: must be >= warmup_s "
+                                 f"({self.warmup_s}) so that a baseline exists")
+            if step.end_s > duration:
+                raise ValueError(f"faults[{i}] ends at {step.end_s:g}s, after the load "
+                                 f"(load.duration_s = {duration})")
+        if self.faults and self.fault_end_s + self.recovery_s > duration:
+            raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
+                             f"{self.recovery_s:g}: raise load.duration_s to at least "
+                             f"{self.fault_end_s + self.recovery_s:g}")
+        return self
+
+    @property
+    def fault_start_s(self) -> float:
+        return min(s.at_s for s in self.faults)
+
+    @property
+    def fault_end_s(self) -> float:
+        return max(s.end_s for s in self.faults)
+
+    def windows(self, t0: float) -> dict[str, tuple[float, float]]:
+        """Windows in unix seconds for a load that started at `t0`."""
+        if not self.faults:
+            return {"baseline": (t0 + self.warmup_s, t0 + self.load.duration_s)}
+        return {
+            "baseline": (t0 + self.warmup_s, t0 + self.fault_start_s),
+            "fault": (t0 + self.fault_start_s, t0 + self.fault_end_s),
+            "recovery": (t0 + self.fault_end_s, t0 + self.fault_end_s + self.recovery_s),
+        }
+
+
+def _line_of(root: yaml.Node | None, path: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of a field path in the YAML document, as near as known."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and part < len(node.value):
+            match = node.value[part]
+        else:
+            match = None
+        if match is None:
+            break
+        node = match
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the experiment file ({exc.strerror})") from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping with name, claim, architectures, load, "
+                         "faults, hypotheses")
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            line = _line_of(root, loc)
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}:{line}: {field}: {msg}")
+        raise InputError("invalid experiment file:\n  " + "\n  ".join(problems)) from None
+    except HypothesisError as exc:
+        raise InputError(f"{path}: {exc}") from None

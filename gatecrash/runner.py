@@ -1,0 +1,289 @@
+"""One run: deploy → load → faults on schedule → teardown → analysis → verdicts.
+
+Everything the run starts is removed at the end, on errors and on a stop
+request (Ctrl-C, SIGTERM) too; rows flushed so far are kept and the run is
+marked aborted (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from chaos.client import ToxiproxyClient
+from chaos.errors import ChaosError
+from chaos.faults import FaultEvent, Injector
+from loadtests import LoadError, LoadRun, LoadSpec, read_rows, start_load
+
+from gatecrash.errors import GatecrashError
+from gatecrash.experiment import Experiment, FaultStep
+from gatecrash.sampler import CpuSampler
+from gatecrash.stacks import deployed_stack
+from gatecrash.verdicts import Verdict, exit_code, judge, validity_problems
+
+__all__ = ["LiveLine", "RunResult", "run_experiment"]
+
+TICK_S = 0.2
+LIVE_EVERY_S = 1.0
+LOAD_START_TIMEOUT_S = 60.0
+# Locust stops by itself at duration_s; past this margin the run is stuck.
+END_MARGIN_S = 30.0
+
+
+@dataclass
+class LiveLine:
+    arch: str
+    elapsed_s: float
+    total_s: float
+    requests: int
+    rate_rps: float
+    failures: int
+    active_faults: list[str]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    arch: str
+    status: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    aborted: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "error":
+            return 2
+        return exit_code(self.verdicts)
+
+
+class _EventLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.faults: list[dict[str, Any]] = []
+
+    def write(self, event: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event, default=str) + "\n")
+
+    def phase(self, name: str, **extra: Any) -> None:
+        self.write({"kind": "phase", "name": name, "ts": time.time(), **extra})
+
+    def fault(self, event: FaultEvent) -> None:
+        data = event.to_dict()
+        self.faults.append(data)
+        self.write(data)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)
+
+
+class _Abort:
+    """Stop the run when failures stay above the bound outside fault windows."""
+
+    def __init__(self, max_rate: float, over_s: float) -> None:
+        self.max_rate = max_rate
+        self.over_s = over_s
+        self.since: float | None = None
+        self.last: tuple[int, int] = (0, 0)
+
+    def check(self, now: float, requests: int, failures: int, in_fault: bool) -> str | None:
+        d_req, d_fail = requests - self.last[0], failures - self.last[1]
+        self.last = (requests, failures)
+        if in_fault or d_req <= 0 or d_fail / d_req <= self.max_rate:
+            self.since = None
+            return None
+        self.since = self.since or now
+        if now - self.since >= self.over_s:
+            return (f"failure rate {d_fail / d_req:.0%} above {self.max_rate:.0%} for "
+                    f"{self.over_s:g}s outside any fault window")
+        return None
+
+
+class _Run:
+    def __init__(self, experiment: Experiment, arch: str, run_dir: Path,
+                 stop: threading.Event, live: Callable[[LiveLine], None] | None) -> None:
+        self.exp = experiment
+        self.arch = arch
+        self.run_dir = run_dir
+        self.stop = stop
+        self.live = live
+        self.events = _EventLog(run_dir / "events.jsonl")
+        self.meta: dict[str, Any] = {
+            "run_id": run_dir.name, "experiment": experiment.name, "claim": experiment.claim,
+            "claim_id": experiment.claim_id, "arch": arch, "seed": experiment.seed,
+            "started": time.time(), "ended": None, "status": "running", "windows": {},
+            "load": experiment.load.model_dump(mode="json"),
+            "faults": [f.model_dump(mode="json") for f in experiment.faults],
+            "hypotheses": [h.expr for h in experiment.hypotheses],
+        }
+        self.aborted: str | None = None
+        self.t0: float | None = None
+
+    def save_meta(self) -> None:
+        _write_json(self.run_dir / "meta.json", self.meta)
+
+    def execute(self) -> None:
+        self.save_meta()
+        options: dict[str, Any] = {"inference_backend": self.exp.deploy.inference,
+                                   "proxies": self.exp.deploy.proxies}
+        if self.exp.deploy.replicas:
+            options["replicas"] = self.exp.deploy.replicas
+        self.events.phase("deploy-start")
+        with deployed_stack(self.arch, name=f"run-{self.run_dir.name[-24:]}",
+                            **options) as (stack, runtime), ExitStack() as cleanup:
+            self.events.phase("deployed", entry_url=stack.spec.entry_url,
+                              instances=[i.id for i in stack.spec.instances])
+            if self.stop.is_set():
+                self.aborted = "stopped before the load started"
+                return
+            toxiproxy = None
+            if stack.spec.toxiproxy_url:
+                toxiproxy = cleanup.enter_context(ToxiproxyClient(stack.spec.toxiproxy_url))
+            injector = Injector(runtime, toxiproxy)
+            # Last safety net, after every fault context has removed its own.
+            cleanup.callback(self._reset, injector)
+            spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
+            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
+            cleanup.callback(load.stop)
+            sampler = CpuSampler(self.run_dir / "cpu.jsonl", runtime.pids, load.pids)
+            sampler.start()
+            cleanup.callback(sampler.stop)
+            started = load.wait_started(LOAD_START_TIMEOUT_S)
+            self.t0 = started.started or time.time()
+            self.meta["t0"] = self.t0
+            self.meta["windows"] = self.exp.windows(self.t0)
+            self.save_meta()
+            self.events.phase("load-start", ts=self.t0)
+            self._drive(load, injector, spec)
+            self.events.phase("load-end")
+
+    @staticmethod
+    def _reset(injector: Injector) -> None:
+        try:
+            injector.reset()
+        except ChaosError:
+            pass  # the stack is being removed anyway
+
+    def _drive(self, load: LoadRun, injector: Injector, spec: LoadSpec) -> None:
+        assert self.t0 is not None
+        pending = sorted(enumerate(self.exp.faults), key=lambda p: p[1].at_s)
+        active: dict[int, tuple[FaultStep, ExitStack, FaultEvent]] = {}
+        abort = _Abort(self.exp.abort.max_failure_rate, self.exp.abort.over_s)
+        deadline = self.t0 + spec.duration_s + spec.stop_timeout_s + END_MARGIN_S
+        last_live = 0.0
+        try:
+            while load.poll() is None and not self.stop.is_set():
+                now = time.time()
+                elapsed = now - self.t0
+                while pending and pending[0][1].at_s <= elapsed:
+                    index, step = pending.pop(0)
+                    stack = ExitStack()
+                    event = stack.enter_context(injector.applied(step.spec(), f"f{index + 1}"))
+                    active[index] = (step, stack, event)
+                    self.events.phase("fault-applied", fault=event.label,
+                                      proof=event.proof.__dict__ if event.proof else None)
+                for index in [i for i, (s, _, _) in active.items() if s.end_s <= elapsed]:
+                    self._end_fault(active.pop(index))
+                if now - last_live >= LIVE_EVERY_S:
+                    last_live = now
+                    stats = load.live()
+                    reason = abort.check(now, stats.requests, stats.failures, bool(active))
+                    if reason:
+                        self.aborted = reason
+                        self.events.write({"kind": "abort", "reason": reason, "ts": now})
+                        break
+                    if self.live:
+                        self.live(LiveLine(self.arch, elapsed, float(spec.duration_s),
+                                           stats.requests, stats.rate_rps, stats.failures,
+                                           [e.label for _, _, e in active.values()]))
+                if now > deadline:
+                    raise GatecrashError(f"load still running {END_MARGIN_S:g}s after its end; "
+                                         f"log: {load.log_path}")
+                time.sleep(TICK_S)
+            if self.stop.is_set() and not self.aborted:
+                self.aborted = "stopped by signal"
+                self.events.write({"kind": "abort", "reason": self.aborted, "ts": time.time()})
+        finally:
+            for item in list(active.values()):
+                self._end_fault(item)
+
+    def _end_fault(self, item: tuple[FaultStep, ExitStack, FaultEvent]) -> None:
+        _, stack, event = item
+        stack.close()
+        self.events.fault(event)
+
+    def analyse(self) -> list[Verdict]:
+        rows = read_rows(self.run_dir)
+        windows = self.meta.get("windows") or {}
+        cpu = _read_cpu(self.run_dir / "cpu.jsonl")
+        problems = validity_problems(self.exp, windows, self.events.faults, cpu, self.aborted)
+        if rows.empty:
+            problems.append("no request was recorded")
+        return judge(self.exp, self.arch, rows, windows, problems)
+
+
+def _read_cpu(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    lines = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return pd.DataFrame([{k: v for k, v in ln.items() if k != "instances"} for ln in lines])
+
+
+def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
+                   stop: threading.Event | None = None,
+                   live: Callable[[LiveLine], None] | None = None,
+                   report: bool = True) -> RunResult:
+    """Run one experiment on one architecture; the run folder keeps everything."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = out_root / f"{stamp}-{experiment.name}-{arch}"
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = out_root / f"{stamp}-{experiment.name}-{arch}-{suffix}"
+    run_dir.mkdir(parents=True)
+    run = _Run(experiment, arch, run_dir, stop or threading.Event(), live)
+    status = "completed"
+    error: str | None = None
+    try:
+        run.execute()
+    except (GatecrashError, ChaosError, LoadError) as exc:
+        status, error = "error", str(exc)
+    finally:
+        run.meta["ended"] = time.time()
+        if run.aborted and status != "error":
+            status = "aborted"
+        run.meta["status"] = status
+        run.meta["abort_reason"] = run.aborted
+        run.meta["error"] = error
+        run.save_meta()
+    result = RunResult(run_dir, arch, status, aborted=run.aborted)
+    if status == "error":
+        raise GatecrashError(f"run {run_dir.name} failed: {error}")
+    result.verdicts = run.analyse()
+    _write_json(run_dir / "verdicts.json", [v.to_dict() for v in result.verdicts])
+    from gatecrash.junit import write_junit
+
+    write_junit(run_dir / "junit.xml", [(f"{experiment.name}[{arch}]", result.verdicts)])
+    if report:
+        from dashboards.report import write_run_report
+
+        write_run_report(run_dir)
+    return result
+
+
+def summarize(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4g}"
