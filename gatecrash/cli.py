@@ -6,13 +6,19 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from chaos.errors import ChaosError
 from chaos.runtime.local import LocalRuntime
+from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError
+from gatecrash.experiment import Experiment, load_experiment
+from gatecrash.runner import RunResult, run_experiment
+from gatecrash.verdicts import Verdict, exit_code
 from gatecrash.stacks import (
     Stack,
     deploy,
@@ -29,6 +35,7 @@ __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
 DEFAULT_STACK = "default"
 UP_TIMEOUT_S = 120.0
 
@@ -134,6 +141,69 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stop_event() -> threading.Event:
+    """SIGINT/SIGTERM ask the run to stop; it then tears down in order."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():  # a second Ctrl-C: the user insists
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping the run, removing everything ...",
+              file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _archs(option: str | None, experiment: Experiment) -> list[str]:
+    if option in (None, "auto"):
+        return [a.value for a in experiment.architectures]
+    return ["single", "dual"] if option == "both" else [option]
+
+
+def run_files(paths: list[Path], arch: str | None, out: Path, stop: threading.Event,
+              *, quiet: bool = False) -> tuple[int, list[Verdict], list[RunResult]]:
+    """Validate every file first, then run each on its architectures."""
+    experiments = [(p, load_experiment(p)) for p in paths]
+    verdicts: list[Verdict] = []
+    results: list[RunResult] = []
+    printer = LivePrinter()
+    for path, experiment in experiments:
+        for one in _archs(arch, experiment):
+            if stop.is_set():
+                break
+            print(f"== {experiment.name} on {one} ({path})", file=sys.stderr)
+            result = run_experiment(experiment, one, out, stop=stop,
+                                    live=None if quiet else printer)
+            printer.done()
+            results.append(result)
+            verdicts += result.verdicts
+            print(f"   run folder: {result.run_dir}"
+                  + (f"  (aborted: {result.aborted})" if result.aborted else ""),
+                  file=sys.stderr)
+    code = exit_code(verdicts)
+    if stop.is_set():
+        code = EXIT_INTERRUPTED
+    return code, verdicts, results
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    stop = _stop_event()
+    code, verdicts, results = run_files([args.file], args.arch, args.out, stop)
+    print(verdict_table(verdicts))
+    if len(results) == 2:
+        from dashboards.report import write_comparison
+
+        path = write_comparison(results[0].run_dir, results[1].run_dir,
+                                results[1].run_dir.parent / f"compare-{results[1].run_dir.name}.html")
+        print(f"comparison: {path}")
+    for result in results:
+        print(f"report: {result.run_dir / 'report.html'}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash",
@@ -164,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--name", default=DEFAULT_STACK)
     down.add_argument("--all", action="store_true")
     down.set_defaults(func=cmd_down)
+
+    run = sub.add_parser("run", help="run one experiment file; exit 0 hold, 1 fail, "
+                         "2 error, 3 inconclusive")
+    run.add_argument("file", type=Path)
+    run.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto",
+                     help="default: the file's architectures")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
+    run.set_defaults(func=cmd_run)
     return parser
 
 

@@ -1,0 +1,51 @@
+"""What a run prints: a live line while it goes, a verdict table at the end."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from gatecrash.runner import LiveLine, summarize
+from gatecrash.verdicts import Verdict
+
+__all__ = ["LivePrinter", "verdict_table"]
+
+BAR_WIDTH = 24
+MARKS = {"holds": "HOLDS", "fails": "FAILS", "inconclusive": "INCONCLUSIVE"}
+
+
+class LivePrinter:
+    """One refreshed line on a terminal; one line per update elsewhere (CI logs)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, line: LiveLine) -> None:
+        done = min(1.0, line.elapsed_s / line.total_s) if line.total_s else 1.0
+        bar = "#" * int(done * BAR_WIDTH) + "-" * (BAR_WIDTH - int(done * BAR_WIDTH))
+        fault = ", ".join(line.active_faults) or "none"
+        text = (f"[{line.arch:<6}] [{bar}] {line.elapsed_s:5.1f}/{line.total_s:.0f}s "
+                f"{line.rate_rps:6.1f} req/s  {line.requests:6d} sent  "
+                f"{line.failures:5d} failed  fault: {fault}")
+        if self.tty:
+            self.stream.write("\r" + text[:160].ljust(160))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> str:
+    rows = [("arch", "verdict", "measured", "threshold", "hypothesis")]
+    rows += [(v.arch, MARKS.get(v.verdict, v.verdict), summarize(v.measured),
+              summarize(v.threshold), v.hypothesis) for v in verdicts]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+    details = [f"  [{v.arch}] {v.hypothesis}: {v.detail}" for v in verdicts
+               if v.verdict != "holds"]
+    return "\n".join(lines + (["", "why:", *details] if details else []))
