@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -219,7 +219,7 @@ class TargetSpec(BaseModel):
     def describe(self) -> str:
         what = self.instance or (f"service {self.service}" if self.service else f"role {self.role}")
         if self.count:
-            what += f" ×{self.count}"
+            what += f" x{self.count}"
         if self.percent:
             what += f" {self.percent:g}%"
         return what + (f" (random, seed {self.seed})" if self.random else "")
@@ -396,10 +396,8 @@ class Injector:
     def reset(self) -> None:
         """The last safety net: no toxic, every proxy enabled, nothing left paused."""
         for t in list(self.paused):
-            try:
+            with suppress(ChaosError):
                 self.runtime.resume(t)
-            except ChaosError:
-                pass
             self.paused.discard(t)
         if self.toxiproxy is not None:
             self.toxiproxy.reset()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from chaos.errors import ChaosError
 from chaos.runtime.local import LocalRuntime
@@ -18,7 +19,6 @@ from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, load_experiment
 from gatecrash.runner import RunResult, run_experiment
-from gatecrash.verdicts import Verdict, exit_code
 from gatecrash.stacks import (
     Stack,
     deploy,
@@ -29,6 +29,7 @@ from gatecrash.stacks import (
     runtime_for,
     undeploy,
 )
+from gatecrash.verdicts import Verdict, exit_code
 from targets.errors import TargetsError
 
 __all__ = ["main"]
@@ -96,7 +97,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     stacks = list_stacks() if args.all else [find_stack(args.name)]
-    reports = []
+    reports: list[dict[str, Any]] = []
     for stack in stacks:
         assert stack is not None
         runtime = LocalRuntime.attach(stack.dir)
@@ -196,12 +197,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(results) == 2:
         from dashboards.report import write_comparison
 
-        path = write_comparison(results[0].run_dir, results[1].run_dir,
-                                results[1].run_dir.parent / f"compare-{results[1].run_dir.name}.html")
+        out = results[1].run_dir.parent / f"compare-{results[1].run_dir.name}.html"
+        path = write_comparison(results[0].run_dir, results[1].run_dir, out)
         print(f"comparison: {path}")
     for result in results:
         print(f"report: {result.run_dir / 'report.html'}")
     return code
+
+
+def cmd_toxiproxy(args: argparse.Namespace) -> int:
+    from chaos.toxiproxy import run as run_toxiproxy
+
+    print(f"toxiproxy API on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    run_toxiproxy(args.host, args.port, args.config)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--name", default=DEFAULT_STACK)
     down.add_argument("--all", action="store_true")
     down.set_defaults(func=cmd_down)
+
+    toxi = sub.add_parser("toxiproxy", help="run the built-in Toxiproxy-API server standalone")
+    toxi.add_argument("--host", default="127.0.0.1")
+    toxi.add_argument("--port", type=int, default=8474)
+    toxi.add_argument("--config", type=Path, default=None,
+                      help="JSON list of proxies to create at start (as Toxiproxy's -config)")
+    toxi.set_defaults(func=cmd_toxiproxy)
 
     run = sub.add_parser("run", help="run one experiment file; exit 0 hold, 1 fail, "
                          "2 error, 3 inconclusive")

@@ -15,11 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chaos.faults import FaultSpec, TargetSpec
 from dashboards.analysis import METRICS
-from loadtests.spec import LoadSpec
-from targets.topology import Arch
-
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
+from loadtests.spec import LoadSpec
+from targets.topology import Arch
 
 __all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec", "load_experiment"]
 
@@ -45,17 +44,33 @@ class FaultStep(_Strict):
     for_s: float = Field(gt=0)
     fault: str
     params: dict[str, Any] = Field(default_factory=dict)
-    target: TargetSpec
+    target: TargetSpec | None = None
+    # The same fault aimed per architecture (e.g. "the gateway that serves
+    # business": gateway-1 in single, gateway-business-1 in dual).
+    target_by_arch: dict[Arch, TargetSpec] | None = None
     stream: str = "downstream"
     toxicity: float = Field(default=1.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _valid_fault(self) -> FaultStep:
-        self.spec()  # raises with the allowed faults / parameters
+        if (self.target is None) == (self.target_by_arch is None):
+            raise ValueError("give target or target_by_arch (one of them)")
+        for arch in Arch:
+            if self.target is not None or arch in (self.target_by_arch or {}):
+                self.spec(arch)  # raises with the allowed faults / parameters
         return self
 
-    def spec(self) -> FaultSpec:
-        return FaultSpec(fault=self.fault, params=self.params, target=self.target,
+    def target_for(self, arch: str) -> TargetSpec:
+        if self.target is not None:
+            return self.target
+        target = (self.target_by_arch or {}).get(Arch(arch))
+        if target is None:
+            raise InputError(f"fault {self.fault} has no target for the {arch} architecture; "
+                             "add it under target_by_arch")
+        return target
+
+    def spec(self, arch: str) -> FaultSpec:
+        return FaultSpec(fault=self.fault, params=self.params, target=self.target_for(arch),
                          stream=self.stream, toxicity=self.toxicity)  # type: ignore[arg-type]
 
     @property
@@ -136,6 +151,11 @@ class Experiment(_Strict):
             if step.end_s > duration:
                 raise ValueError(f"faults[{i}] ends at {step.end_s:g}s, after the load "
                                  f"(load.duration_s = {duration})")
+        for arch in self.architectures:
+            for i, step in enumerate(self.faults):
+                if step.target is None and arch not in (step.target_by_arch or {}):
+                    raise ValueError(f"faults[{i}]: no target for architecture {arch} "
+                                     "(add it to target_by_arch)")
         if self.faults and self.fault_end_s + self.recovery_s > duration:
             raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
                              f"{self.recovery_s:g}: raise load.duration_s to at least "
@@ -149,6 +169,21 @@ class Experiment(_Strict):
     @property
     def fault_end_s(self) -> float:
         return max(s.end_s for s in self.faults)
+
+    def scaled(self, factor: float) -> Experiment:
+        """The same experiment with every duration multiplied (longer = steadier figures)."""
+        if factor == 1:
+            return self
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["load"]["duration_s"] = max(1, round(self.load.duration_s * factor))
+        for key in ("warmup_s", "recovery_s"):
+            data[key] = getattr(self, key) * factor
+        for step in data["faults"]:
+            step["at_s"] *= factor
+            step["for_s"] *= factor
+        for stage in data["load"].get("stages") or []:
+            stage["duration_s"] *= factor
+        return Experiment.model_validate(data)
 
     def windows(self, t0: float) -> dict[str, tuple[float, float]]:
         """Windows in unix seconds for a load that started at `t0`."""

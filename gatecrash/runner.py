@@ -7,6 +7,7 @@ marked aborted (DESIGN.md §4).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -22,15 +23,15 @@ import pandas as pd
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
 from chaos.faults import FaultEvent, Injector
-from loadtests import LoadError, LoadRun, LoadSpec, read_rows, start_load
-
+from chaos.runtime.local import LocalRuntime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.sampler import CpuSampler
-from gatecrash.stacks import deployed_stack
+from gatecrash.stacks import Stack, deployed_stack
 from gatecrash.verdicts import Verdict, exit_code, judge, validity_problems
+from loadtests import LoadError, LoadRun, LoadSpec, read_rows, start_load
 
-__all__ = ["LiveLine", "RunResult", "run_experiment"]
+__all__ = ["LiveLine", "RunResult", "deploy_options", "run_experiment"]
 
 TICK_S = 0.2
 LIVE_EVERY_S = 1.0
@@ -134,20 +135,24 @@ class _Run:
     def save_meta(self) -> None:
         _write_json(self.run_dir / "meta.json", self.meta)
 
-    def execute(self) -> None:
+    def execute(self, deployed: tuple[Stack, LocalRuntime] | None) -> None:
         self.save_meta()
-        options: dict[str, Any] = {"inference_backend": self.exp.deploy.inference,
-                                   "proxies": self.exp.deploy.proxies}
-        if self.exp.deploy.replicas:
-            options["replicas"] = self.exp.deploy.replicas
+        if deployed is not None:
+            self.events.phase("stack-reused", stack=deployed[0].name)
+            self._on_stack(*deployed)
+            return
         self.events.phase("deploy-start")
         with deployed_stack(self.arch, name=f"run-{self.run_dir.name[-24:]}",
-                            **options) as (stack, runtime), ExitStack() as cleanup:
-            self.events.phase("deployed", entry_url=stack.spec.entry_url,
-                              instances=[i.id for i in stack.spec.instances])
-            if self.stop.is_set():
-                self.aborted = "stopped before the load started"
-                return
+                            **deploy_options(self.exp)) as (stack, runtime):
+            self._on_stack(stack, runtime)
+
+    def _on_stack(self, stack: Stack, runtime: LocalRuntime) -> None:
+        self.events.phase("deployed", entry_url=stack.spec.entry_url,
+                          instances=[i.id for i in stack.spec.instances])
+        if self.stop.is_set():
+            self.aborted = "stopped before the load started"
+            return
+        with ExitStack() as cleanup:
             toxiproxy = None
             if stack.spec.toxiproxy_url:
                 toxiproxy = cleanup.enter_context(ToxiproxyClient(stack.spec.toxiproxy_url))
@@ -157,7 +162,7 @@ class _Run:
             spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
             load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
             cleanup.callback(load.stop)
-            sampler = CpuSampler(self.run_dir / "cpu.jsonl", runtime.pids, load.pids)
+            sampler = CpuSampler(self.run_dir / "cpu.jsonl", runtime.pids, lambda: load.pids)
             sampler.start()
             cleanup.callback(sampler.stop)
             started = load.wait_started(LOAD_START_TIMEOUT_S)
@@ -171,10 +176,8 @@ class _Run:
 
     @staticmethod
     def _reset(injector: Injector) -> None:
-        try:
+        with contextlib.suppress(ChaosError):  # the stack is being removed anyway
             injector.reset()
-        except ChaosError:
-            pass  # the stack is being removed anyway
 
     def _drive(self, load: LoadRun, injector: Injector, spec: LoadSpec) -> None:
         assert self.t0 is not None
@@ -190,7 +193,8 @@ class _Run:
                 while pending and pending[0][1].at_s <= elapsed:
                     index, step = pending.pop(0)
                     stack = ExitStack()
-                    event = stack.enter_context(injector.applied(step.spec(), f"f{index + 1}"))
+                    event = stack.enter_context(
+                        injector.applied(step.spec(self.arch), f"f{index + 1}"))
                     active[index] = (step, stack, event)
                     self.events.phase("fault-applied", fault=event.label,
                                       proof=event.proof.__dict__ if event.proof else None)
@@ -241,11 +245,24 @@ def _read_cpu(path: Path) -> pd.DataFrame:
     return pd.DataFrame([{k: v for k, v in ln.items() if k != "instances"} for ln in lines])
 
 
+def deploy_options(experiment: Experiment) -> dict[str, Any]:
+    options: dict[str, Any] = {"inference_backend": experiment.deploy.inference,
+                               "proxies": experiment.deploy.proxies}
+    if experiment.deploy.replicas:
+        options["replicas"] = experiment.deploy.replicas
+    return options
+
+
 def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
                    stop: threading.Event | None = None,
                    live: Callable[[LiveLine], None] | None = None,
-                   report: bool = True) -> RunResult:
-    """Run one experiment on one architecture; the run folder keeps everything."""
+                   report: bool = True,
+                   deployed: tuple[Stack, LocalRuntime] | None = None) -> RunResult:
+    """Run one experiment on one architecture; the run folder keeps everything.
+
+    `deployed`: a stack to run on (left running after); by default the run
+    deploys its own and removes it at the end.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = out_root / f"{stamp}-{experiment.name}-{arch}"
     suffix = 1
@@ -257,7 +274,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
     status = "completed"
     error: str | None = None
     try:
-        run.execute()
+        run.execute(deployed)
     except (GatecrashError, ChaosError, LoadError) as exc:
         status, error = "error", str(exc)
     finally:

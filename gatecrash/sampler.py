@@ -7,6 +7,7 @@ generator was saturated is inconclusive, and these samples are the evidence.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -15,6 +16,8 @@ from pathlib import Path
 import psutil
 
 __all__ = ["CpuSampler"]
+
+log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 1.0
 
@@ -58,7 +61,9 @@ class CpuSampler:
                     generator = [self._pct(p) for p in self.generator_pids()]
                     instances = {iid: round(self._pct(pid), 1)
                                  for iid, pid in self.instance_pids().items()}
-                except Exception:  # noqa: BLE001 - a sampling hiccup must not end the run
+                except (psutil.Error, OSError) as exc:
+                    # A process vanishing mid-sample must not end the run; say so.
+                    log.warning("cpu sample skipped: %s", exc)
                     continue
                 sample = {"ts": time.time(), "host_pct": psutil.cpu_percent(None),
                           "cores": psutil.cpu_count() or 1,

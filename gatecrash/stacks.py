@@ -30,18 +30,18 @@ from targets.topology import Program, topology_for
 
 __all__ = [
     "DEMO_TENANT",
-    "STACK_MARKER_ENV",
     "LIMITED_TENANT",
+    "STACK_MARKER_ENV",
     "Stack",
     "deploy",
     "deployed_stack",
-    "proxy_configs",
-    "undeploy",
     "find_stack",
     "gatecrash_home",
     "list_stacks",
     "new_stack",
     "plans_for",
+    "proxy_configs",
+    "undeploy",
 ]
 
 HOME_ENV = "GATECRASH_HOME"

@@ -17,7 +17,6 @@ import pandas as pd
 from dashboards.analysis import evaluate
 from dashboards.errors import DashboardsError
 from dashboards.outcomes import prepare_rows
-
 from gatecrash.experiment import Experiment, HypothesisSpec
 
 __all__ = ["HOLDS", "Verdict", "exit_code", "judge", "validity_problems"]

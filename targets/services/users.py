@@ -21,11 +21,12 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     async def profile(tenant: str, user: str, ctx: Ctx):
         key = f"gc:user:{tenant}:{user}"
         try:
-            found = await ctx.store.hgetall(key)
+            # decode_responses=True: keys and values are str (redis' stubs say bytes | str).
+            found = {str(k): str(v) for k, v in (await ctx.store.hgetall(key)).items()}
             if not found:
                 found = {"tenant": tenant, "user": user, "display_name": user.title(),
                          "plan": "standard", "created": str(int(time.time()))}
-                await ctx.store.hset(key, mapping=found)
+                await ctx.store.hset(key, mapping=dict(found))  # type: ignore[arg-type]
         except REDIS_ERRORS:
             return error_response(503, "profile store unavailable", "store_unavailable")
         return found
