@@ -284,13 +284,15 @@ class Injector:
         targets = spec.target.resolve(self.runtime.statuses())
         label = f"{fault.kind} {', '.join(targets)}"
         event = FaultEvent(event_id, fault.kind, fault.params(), targets, label, time.time())
-        before = self._stats(targets) if fault.scope == "hop" else {}
+        # Traffic proves a toxic met live connections; a disabled proxy has none by design.
+        counts_traffic = isinstance(fault, Toxic)
+        before = self._stats(targets) if counts_traffic else {}
         try:
             event.proof = self._apply(fault, spec, targets, event_id)
             yield event
         finally:
             event.end = time.time()
-            if fault.scope == "hop":
+            if counts_traffic:
                 event.traffic = self._traffic(before, self._stats(targets))
             event.removal_proof = self._remove(fault, targets, event_id)
 

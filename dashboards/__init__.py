@@ -1,1 +1,42 @@
-"""dashboards package."""
+"""Evidence from run folders: analysis (pandas), reports (plotly), a dashboard server.
+
+The analysis API is importable from here without loading plotly or FastAPI
+(the verdict engine needs only pandas); reports live in `dashboards.report`,
+the server in `dashboards.server`.
+"""
+
+from dashboards.analysis import METRICS, FaultSummary, evaluate, fault_summary, window_table
+from dashboards.errors import (
+    DashboardsError,
+    RowsSchemaError,
+    RunFolderError,
+    SelectorError,
+    UnknownMetricError,
+    UnknownWindowError,
+)
+from dashboards.metrics import MetricSpec
+from dashboards.outcomes import classify, prepare_rows
+from dashboards.runs import RunData, list_runs, load_run
+from dashboards.timelines import timeline, timeline_by
+
+__all__ = [
+    "METRICS",
+    "DashboardsError",
+    "FaultSummary",
+    "MetricSpec",
+    "RowsSchemaError",
+    "RunData",
+    "RunFolderError",
+    "SelectorError",
+    "UnknownMetricError",
+    "UnknownWindowError",
+    "classify",
+    "evaluate",
+    "fault_summary",
+    "list_runs",
+    "load_run",
+    "prepare_rows",
+    "timeline",
+    "timeline_by",
+    "window_table",
+]

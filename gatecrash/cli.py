@@ -16,8 +16,9 @@ from typing import Any
 from chaos.errors import ChaosError
 from chaos.runtime.local import LocalRuntime
 from gatecrash.console import LivePrinter, verdict_table
-from gatecrash.errors import GatecrashError
+from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, load_experiment
+from gatecrash.junit import write_junit
 from gatecrash.runner import RunResult, run_experiment
 from gatecrash.stacks import (
     Stack,
@@ -29,6 +30,7 @@ from gatecrash.stacks import (
     runtime_for,
     undeploy,
 )
+from gatecrash.suite import SuiteResult, run_suite
 from gatecrash.verdicts import Verdict, exit_code
 from targets.errors import TargetsError
 
@@ -37,6 +39,10 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+# The claims suite of a checkout; `--suite` points elsewhere.
+DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "experiments"
+BEYOND_SEEDS = {"C9"}
+FULL_SCALE = 3.0  # the full suite runs every experiment 3x longer than --quick
 DEFAULT_STACK = "default"
 UP_TIMEOUT_S = 120.0
 
@@ -213,6 +219,80 @@ def cmd_toxiproxy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from dashboards.server import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving runs on {args.host}, reachable beyond this machine",
+              file=sys.stderr)
+    print(f"dashboard of {args.runs.resolve()} on http://{args.host}:{args.port}",
+          file=sys.stderr)
+    serve(args.runs, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _experiment_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    if not files:
+        raise InputError(f"no experiment files (*.yaml) in {', '.join(map(str, paths))}")
+    return files
+
+
+def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
+    print(verdict_table(result.verdicts))
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if junit is not None:
+        suites = [(f"{r.run_dir.name}", r.verdicts) for r in result.runs]
+        write_junit(junit, suites)
+        print(f"junit: {junit}")
+    return result.exit_code
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
+    stop = _stop_event()
+    result = run_suite(experiments, args.out, arch=args.arch, stop=stop, live=LivePrinter(),
+                       announce=_say)
+    code = _finish_suite(result, args.junit, "gate")
+    return EXIT_INTERRUPTED if stop.is_set() else code
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from dashboards.report import write_evidence_report
+
+    files = sorted(args.suite.glob("c[0-9]*.yaml"))
+    if not files:
+        raise InputError(f"no claims suite (c*.yaml) in {args.suite}; pass --suite DIR")
+    experiments = [load_experiment(f) for f in files]
+    if args.quick:
+        experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
+    else:
+        experiments = [e.scaled(FULL_SCALE) for e in experiments]
+    stop = _stop_event()
+    started = time.monotonic()
+    result = run_suite(experiments, args.out, stop=stop, live=LivePrinter(), announce=_say)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    code = _finish_suite(result, args.out / f"evidence-{stamp}.junit.xml", "evidence")
+    if result.runs:
+        report = write_evidence_report([r.run_dir for r in result.runs],
+                                       args.out / f"evidence-{stamp}.html")
+        print(f"evidence report: {report}")
+    print(f"suite wall time: {time.monotonic() - started:.0f}s")
+    return EXIT_INTERRUPTED if stop.is_set() else code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash",
@@ -251,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="JSON list of proxies to create at start (as Toxiproxy's -config)")
     toxi.set_defaults(func=cmd_toxiproxy)
 
+    dash = sub.add_parser("dashboard", help="browse run folders in a web page (read-only)")
+    dash.add_argument("--runs", type=Path, default=Path("runs"))
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8765)
+    dash.set_defaults(func=cmd_dashboard)
+
     run = sub.add_parser("run", help="run one experiment file; exit 0 hold, 1 fail, "
                          "2 error, 3 inconclusive")
     run.add_argument("file", type=Path)
@@ -258,6 +344,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="default: the file's architectures")
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
     run.set_defaults(func=cmd_run)
+
+    gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
+    gate.add_argument("paths", nargs="+", type=Path, help="experiment files or folders")
+    gate.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto")
+    gate.add_argument("--out", type=Path, default=Path("runs"))
+    gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+    gate.set_defaults(func=cmd_gate)
+
+    evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
+                              "--quick) on both architectures, with one evidence report")
+    evidence.add_argument("--quick", action="store_true",
+                          help="short runs (about 3 minutes on 2 cores)")
+    evidence.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
+    evidence.add_argument("--out", type=Path, default=Path("runs"))
+    evidence.set_defaults(func=cmd_evidence)
     return parser
 
 

@@ -28,12 +28,15 @@ Lookup = Callable[[str, dict[str, str], "str | None"], float]
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+  | (?P<selector>\{[^{}]*\})
   | (?P<op><=|>=|==|!=|<|>)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>[{}@,=()+\-*/])
   | (?P<value>"[^"]*"|'[^']*')
 """, re.VERBOSE)
-_VALUE = re.compile(r"[A-Za-z0-9_.:\-]+")
+# A selector value: names like fallback-cache, orders.list, alternatives with `|`.
+_PAIR = re.compile(r"""\s*(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*
+                       (?P<value>[A-Za-z0-9_.:|\-]+|"[^"]*"|'[^']*')\s*$""", re.VERBOSE)
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
     "==": operator.eq, "!=": operator.ne,
@@ -181,36 +184,30 @@ class _Parser:
     def metric(self) -> MetricRef:
         name = self._take("name")
         selector: list[tuple[str, str]] = []
-        if self._peek()[1] == "{":
+        kind, value, pos = self._peek()
+        if kind == "selector":
             self.i += 1
-            while True:
-                key = self._take("name", expected="a selector key (e.g. domain)")
-                self._take("punct", "=")
-                selector.append((key, self._selector_value()))
-                if self._peek()[1] == ",":
-                    self.i += 1
-                    continue
-                self._take("punct", "}", expected="',' or '}'")
-                break
+            for offset, part in _split_pairs(value[1:-1]):
+                m = _PAIR.match(part)
+                if m is None:
+                    self._fail(pos + 1 + offset, "key=value pairs separated by ',' "
+                               "(e.g. {domain=identity,route=fallback-cache})")
+                assert m is not None
+                selector.append((m["key"], m["value"].strip("\"'")))
         window = None
         if self._peek()[1] == "@":
             self.i += 1
             window = self._take("name", expected="a window name (baseline, fault, recovery)")
         return MetricRef(name, tuple(selector), window)
 
-    def _selector_value(self) -> str:
-        """Values like `fallback-cache` are several tokens; glue them back from the text."""
-        kind, value, pos = self._peek()
-        if kind == "value":
-            self.i += 1
-            return value[1:-1]
-        m = _VALUE.match(self.text, pos)
-        if m is None:
-            self._fail(pos, "a selector value")
-        assert m is not None
-        while self.i < len(self.tokens) and self.tokens[self.i][2] < m.end():
-            self.i += 1
-        return m.group()
+
+def _split_pairs(body: str) -> list[tuple[int, str]]:
+    """Split `a=1,b=2` on commas, keeping each part's offset for error columns."""
+    parts, offset = [], 0
+    for part in body.split(","):
+        parts.append((offset, part))
+        offset += len(part) + 1
+    return parts if body.strip() else []
 
 
 def parse(text: str) -> Comparison:

@@ -208,10 +208,13 @@ class _Run:
                         self.aborted = reason
                         self.events.write({"kind": "abort", "reason": reason, "ts": now})
                         break
+                    line = LiveLine(self.arch, elapsed, float(spec.duration_s), stats.requests,
+                                    stats.rate_rps, stats.failures,
+                                    [e.label for _, _, e in active.values()])
+                    # The dashboard polls this file to show a run while it goes.
+                    _write_json(self.run_dir / "live.json", {**line.__dict__, "ts": now})
                     if self.live:
-                        self.live(LiveLine(self.arch, elapsed, float(spec.duration_s),
-                                           stats.requests, stats.rate_rps, stats.failures,
-                                           [e.label for _, _, e in active.values()]))
+                        self.live(line)
                 if now > deadline:
                     raise GatecrashError(f"load still running {END_MARGIN_S:g}s after its end; "
                                          f"log: {load.log_path}")

@@ -14,11 +14,14 @@ import os
 import secrets
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from chaos.client import ProxyConfig, ToxiproxyClient
 from chaos.errors import ChaosError
@@ -42,6 +45,7 @@ __all__ = [
     "plans_for",
     "proxy_configs",
     "undeploy",
+    "wait_pools_healthy",
 ]
 
 HOME_ENV = "GATECRASH_HOME"
@@ -270,6 +274,23 @@ def list_stacks() -> list[Stack]:
 
 def runtime_for(stack: Stack, *, attached: bool) -> LocalRuntime:
     return LocalRuntime(plans_for(stack), stack.dir, attached=attached)
+
+
+def wait_pools_healthy(stack: Stack, timeout_s: float) -> bool:
+    """Until every gateway and router sees every upstream replica healthy, breaker closed."""
+    urls = [i.listen_url for i in stack.spec.instances
+            if i.program in (Program.GATEWAY, Program.ROUTER)]
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            try:
+                pools = [p for url in urls for p in client.get(f"{url}/upstreams").json().values()]
+                if all(r["healthy"] and r["breaker"] == "closed" for pool in pools for r in pool):
+                    return True
+            except (httpx.HTTPError, ValueError):
+                pass  # an instance restarting: ask again
+            time.sleep(0.2)
+    return False
 
 
 @contextmanager

@@ -107,6 +107,10 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                      lifespan=context_lifespan(ctx, ("gateway-identity", "gateway-business"),
                                                uses_redis=True))
 
+    @app.get("/upstreams")
+    async def upstream_status() -> dict[str, object]:
+        return {name: pool.status() for name, pool in ctx.pools.items()}
+
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def entry(request: Request) -> Response:
         return await router.handle(request)

@@ -105,6 +105,10 @@ class UpstreamPool:
         if ok and not replica.healthy:
             log.info("%s: %s healthy again", self.service, replica.id)
             replica.breaker.record_success()
+        elif ok and replica.breaker.state is BreakerState.HALF_OPEN:
+            # After the cool-down, a good health check is the probe: without it a
+            # breaker opened by errors would wait for live traffic to close.
+            replica.breaker.record_success()
         replica.healthy = ok
 
     # -- selection ---------------------------------------------------------

@@ -314,7 +314,8 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=lifespan, title=f"gateway ({gateway.role})")
     app.state.gateway = gateway
 
-    @app.get("/v1/gateway/upstreams")
+    # Outside /v1: an operator's view of the pools, not part of the public API.
+    @app.get("/upstreams")
     async def upstream_status() -> dict[str, object]:
         return {name: pool.status() for name, pool in ctx.pools.items()}
 

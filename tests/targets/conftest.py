@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ import httpx
 import pytest
 
 from chaos.runtime.local import LocalRuntime
-from gatecrash.stacks import Stack, deployed_stack
+from gatecrash.stacks import Stack, deployed_stack, wait_pools_healthy
 
 HEALTHY_WAIT_S = 20.0
 
@@ -38,15 +37,8 @@ class Deployed:
     def wait_all_healthy(self) -> None:
         """Until every gateway/router pool sees every replica healthy again."""
         deadline = time.monotonic() + HEALTHY_WAIT_S
-        urls = [i.url for i in self.stack.spec.instances if i.program == "gateway"]
-        while time.monotonic() < deadline:
-            states = [r for url in urls
-                      for pool in httpx.get(f"{url}/v1/gateway/upstreams").json().values()
-                      for r in pool]
-            if all(r["healthy"] and r["breaker"] == "closed" for r in states):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"pools not healthy after {HEALTHY_WAIT_S}s: {states}")
+        if not wait_pools_healthy(self.stack, HEALTHY_WAIT_S):
+            raise AssertionError(f"pools not healthy after {HEALTHY_WAIT_S}s")
 
     def restore(self, instance_ids: list[str]) -> None:
         for iid in instance_ids:

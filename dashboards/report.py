@@ -1,0 +1,472 @@
+"""Self-contained HTML reports: one run, two runs side by side, the claims suite.
+
+plotly.js is inlined once per page (users may be offline; no CDN). Every
+number comes from `dashboards.analysis` (tables) or `dashboards.figures`
+(plots), which read the same window metrics as the verdicts.
+"""
+
+import html
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.offline
+
+from dashboards.analysis import METRICS, TABLE_METRICS, evaluate, fault_summary, window_table
+from dashboards.claims import CLAIMS, claim_of
+from dashboards.errors import DashboardsError
+from dashboards.figures import (
+    claim_figure,
+    comparison_figure,
+    run_panels,
+    run_span,
+    timeline_figure,
+)
+from dashboards.rows import Selector
+from dashboards.runs import REPORT_FILE, RunData, Verdict, load_run
+from dashboards.tables import Html, format_metric, format_value, html_table, verdict_badge
+from dashboards.timelines import bucket_width
+from dashboards.windows import BASELINE, FAULT, RECOVERY, Windows, rows_span
+
+__all__ = [
+    "EVIDENCE_FILE",
+    "render_comparison",
+    "render_evidence_report",
+    "render_run_report",
+    "write_comparison",
+    "write_evidence_report",
+    "write_run_report",
+]
+
+EVIDENCE_FILE = "evidence.html"
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+ARCH_ORDER = ("single", "dual")
+# Metrics where a larger value is the better architecture; latency, failures and
+# times are better smaller; the rest (degraded_ratio, ratio) is a matter of design.
+HIGHER_IS_BETTER = frozenset({"availability", "rate_rps", "count", "tokens_per_s"})
+LOWER_IS_BETTER = frozenset(
+    {"failure_rate", "failed", "requests_lost", "time_to_failover_s", "time_to_recover_s"}
+    | {name for name, spec in METRICS.items() if spec.unit == "ms"}
+)
+COMPARED_WINDOW_METRICS = ("availability", "failure_rate", "p95_ms", "p99_ms", "rate_rps")
+RUN_METRIC_NAMES = ("requests_lost", "time_to_failover_s", "time_to_recover_s")
+_METRIC_AT_START = re.compile(r"^\s*([a-z][a-z0-9_]*)")
+
+PAGE_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400px;
+       color: #222; padding: 0 1rem; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.meta { color: #555; } blockquote { color: #444; border-left: 3px solid #ccc;
+       margin: .5rem 0; padding-left: .8rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .92rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .55rem; text-align: left; }
+th { background: #f4f4f4; } td.n { text-align: right; }
+caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+.badge { padding: .1rem .5rem; border-radius: .6rem; font-weight: 600; color: #fff;
+         background: #888; }
+.badge.holds { background: #2e7d32; } .badge.fails { background: #c62828; }
+.badge.inconclusive { background: #ef6c00; }
+.problems { color: #8a4b00; } .better { color: #2e7d32; font-weight: 600; }
+.worse { color: #c62828; } code { background: #f4f4f4; padding: 0 .2rem; }
+"""
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    return plotly.offline.get_plotlyjs()
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{PAGE_CSS}</style>"
+        f"<script type='text/javascript'>{_plotly_js()}</script></head>"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def _figure_html(fig: go.Figure) -> str:
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG))
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write through a temporary file so a server never serves half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def _when(ts: object) -> str:
+    if not isinstance(ts, int | float):
+        return "—"
+    return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _selector_text(selector: Mapping[str, str]) -> str:
+    return "{" + ",".join(f"{k}={v}" for k, v in selector.items()) + "}" if selector else ""
+
+
+def _windows(run: RunData) -> Windows:
+    """The run's windows; the whole run as one window when meta.json has none."""
+    if run.windows:
+        return run.windows
+    span = rows_span(run.rows) if not run.rows.empty else run_span(run)
+    return {"run": (span.start, span.end)}
+
+
+def _domains(run: RunData) -> list[str]:
+    if run.rows.empty or "domain" not in run.rows:
+        return []
+    return sorted(str(d) for d in run.rows["domain"].dropna().unique())
+
+
+def _hypothesis_unit(verdict: Verdict) -> str:
+    match = _METRIC_AT_START.match(verdict.hypothesis)
+    spec = METRICS.get(match.group(1)) if match else None
+    return spec.unit if spec else ""
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+def _header(run: RunData) -> str:
+    span = run_span(run)
+    load = run.meta.get("load") or {}
+    mode = load.get("mode", "—") if isinstance(load, Mapping) else "—"
+    status = str(run.meta.get("status", "unknown"))
+    parts = [
+        f"<h1>{html.escape(run.experiment or run.run_id)} — {html.escape(run.arch or '?')}</h1>",
+        "<p class='meta'>"
+        f"run <code>{html.escape(run.run_id)}</code> · status <b>{html.escape(status)}</b> · "
+        f"{_when(run.meta.get('started'))} · {span.duration_s:.1f} s · "
+        f"{len(run.rows):,} requests · {html.escape(str(mode))} loop · "
+        f"seed {html.escape(str(run.meta.get('seed', '—')))}</p>",
+    ]
+    claim = run.meta.get("claim")
+    if claim:
+        parts.append(f"<blockquote>{html.escape(str(claim))}</blockquote>")
+    if run.problems:
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in run.problems)
+        parts.append(f"<div class='problems'><b>Read with care:</b><ul>{items}</ul></div>")
+    return "".join(parts)
+
+
+def _scorecard(verdicts: Sequence[Verdict]) -> str:
+    if not verdicts:
+        return "<p>No verdicts recorded for this run.</p>"
+    rows = []
+    for v in verdicts:
+        unit = _hypothesis_unit(v)
+        rows.append(
+            [
+                v.claim,
+                v.arch,
+                Html(f"<code>{html.escape(v.hypothesis)}</code>"),
+                format_value(v.measured, unit),
+                format_value(v.threshold, unit),
+                verdict_badge(v.verdict),
+                v.detail,
+            ]
+        )
+    header = ["claim", "arch", "hypothesis", "measured", "threshold", "verdict", "detail"]
+    return html_table(header, rows, "Verdicts")
+
+
+def _faults_table(run: RunData) -> str:
+    if not run.faults:
+        return "<p>No fault was applied in this run.</p>"
+
+    def proof(ok: bool | None) -> str:
+        return "—" if ok is None else ("proven" if ok else "NOT proven")
+
+    rows = [
+        [
+            f.label,
+            f"+{f.start - run.t0:.2f} s",
+            "—" if f.end is None else f"+{f.end - run.t0:.2f} s",
+            "—" if f.end is None else f"{f.end - f.start:.2f} s",
+            proof(f.proof_ok),
+            proof(f.removal_proof_ok),
+        ]
+        for f in run.faults
+    ]
+    header = ["fault", "start", "end", "length", "took effect", "removed"]
+    return html_table(header, rows, "Faults")
+
+
+def _selectors(run: RunData) -> list[dict[str, str]]:
+    return [{}, *({"domain": d} for d in _domains(run))]
+
+
+def _fault_metrics_table(run: RunData) -> str:
+    rows = []
+    for selector in _selectors(run):
+        summary = fault_summary(run.rows, _windows(run), selector)
+        rows.append(
+            [
+                _selector_text(selector) or "all traffic",
+                format_metric("requests_lost", summary.requests_lost),
+                format_metric("time_to_failover_s", summary.time_to_failover_s),
+                format_metric("time_to_recover_s", summary.time_to_recover_s),
+            ]
+        )
+    header = ["traffic", "requests lost", "time to failover", "time to recover"]
+    return html_table(header, rows, "Fault handling (fault + recovery windows)")
+
+
+def _window_metrics_tables(run: RunData) -> str:
+    windows = _windows(run)
+    parts = []
+    for selector in _selectors(run):
+        table = window_table(run.rows, windows, TABLE_METRICS, selector)
+        rows = [
+            [name, *(format_metric(m, table.loc[name, m]) for m in TABLE_METRICS)]
+            for name in table.index
+        ]
+        caption = f"Window metrics — {_selector_text(selector) or 'all traffic'}"
+        parts.append(html_table(["window", *TABLE_METRICS], rows, caption))
+    spans = ", ".join(
+        f"{name} +{start - run.t0:.1f}…+{end - run.t0:.1f} s"
+        for name, (start, end) in windows.items()
+    )
+    first, rest = parts[0], "".join(parts[1:])
+    details = f"<details><summary>per domain</summary>{rest}</details>" if rest else ""
+    return f"<p class='meta'>Windows: {html.escape(spans)}</p>{first}{details}"
+
+
+def render_run_report(run: RunData) -> str:
+    """The HTML of one run's report."""
+    panels = run_panels(run)
+    figure = timeline_figure(run, panels, "Timeline (shaded: faults)") if panels else None
+    body = [
+        _header(run),
+        "<h2>Scorecard</h2>",
+        _scorecard(run.verdicts),
+        "<h2>Faults</h2>",
+        _faults_table(run),
+        _fault_metrics_table(run) if not run.rows.empty else "",
+        "<h2>Timeline</h2>",
+        "<p>No requests were recorded.</p>" if run.rows.empty else "",
+        _figure_html(figure) if figure is not None else "",
+        "<h2>Windows</h2>",
+        _window_metrics_tables(run) if not run.rows.empty else "<p>No requests.</p>",
+    ]
+    return _page(f"{run.experiment} {run.arch} — {run.run_id}", "".join(body))
+
+
+def write_run_report(run_dir: str | Path) -> Path:
+    """Write ``<run_dir>/report.html`` and return its path."""
+    run = load_run(run_dir)
+    return _write(run.path / REPORT_FILE, render_run_report(run))
+
+
+# --- two runs ------------------------------------------------------------------------------
+
+
+def _labels(a: RunData, b: RunData) -> tuple[str, str]:
+    if a.arch and b.arch and a.arch != b.arch:
+        return a.arch, b.arch
+    return a.run_id, b.run_id
+
+
+def _difference(metric: str, unit: str, va: float, vb: float, la: str, lb: str) -> tuple[str, str]:
+    """(difference text, which is better) for B relative to A."""
+    if any(math.isnan(v) for v in (va, vb)):
+        return "—", ""
+    if va == vb:
+        return "equal", ""
+    if any(math.isinf(v) for v in (va, vb)):
+        text = "one never settled"
+    elif unit == "fraction":
+        text = f"{(vb - va) * 100:+.2f} pts"
+    else:
+        text = f"{format_value(vb - va, unit)}" + (f" (x{vb / va:.2f})" if va else "")
+    if metric in HIGHER_IS_BETTER:
+        return text, lb if vb > va else la
+    if metric in LOWER_IS_BETTER:
+        return text, lb if vb < va else la
+    return text, ""
+
+
+def _comparisons(a: RunData, b: RunData) -> list[tuple[str, str, Selector, str | None]]:
+    """(label, metric, selector, window) of the numbers that decide between two runs."""
+    common = [w for w in (BASELINE, FAULT, RECOVERY) if w in a.windows and w in b.windows]
+    items: list[tuple[str, str, Selector, str | None]] = []
+    for window in common:
+        items += [(f"{m}@{window}", m, {}, window) for m in COMPARED_WINDOW_METRICS]
+    if FAULT in common:
+        for domain in sorted(set(_domains(a)) | set(_domains(b))):
+            selector = {"domain": domain}
+            items.append(
+                (f"availability{{domain={domain}}}@fault", "availability", selector, FAULT)
+            )
+    if {FAULT, RECOVERY} <= set(common):
+        items += [(m, m, {}, None) for m in RUN_METRIC_NAMES]
+    return items
+
+
+def _safe_evaluate(run: RunData, metric: str, selector: Selector, window: str | None) -> float:
+    try:
+        return evaluate(run.rows, run.windows, metric, selector, window)
+    except DashboardsError:
+        return math.nan
+
+
+def _differences(a: RunData, b: RunData, la: str, lb: str) -> str:
+    rows, sentences = [], []
+    for label, metric, selector, window in _comparisons(a, b):
+        unit = METRICS[metric].unit
+        va = _safe_evaluate(a, metric, selector, window)
+        vb = _safe_evaluate(b, metric, selector, window)
+        diff, better = _difference(metric, unit, va, vb, la, lb)
+        fa, fb = format_value(va, unit), format_value(vb, unit)
+        rows.append([Html(f"<code>{html.escape(label)}</code>"), fa, fb, diff, better or "—"])
+        if better:
+            sentences.append(
+                f"<li><code>{html.escape(label)}</code>: {html.escape(la)} {fa}, "
+                f"{html.escape(lb)} {fb} — <span class='better'>"
+                f"{html.escape(better)} better</span> ({html.escape(diff)})</li>"
+            )
+    if not rows:
+        return "<p>The two runs share no windows to compare.</p>"
+    table = html_table(["metric", la, lb, f"{lb} - {la}", "better"], rows, "Side by side")
+    listing = f"<ul>{''.join(sentences)}</ul>" if sentences else "<p>No difference.</p>"
+    return f"<h2>What differs</h2>{listing}{table}"
+
+
+def render_comparison(a: RunData, b: RunData) -> str:
+    """The HTML of two runs side by side on the same time and y scales."""
+    la, lb = _labels(a, b)
+    span_a, span_b = run_span(a), run_span(b)
+    bucket = bucket_width(max(span_a, span_b, key=lambda w: w.duration_s))
+    panels = [run_panels(a, span_a, bucket), run_panels(b, span_b, bucket)]
+    figure = comparison_figure([a, b], panels, [la, lb])
+    scorecards = "".join(
+        f"<h3>{html.escape(label)}</h3>{_scorecard(run.verdicts)}"
+        for label, run in ((la, a), (lb, b))
+    )
+    body = [
+        f"<h1>{html.escape(a.experiment or a.run_id)}: {html.escape(la)} vs {html.escape(lb)}</h1>",
+        f"<p class='meta'>{html.escape(la)}: <code>{html.escape(a.run_id)}</code> "
+        f"({len(a.rows):,} requests) · {html.escape(lb)}: <code>{html.escape(b.run_id)}</code> "
+        f"({len(b.rows):,} requests) · time in seconds since each run's start</p>",
+        _differences(a, b, la, lb),
+        "<h2>Verdicts</h2>",
+        scorecards,
+        "<h2>Timelines (same scales)</h2>",
+        _figure_html(figure),
+    ]
+    return _page(f"{la} vs {lb}", "".join(body))
+
+
+def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path) -> Path:
+    """Write the comparison of two run folders to `out` (a file, or a folder to put it in)."""
+    a, b = load_run(run_a), load_run(run_b)
+    target = Path(out)
+    if target.is_dir():
+        target = target / f"compare_{a.path.name}_vs_{b.path.name}.html"
+    return _write(target, render_comparison(a, b))
+
+
+# --- the claims suite ----------------------------------------------------------------------
+
+
+def _arches(runs: Iterable[RunData]) -> list[str]:
+    present = {run.arch for run in runs if run.arch}
+    return [a for a in ARCH_ORDER if a in present] + sorted(present - set(ARCH_ORDER))
+
+
+def _verdict_cell(run: RunData | None, href: str | None) -> Html:
+    if run is None:
+        return Html("<span class='meta'>not run</span>")
+    numbers = "<br>".join(
+        f"<code>{html.escape(v.hypothesis)}</code> = "
+        f"{html.escape(format_value(v.measured, _hypothesis_unit(v)))}"
+        for v in run.verdicts
+    )
+    link = f" <a href='{html.escape(href)}'>report</a>" if href else ""
+    return Html(f"{verdict_badge(run.verdict)}{link}<br><small>{numbers}</small>")
+
+
+def render_evidence_report(runs: Sequence[RunData], links: Mapping[Path, str]) -> str:
+    """The HTML of the claims suite: each claim, its verdict per architecture, its key figure."""
+    by_claim: dict[str, dict[str, RunData]] = {}
+    unclaimed = []
+    for run in sorted(runs, key=lambda r: r.t0):
+        claim_id = claim_of(run.meta)
+        if claim_id is None:
+            unclaimed.append(run)
+            continue
+        # The newest run of a claim and architecture speaks for it.
+        by_claim.setdefault(claim_id, {})[run.arch] = run
+    arches = _arches(runs) or list(ARCH_ORDER)
+    rows = []
+    for claim in CLAIMS:
+        chosen = by_claim.get(claim.id, {})
+        cells = [
+            _verdict_cell(chosen.get(a), links.get(chosen[a].path) if a in chosen else None)
+            for a in arches
+        ]
+        rows.append(
+            [
+                claim.id,
+                Html(
+                    f"<b>{html.escape(claim.statement)}</b><br>"
+                    f"<small>{html.escape(claim.measurable)}</small>"
+                ),
+                *cells,
+            ]
+        )
+    sections = []
+    for claim in CLAIMS:
+        chosen = by_claim.get(claim.id, {})
+        if not chosen:
+            continue
+        ordered = [chosen[a] for a in arches if a in chosen]
+        sections.append(
+            f"<h3 id='{claim.id}'>{claim.id} — {html.escape(claim.statement)}</h3>"
+            + _figure_html(claim_figure(ordered))
+        )
+    others = ""
+    if unclaimed:
+        items = "".join(
+            f"<li><a href='{html.escape(links.get(r.path, ''))}'>{html.escape(r.run_id)}</a> "
+            f"({html.escape(r.experiment)}, {html.escape(r.arch)}) {verdict_badge(r.verdict)}</li>"
+            for r in unclaimed
+        )
+        others = f"<h2>Other runs</h2><ul>{items}</ul>"
+    body = [
+        "<h1>Gatecrash evidence</h1>",
+        f"<p class='meta'>{len(runs)} runs · generated {_when(datetime.now(UTC).timestamp())}</p>",
+        html_table(["claim", "statement / measurable form", *arches], rows, "Claims"),
+        "<h2>Key figures</h2>",
+        "".join(sections) or "<p>No run names a claim.</p>",
+        others,
+    ]
+    return _page("Gatecrash evidence", "".join(body))
+
+
+def write_evidence_report(run_dirs: Iterable[str | Path], out: str | Path) -> Path:
+    """Write the evidence report to `out` (a file, or a folder for evidence.html).
+
+    Runs without a report.html get one first, so every link leads somewhere.
+    """
+    target = Path(out)
+    if target.is_dir():
+        target = target / EVIDENCE_FILE
+    runs = [load_run(d) for d in run_dirs]
+    links = {}
+    for run in runs:
+        report = run.path / REPORT_FILE
+        if not report.is_file():
+            _write(report, render_run_report(run))
+        relative = os.path.relpath(report.resolve(), target.parent.resolve())
+        links[run.path] = Path(relative).as_posix()
+    return _write(target, render_evidence_report(runs, links))

@@ -1,0 +1,78 @@
+"""Named time windows of a run (DESIGN.md §5): baseline, fault, recovery, ...
+
+A window is half-open, ``[start, end)`` in unix seconds, and holds the rows
+whose `ts_send` falls in it: a request belongs to the moment it was sent, so a
+request sent just before a kill that fails after it counts before the fault.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dashboards.errors import UnknownWindowError
+
+__all__ = [
+    "BASELINE",
+    "FAULT",
+    "RECOVERY",
+    "Window",
+    "Windows",
+    "get_window",
+    "rows_span",
+    "slice_window",
+    "windows_from_meta",
+]
+
+Windows = Mapping[str, tuple[float, float]]
+
+BASELINE = "baseline"
+FAULT = "fault"
+RECOVERY = "recovery"
+# Name given to the span of all rows when a metric is asked with no window.
+WHOLE_RUN = "run"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One named, half-open span of time."""
+
+    name: str
+    start: float
+    end: float
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.end - self.start, 0.0)
+
+
+def get_window(windows: Windows, name: str, hint: str = "") -> Window:
+    """The window called `name`, or an error listing the run's windows."""
+    if name not in windows:
+        raise UnknownWindowError(name, windows.keys(), hint)
+    start, end = windows[name]
+    return Window(name, float(start), float(end))
+
+
+def rows_span(rows: pd.DataFrame) -> Window:
+    """The whole run as a window: first send to last send (inclusive)."""
+    if rows.empty:
+        return Window(WHOLE_RUN, 0.0, 0.0)
+    sends = rows["ts_send"].to_numpy()
+    # nextafter keeps the last row inside the half-open span.
+    return Window(WHOLE_RUN, float(sends.min()), float(np.nextafter(sends.max(), np.inf)))
+
+
+def slice_window(rows: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Rows sent in ``[start, end)``; rows must be sorted by `ts_send` (normalised rows are)."""
+    sends = rows["ts_send"].to_numpy()
+    lo, hi = np.searchsorted(sends, [window.start, window.end], side="left")
+    return rows.iloc[int(lo) : int(hi)]
+
+
+def windows_from_meta(meta: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """The `windows` of a run's meta.json as ``{name: (start, end)}``."""
+    raw = meta.get("windows") or {}
+    return {str(name): (float(span[0]), float(span[1])) for name, span in raw.items()}
