@@ -71,7 +71,7 @@ def validity_problems(experiment: Experiment, windows: dict[str, tuple[float, fl
         if traffic and not any(t.get("connections", 0) or t.get("bytes_downstream", 0)
                                for t in traffic.values()):
             problems.append(f"fault {event.get('label')}: no traffic crossed the faulted hop")
-    if windows:
+    if windows and experiment.require_unsaturated:
         start = min(a for a, _ in windows.values())
         end = max(b for _, b in windows.values())
         host = _mean_in(cpu, "host_pct", start, end)

@@ -254,7 +254,9 @@ class LocalRuntime:
         return out
 
     def pids(self) -> dict[str, int]:
-        return {iid: proc.pid for iid, proc in self.procs.items() if self._alive(proc)}
+        # A copy: the CPU sampler's thread calls this while faults restart instances.
+        procs = list(self.procs.items())
+        return {iid: proc.pid for iid, proc in procs if self._alive(proc)}
 
     # -- actions -----------------------------------------------------------
     def _proc(self, instance_id: str) -> _Proc:

@@ -1,0 +1,90 @@
+"""Experiment files are validated before anything starts, with file:line: field errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gatecrash.errors import InputError
+from gatecrash.experiment import load_experiment
+
+SUITE = Path(__file__).resolve().parents[2] / "experiments"
+
+GOOD = """\
+name: demo
+claim: "Isolation des pannes"
+architectures: [dual]
+load: {mode: closed, users: 2, duration_s: 12}
+warmup_s: 2
+recovery_s: 3
+faults:
+  - {at_s: 3, for_s: 4, fault: kill, target: {service: orders, count: 1}}
+hypotheses:
+  - requests_lost <= 0
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("path", sorted(SUITE.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_claims_suite_is_valid(path: Path) -> None:
+    experiment = load_experiment(path)
+    assert experiment.claim_id and experiment.hypotheses
+
+
+def test_windows_follow_the_timeline(tmp_path: Path) -> None:
+    experiment = load_experiment(write(tmp_path, GOOD))
+    assert experiment.windows(100.0) == {"baseline": (102.0, 103.0), "fault": (103.0, 107.0),
+                                         "recovery": (107.0, 110.0)}
+    assert experiment.scaled(2).windows(0.0)["fault"] == (6.0, 14.0)
+
+
+def test_unknown_fault_names_the_line_and_the_allowed_values(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("fault: kill", "fault: explode"))
+    with pytest.raises(InputError) as err:
+        load_experiment(path)
+    message = str(err.value)
+    assert f"{path}:8: faults.0" in message and "explode" in message
+    assert "allowed:" in message and "latency" in message and "kill" in message
+
+
+def test_unknown_metric_lists_the_metrics(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("requests_lost <= 0", "happiness@fault >= 1"))
+    with pytest.raises(InputError, match=r":10: hypotheses.0.*unknown metric 'happiness'.*"
+                       r"allowed: .*availability"):
+        load_experiment(path)
+
+
+def test_unknown_window_and_bad_expression(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown window 'later'.*baseline, fault, recovery"):
+        load_experiment(write(tmp_path, GOOD.replace("requests_lost <= 0",
+                                                     "availability@later >= 1")))
+    with pytest.raises(InputError, match="column"):
+        load_experiment(write(tmp_path, GOOD.replace("requests_lost <= 0", "availability >=")))
+
+
+def test_fault_after_the_load_ends(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"faults\[0\] ends at 16s, after the load"):
+        load_experiment(write(tmp_path, GOOD.replace("for_s: 4", "for_s: 13")))
+
+
+def test_typo_in_a_field_is_not_ignored(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="recovry_s.*Extra inputs are not permitted"):
+        load_experiment(write(tmp_path, GOOD.replace("recovery_s", "recovry_s")))
+
+
+def test_unknown_architecture(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r":3: architectures.0.*'single' or 'dual'"):
+        load_experiment(write(tmp_path, GOOD.replace("[dual]", "[triple]")))
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        load_experiment(tmp_path / "nope.yaml")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_experiment(write(tmp_path, "name: [unclosed"))

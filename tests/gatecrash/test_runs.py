@@ -1,0 +1,124 @@
+"""Real experiments end to end: real stacks, real Locust, real faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gatecrash.experiment import Experiment, load_experiment
+from gatecrash.stacks import STACK_MARKER_ENV
+from gatecrash.suite import run_suite
+
+pytestmark = pytest.mark.slow
+
+# The verdict logic is under test here, not this shared CI machine: a host
+# saturation check (tested in test_verdicts) would make these inconclusive.
+LOAD = ("load: {mode: closed, users: 3, wait_min_s: 0.05, wait_max_s: 0.1, duration_s: 9, "
+        "mix: {identity: 1, business: 1, chat: 0}}\nrequire_unsaturated: false\n"
+        "warmup_s: 2\nrecovery_s: 2\n")
+
+
+def experiment(tmp_path: Path, name: str, arch: str, faults: str, hypotheses: list[str]) -> Path:
+    text = (f"name: {name}\nclaim: test claim\narchitectures: [{arch}]\n{LOAD}"
+            f"faults:\n{faults}\nhypotheses:\n" + "".join(f"  - '{h}'\n" for h in hypotheses))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def stack_processes(home: Path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["status"]):
+        try:
+            mine = p.environ().get(STACK_MARKER_ENV, "").startswith(str(home)) or \
+                p.cwd().startswith(str(home))
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        if mine and p.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(p)
+    return found
+
+
+def test_each_claim_type_holds(tmp_path: Path) -> None:
+    kill_replica = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: users, count: 1}}"
+    kill_gateway = "  - {at_s: 3, for_s: 3, fault: kill, target: {role: \"gateway:business\"}}"
+    kill_orders = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: orders}}"
+    latency = ("  - {at_s: 3, for_s: 3, fault: latency, params: {latency: 150}, "
+               "target: {service: articles}}")
+    files = [
+        experiment(tmp_path, "replica-kill", "dual", kill_replica,
+                   ["requests_lost <= 0", "time_to_failover_s <= 1"]),
+        experiment(tmp_path, "gateway-kill", "dual", kill_gateway,
+                   ["availability{domain=identity}@fault >= 0.999",
+                    "ratio{domain=business,route=fallback-degraded}@fault >= 0.9"]),
+        experiment(tmp_path, "fallback", "dual", kill_orders,
+                   ["availability{endpoint=orders.list|orders.create}@fault >= 0.999"]),
+        experiment(tmp_path, "latency-toxic", "dual", latency,
+                   ["p50_ms{endpoint=articles.list|articles.get}@fault >= "
+                    "p50_ms{endpoint=articles.list|articles.get}@baseline + 100"]),
+        experiment(tmp_path, "spof", "single",
+                   "  - {at_s: 3, for_s: 3, fault: kill, target: {role: \"gateway:single\"}}",
+                   ["availability@fault <= 0.05", "availability@baseline >= 0.99"]),
+    ]
+    experiments: list[Experiment] = [load_experiment(f) for f in files]
+    result = run_suite(experiments, tmp_path / "runs")
+    assert result.errors == []
+    assert len(result.runs) == 5
+    for verdict in result.verdicts:
+        assert verdict.verdict == "holds", verdict
+    run = result.runs[0].run_dir
+    for name in ("meta.json", "events.jsonl", "verdicts.json", "junit.xml", "report.html"):
+        assert (run / name).exists(), name
+    assert list((run / "rows").glob("*.parquet"))
+    faults = [json.loads(ln) for ln in (run / "events.jsonl").read_text().splitlines()
+              if '"kind": "fault"' in ln]
+    assert faults and all(f["proof"]["ok"] and f["removal_proof"]["ok"] for f in faults)
+    assert stack_processes(Path(os.environ["GATECRASH_HOME"])) == []
+
+
+def test_wrong_hypothesis_fails_with_exit_code_1(tmp_path: Path) -> None:
+    path = experiment(tmp_path, "wrong", "dual",
+                      "  - {at_s: 3, for_s: 3, fault: kill, target: {service: orders, count: 1}}",
+                      ["availability@baseline <= 0.5"])
+    done = subprocess.run([sys.executable, "-m", "gatecrash.cli", "run", str(path), "--out",
+                           str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "FAILS" in done.stdout
+    junit = next((tmp_path / "runs").glob("*/junit.xml")).read_text()
+    assert "<failure" in junit
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signal_during_a_run_aborts_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    path = experiment(tmp_path, "long", "dual",
+                      "  - {at_s: 3, for_s: 3, fault: pause, target: {service: auth, count: 1}}",
+                      ["requests_lost <= 0"])
+    path.write_text(path.read_text().replace("duration_s: 9", "duration_s: 60"))
+    home = tmp_path / "home"
+    proc = subprocess.Popen([sys.executable, "-m", "gatecrash.cli", "run", str(path), "--out",
+                             str(tmp_path / "runs")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "GATECRASH_HOME": str(home)})
+    deadline = time.monotonic() + 120
+    parts: list[Path] = []
+    while time.monotonic() < deadline and not parts:
+        time.sleep(0.5)
+        parts = list((tmp_path / "runs").glob("*/rows/*.parquet"))
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+    assert parts, "no rows flushed within 120 s"
+    time.sleep(2.5)  # inside the pause fault: it must be undone too
+    proc.send_signal(sig)
+    assert proc.wait(timeout=120) == 130
+    run = next((tmp_path / "runs").glob("*-long-dual"))
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "aborted" and "signal" in meta["abort_reason"]
+    assert list((run / "rows").glob("*.parquet"))
+    assert stack_processes(home) == []

@@ -1,0 +1,53 @@
+"""Validity rules and exit codes: pure functions, one line each."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gatecrash.experiment import Experiment
+from gatecrash.verdicts import Verdict, exit_code, validity_problems
+
+EXP = Experiment.model_validate({
+    "name": "v", "claim": "c", "architectures": ["dual"],
+    "load": {"mode": "closed", "users": 1, "duration_s": 10},
+    "faults": [{"at_s": 3, "for_s": 2, "fault": "latency", "target": {"service": "auth"}}],
+    "hypotheses": ["requests_lost <= 0"]})
+WINDOWS = {"baseline": (0.0, 3.0), "fault": (3.0, 5.0), "recovery": (5.0, 10.0)}
+GOOD_FAULT = {"label": "latency auth-1", "proof": {"ok": True, "detail": "present"},
+              "traffic": {"auth-1": {"connections": 3, "bytes_downstream": 100}}}
+
+
+def cpu(host: float, gen: float) -> pd.DataFrame:
+    return pd.DataFrame({"ts": [1.0, 2.0, 6.0], "host_pct": [host] * 3,
+                         "generator_max_pct": [gen] * 3})
+
+
+def verdict(word: str) -> Verdict:
+    return Verdict("e", "c", None, "dual", "h", word, 1.0, 1.0, "")
+
+
+def test_a_clean_run_has_no_problem() -> None:
+    assert validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(50, 40), None) == []
+
+
+def test_saturated_host_or_generator() -> None:
+    assert "host saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(97, 40),
+                                                 None)[0]
+    assert "generator saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT],
+                                                      cpu(50, 99), None)[0]
+
+
+def test_missing_proof_no_traffic_never_applied_aborted() -> None:
+    unproven = {**GOOD_FAULT, "proof": {"ok": False, "detail": "absent"}}
+    assert "no proof" in validity_problems(EXP, WINDOWS, [unproven], cpu(5, 5), None)[0]
+    quiet = {**GOOD_FAULT, "traffic": {"auth-1": {"connections": 0, "bytes_downstream": 0}}}
+    assert "no traffic" in validity_problems(EXP, WINDOWS, [quiet], cpu(5, 5), None)[0]
+    assert "never applied" in validity_problems(EXP, WINDOWS, [], cpu(5, 5), None)[0]
+    assert "aborted" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(5, 5), "x")[0]
+
+
+def test_exit_codes() -> None:
+    assert exit_code([verdict("holds")]) == 0
+    assert exit_code([verdict("holds"), verdict("fails"), verdict("inconclusive")]) == 1
+    assert exit_code([verdict("holds"), verdict("inconclusive")]) == 3
+    assert exit_code([]) == 3
