@@ -27,8 +27,10 @@ from tests.dashboards.runfolders import RunSpec, make_run
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
+
+    HAVE_PLAYWRIGHT = True
 except ImportError:  # the dev extra is not installed
-    sync_playwright = None
+    HAVE_PLAYWRIGHT = False
 
 CHROMIUM = os.environ.get("GATECRASH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -46,13 +48,13 @@ EXPERIMENT = "c2-gateway-kill"
 SERVER_START_S = 10.0
 PAGE_TIMEOUT_MS = 20_000
 FAVICON = "/favicon.ico"
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1400, 900
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
     pytest.mark.skipif(
-        sync_playwright is None,
+        not HAVE_PLAYWRIGHT,
         reason="the 'playwright' Python package is missing (pip install -e '.[dev]')",
     ),
     pytest.mark.skipif(
@@ -102,7 +104,6 @@ def base_url(runs_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
-    assert sync_playwright is not None
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -130,7 +131,7 @@ class _Problems:
 
 @pytest.fixture
 def page(browser: "Browser") -> Iterator[tuple["Page", _Problems]]:
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT})
     tab = context.new_page()
     tab.set_default_timeout(PAGE_TIMEOUT_MS)
     problems = _Problems(tab)

@@ -55,13 +55,13 @@ def test_unknown_fault_names_the_line_and_the_allowed_values(tmp_path: Path) -> 
 
 def test_unknown_metric_lists_the_metrics(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("requests_lost <= 0", "happiness@fault >= 1"))
-    with pytest.raises(InputError, match=r":10: hypotheses.0.*unknown metric 'happiness'.*"
+    with pytest.raises(InputError, match=r":10: hypotheses\.0.*unknown metric 'happiness'.*"
                        r"allowed: .*availability"):
         load_experiment(path)
 
 
 def test_unknown_window_and_bad_expression(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="unknown window 'later'.*baseline, fault, recovery"):
+    with pytest.raises(InputError, match=r"unknown window 'later'.*baseline, fault, recovery"):
         load_experiment(write(tmp_path, GOOD.replace("requests_lost <= 0",
                                                      "availability@later >= 1")))
     with pytest.raises(InputError, match="column"):
@@ -74,7 +74,7 @@ def test_fault_after_the_load_ends(tmp_path: Path) -> None:
 
 
 def test_typo_in_a_field_is_not_ignored(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="recovry_s.*Extra inputs are not permitted"):
+    with pytest.raises(InputError, match=r"recovry_s.*Extra inputs are not permitted"):
         load_experiment(write(tmp_path, GOOD.replace("recovery_s", "recovry_s")))
 
 

@@ -36,7 +36,6 @@ class Deployed:
 
     def wait_all_healthy(self) -> None:
         """Until every gateway/router pool sees every replica healthy again."""
-        deadline = time.monotonic() + HEALTHY_WAIT_S
         if not wait_pools_healthy(self.stack, HEALTHY_WAIT_S):
             raise AssertionError(f"pools not healthy after {HEALTHY_WAIT_S}s")
 

@@ -1,0 +1,125 @@
+"""Both architectures as containers: an experiment each, container faults read back
+from the engine, and nothing left behind after teardown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chaos.runtime.base import InstanceState, Runtime
+from chaos.runtime.docker import COMPOSE_PROJECT_LABEL, DockerRuntime, docker_client
+from gatecrash.containers import docker_deployed_stack, find_leftovers
+from gatecrash.experiment import load_experiment
+from gatecrash.runner import RunResult, deploy_options, run_experiment
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
+
+LOAD = ("load: {mode: closed, users: 4, wait_min_s: 0.05, wait_max_s: 0.1, duration_s: 10,\n"
+        "       mix: {identity: 1, business: 1, chat: 0.5}, chat: {max_tokens: 8}}\n"
+        "warmup_s: 2\nrecovery_s: 3\n")
+# C1 on containers: the only gateway is SIGKILLed; every domain must go dark.
+GATEWAY_KILL = ("name: docker-gateway-kill\nclaim_id: C1\nclaim: single gateway is a SPOF\n"
+                "architectures: [single]\n"
+                + LOAD +
+                "faults:\n  - {at_s: 3, for_s: 4, fault: kill, target: {role: 'gateway:single'}}\n"
+                "hypotheses:\n  - availability@fault <= 0.05\n"
+                "  - availability@baseline >= 0.99\n")
+# C4 on containers: one replica of users and of orders killed; nothing may be lost.
+REPLICA_KILL = ("name: docker-replica-kill\nclaim_id: C4\nclaim: replicas take over\n"
+                "architectures: [dual]\n" + LOAD +
+                "faults:\n"
+                "  - {at_s: 3, for_s: 4, fault: kill, target: {service: users, count: 1}}\n"
+                "  - {at_s: 3, for_s: 4, fault: kill, target: {service: orders, count: 1}}\n"
+                "hypotheses:\n  - requests_lost <= 0\n  - availability@fault >= 0.99\n")
+
+
+@pytest.fixture(scope="module")
+def volumes_before(engine: None) -> Iterator[set[str]]:
+    client = docker_client()
+    yield {v.name for v in client.volumes.list()}
+    client.close()
+
+
+def _run(tmp_path: Path, arch: str, text: str) -> tuple[RunResult, str, str]:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text)
+    experiment = load_experiment(path)
+    with docker_deployed_stack(arch, **deploy_options(experiment)) as (stack, runtime):
+        assert isinstance(runtime, Runtime)
+        result = run_experiment(experiment, arch, tmp_path / "runs", report=False,
+                                deployed=(stack, runtime))  # type: ignore[arg-type]
+        project = runtime.project
+    return result, stack.name, project
+
+
+def _assert_nothing_left(stack: str, project: str, volumes_before: set[str]) -> None:
+    client = docker_client()
+    assert find_leftovers(stack) == []
+    label = {"label": [f"{COMPOSE_PROJECT_LABEL}={project}"]}
+    assert client.containers.list(all=True, filters=label) == []
+    assert client.networks.list(filters=label) == []
+    assert {v.name for v in client.volumes.list()} <= volumes_before
+    client.close()
+
+
+def _assert_holds(result: RunResult) -> None:
+    assert result.status == "completed", result.aborted
+    events = [json.loads(line) for line in
+              (result.run_dir / "events.jsonl").read_text().splitlines()]
+    faults = [e for e in events if e.get("kind") == "fault"]
+    assert faults and all(e["proof"]["ok"] and e["removal_proof"]["ok"] for e in faults), faults
+    summary = [(v.hypothesis, v.verdict, v.measured, v.detail) for v in result.verdicts]
+    assert all(v.verdict == "holds" for v in result.verdicts), summary
+
+
+def test_single_gateway_kill_as_containers(tmp_path: Path, volumes_before: set[str]) -> None:
+    result, stack, project = _run(tmp_path, "single", GATEWAY_KILL)
+    _assert_holds(result)
+    _assert_nothing_left(stack, project, volumes_before)
+
+
+def test_dual_replica_kill_as_containers(tmp_path: Path, volumes_before: set[str]) -> None:
+    result, stack, project = _run(tmp_path, "dual", REPLICA_KILL)
+    _assert_holds(result)
+    _assert_nothing_left(stack, project, volumes_before)
+
+
+def _state(runtime: DockerRuntime, iid: str) -> InstanceState:
+    return next(s.state for s in runtime.statuses() if s.id == iid)
+
+
+def test_container_faults_read_back_from_the_engine(volumes_before: set[str]) -> None:
+    with docker_deployed_stack("single") as (stack, runtime):
+        client = docker_client()
+        entry = stack.spec.entry_url
+
+        runtime.pause("articles-1")
+        assert client.api.inspect_container(runtime._container("articles-1").id)[
+            "State"]["Paused"] is True
+        assert _state(runtime, "articles-1") is InstanceState.PAUSED
+        runtime.resume("articles-1")
+        assert _state(runtime, "articles-1") is InstanceState.RUNNING
+
+        cut = runtime.disconnect("models-1")
+        assert cut and runtime.networks("models-1") == []
+        runtime.connect("models-1")
+        assert runtime.networks("models-1") == cut
+        runtime.restart("models-1")  # its proxy must reach it by name again
+        assert runtime.health("models-1") == "healthy"
+
+        runtime.terminate("auth-1")
+        state = client.api.inspect_container(runtime._container("auth-1").id)["State"]
+        assert state["Status"] == "exited"
+        runtime.restart("auth-1")
+        assert runtime.health("auth-1") == "healthy"
+
+        runtime.kill("gateway-1", signal="SIGTERM")
+        runtime.restart("gateway-1")
+        assert httpx.get(f"{entry}/health", timeout=5).status_code == 200
+        assert set(runtime.pids()) == {s.id for s in runtime.statuses()}
+        name, project = stack.name, runtime.project
+    _assert_nothing_left(name, project, volumes_before)

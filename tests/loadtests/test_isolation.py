@@ -1,0 +1,20 @@
+"""What the conductor imports must not load Locust or gevent (monkey-patching vs asyncio)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import sys
+import loadtests
+from loadtests import LoadSpec, LoadRun, start_load, read_rows, check_host, ROW_SCHEMA, LiveStats
+import loadtests.launcher, loadtests.rows, loadtests.spec, loadtests.live, loadtests.metrics
+bad = sorted(m for m in sys.modules if m.split(".")[0] in {"locust", "gevent", "geventhttpclient"})
+assert not bad, bad
+"""
+
+
+def test_conductor_side_imports_no_locust_or_gevent() -> None:
+    subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, check=True, timeout=60)
