@@ -76,9 +76,19 @@ caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 """
 
 
+# plotly.js "basic" (scatter, bar, pie) of the same version plotly.py pins, from
+# npm's plotly.js-basic-dist-min (MIT, see static/plotly-basic.LICENSE): the
+# figures need nothing more, and it is a quarter of the full bundle, which
+# is what made a large report slow to open.
+BASIC_BUNDLE = Path(__file__).with_name("static") / "plotly-basic.min.js"
+BASIC_TRACES = frozenset({"scatter", "bar", "pie"})
+
+
 @lru_cache(maxsize=1)
 def _plotly_js() -> str:
-    return plotly.offline.get_plotlyjs()
+    if BASIC_BUNDLE.exists():
+        return BASIC_BUNDLE.read_text(encoding="utf-8")
+    return str(plotly.offline.get_plotlyjs())
 
 
 def _page(title: str, body: str) -> str:
