@@ -14,12 +14,12 @@ from types import FrameType
 from typing import Any
 
 from chaos.errors import ChaosError
+from chaos.runtime.base import Runtime
 from chaos.runtime.local import LocalRuntime
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, load_experiment
 from gatecrash.junit import write_junit
-from gatecrash.runner import RunResult, run_experiment
 from gatecrash.stacks import (
     Stack,
     deploy,
@@ -31,7 +31,6 @@ from gatecrash.stacks import (
     undeploy,
 )
 from gatecrash.suite import SuiteResult, run_suite
-from gatecrash.verdicts import Verdict, exit_code
 from targets.errors import TargetsError
 
 __all__ = ["main"]
@@ -39,6 +38,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+RUNTIMES = ("local", "docker")
 # The claims suite of a checkout; `--suite` points elsewhere.
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "experiments"
 BEYOND_SEEDS = {"C9"}
@@ -71,6 +71,8 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.runtime == "docker":
+        return _up_docker(args)
     _install_stop_handlers()
     stack = new_stack(args.name, args.arch, base_port=args.base_port, replicas=args.replicas,
                       inference_backend=args.inference_backend)
@@ -101,12 +103,48 @@ def cmd_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _up_docker(args: argparse.Namespace) -> int:
+    from gatecrash.containers import docker_runtime_for, new_docker_stack, undeploy_docker_stack
+
+    _install_stop_handlers()
+    stack, topology = new_docker_stack(args.name, args.arch, replicas=args.replicas,
+                                       inference_backend=args.inference_backend)
+    stack.save()
+    started = time.monotonic()
+    try:
+        print(f"starting {args.arch} as containers ...", flush=True)
+        docker_runtime_for(stack, topology).deploy(timeout_s=args.timeout)
+        _print_stack(stack, time.monotonic() - started)
+        if args.detach:
+            print(f"  stop with : gatecrash down --name {stack.name}")
+            return EXIT_OK
+        print("running; Ctrl-C to stop and remove everything", flush=True)
+        while stack.stack_file.exists():
+            time.sleep(0.5)
+    except _Stop as stop:
+        print(f"\n{stop}: tearing down ...", file=sys.stderr)
+    except BaseException:
+        undeploy_docker_stack(stack)
+        raise
+    undeploy_docker_stack(stack)
+    print(f"stack {stack.name!r} removed")
+    return EXIT_OK
+
+
+def _runtime_of(stack: Stack) -> Runtime:
+    if stack.spec.runtime == "docker":
+        from gatecrash.containers import docker_runtime_for
+
+        return docker_runtime_for(stack)
+    return LocalRuntime.attach(stack.dir)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     stacks = list_stacks() if args.all else [find_stack(args.name)]
     reports: list[dict[str, Any]] = []
     for stack in stacks:
         assert stack is not None
-        runtime = LocalRuntime.attach(stack.dir)
+        runtime = _runtime_of(stack)
         reports.append({
             "name": stack.name, "arch": stack.spec.arch.value, "runtime": runtime.name,
             "entry_url": stack.spec.entry_url, "api_key": stack.api_key,
@@ -138,7 +176,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     for stack in stacks:
         assert stack is not None
         try:
-            undeploy(stack, LocalRuntime.attach(stack.dir))
+            if stack.spec.runtime == "docker":
+                from gatecrash.containers import undeploy_docker_stack
+
+                undeploy_docker_stack(stack)
+            else:
+                undeploy(stack, LocalRuntime.attach(stack.dir))
         except ChaosError as exc:
             print(f"warning: {exc}", file=sys.stderr)
         stack.remove_files()
@@ -170,45 +213,21 @@ def _archs(option: str | None, experiment: Experiment) -> list[str]:
     return ["single", "dual"] if option == "both" else [option]
 
 
-def run_files(paths: list[Path], arch: str | None, out: Path, stop: threading.Event,
-              *, quiet: bool = False) -> tuple[int, list[Verdict], list[RunResult]]:
-    """Validate every file first, then run each on its architectures."""
-    experiments = [(p, load_experiment(p)) for p in paths]
-    verdicts: list[Verdict] = []
-    results: list[RunResult] = []
-    printer = LivePrinter()
-    for path, experiment in experiments:
-        for one in _archs(arch, experiment):
-            if stop.is_set():
-                break
-            print(f"== {experiment.name} on {one} ({path})", file=sys.stderr)
-            result = run_experiment(experiment, one, out, stop=stop,
-                                    live=None if quiet else printer)
-            printer.done()
-            results.append(result)
-            verdicts += result.verdicts
-            print(f"   run folder: {result.run_dir}"
-                  + (f"  (aborted: {result.aborted})" if result.aborted else ""),
-                  file=sys.stderr)
-    code = exit_code(verdicts)
-    if stop.is_set():
-        code = EXIT_INTERRUPTED
-    return code, verdicts, results
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    experiment = load_experiment(args.file)
     stop = _stop_event()
-    code, verdicts, results = run_files([args.file], args.arch, args.out, stop)
-    print(verdict_table(verdicts))
-    if len(results) == 2:
+    result = run_suite([experiment], args.out, arch=args.arch, runtime=args.runtime, stop=stop,
+                       live=LivePrinter(), announce=_say)
+    code = _finish_suite(result, None, "run")
+    runs = result.runs
+    if len(runs) == 2:
         from dashboards.report import write_comparison
 
-        out = results[1].run_dir.parent / f"compare-{results[1].run_dir.name}.html"
-        path = write_comparison(results[0].run_dir, results[1].run_dir, out)
-        print(f"comparison: {path}")
-    for result in results:
-        print(f"report: {result.run_dir / 'report.html'}")
-    return code
+        out = runs[1].run_dir.parent / f"compare-{runs[1].run_dir.name}.html"
+        print(f"comparison: {write_comparison(runs[0].run_dir, runs[1].run_dir, out)}")
+    for run in runs:
+        print(f"report: {run.run_dir / 'report.html'}")
+    return EXIT_INTERRUPTED if stop.is_set() else code
 
 
 def cmd_toxiproxy(args: argparse.Namespace) -> int:
@@ -263,8 +282,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
     stop = _stop_event()
-    result = run_suite(experiments, args.out, arch=args.arch, stop=stop, live=LivePrinter(),
-                       announce=_say)
+    result = run_suite(experiments, args.out, arch=args.arch, runtime=args.runtime, stop=stop,
+                       live=LivePrinter(), announce=_say)
     code = _finish_suite(result, args.junit, "gate")
     return EXIT_INTERRUPTED if stop.is_set() else code
 
@@ -282,7 +301,8 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
     stop = _stop_event()
     started = time.monotonic()
-    result = run_suite(experiments, args.out, stop=stop, live=LivePrinter(), announce=_say)
+    result = run_suite(experiments, args.out, runtime=args.runtime, stop=stop,
+                       live=LivePrinter(), announce=_say)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     code = _finish_suite(result, args.out / f"evidence-{stamp}.junit.xml", "evidence")
     if result.runs:
@@ -311,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tiny (default), smollm2, path:/dir or upstream:URL")
     up.add_argument("--timeout", type=float, default=UP_TIMEOUT_S,
                     help="seconds to wait for health (default: %(default)s)")
+    up.add_argument("--runtime", choices=RUNTIMES, default="local",
+                    help="local processes (default) or Docker containers")
     up.set_defaults(func=cmd_up)
 
     status = sub.add_parser("status", help="show a stack and its instances")
@@ -343,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto",
                      help="default: the file's architectures")
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
+    run.add_argument("--runtime", choices=RUNTIMES, default="local",
+                    help="local processes (default) or Docker containers")
     run.set_defaults(func=cmd_run)
 
     gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
@@ -350,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto")
     gate.add_argument("--out", type=Path, default=Path("runs"))
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
+    gate.add_argument("--runtime", choices=RUNTIMES, default="local",
+                    help="local processes (default) or Docker containers")
     gate.set_defaults(func=cmd_gate)
 
     evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
@@ -358,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="short runs (about 3 minutes on 2 cores)")
     evidence.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
     evidence.add_argument("--out", type=Path, default=Path("runs"))
+    evidence.add_argument("--runtime", choices=RUNTIMES, default="local",
+                    help="local processes (default) or Docker containers")
     evidence.set_defaults(func=cmd_evidence)
     return parser
 

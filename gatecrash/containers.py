@@ -69,6 +69,7 @@ TOXIPROXY_API_PORT = 8474
 PROXY_PORT_BASE = 10000
 TOXIPROXY_SERVICE = "toxiproxy"
 STACK_INIT_SERVICE = "stack-init"
+CONTAINER_DNS = ("127.0.0.1",)
 STACK_MOUNT = "/stack"
 CONFIG_MOUNT = "/config/toxiproxy.json"
 # Where the stack file lives for a plain `docker compose up` (relative to compose/).
@@ -191,6 +192,7 @@ def compose_document(topology: Topology, *, proxies: bool = True,
                 "command": ["redis-server", "--port", str(REDIS_PORT), "--bind", "0.0.0.0",
                             "--protected-mode", "no", "--save", "", "--appendonly", "no"],
                 "tmpfs": ["/data"],
+                "init": True,
                 "healthcheck": _healthcheck(["CMD", "redis-cli", "-p", str(REDIS_PORT),
                                              "ping"]),
                 "labels": _labels(iid, svc.name),
@@ -211,11 +213,19 @@ def compose_document(topology: Topology, *, proxies: bool = True,
             "healthcheck": _healthcheck(
                 ["CMD", "python", "-I", "-S", "-c", HEALTH_PROBE.format(port=SERVICE_PORT)]),
             "stop_grace_period": "3s",
+            # An init as pid 1: a kill fault kills the program under it, so the kernel
+            # closes its sockets (peers see a reset) before the container goes away.
+            "init": True,
             "labels": _labels(iid, svc.name),
         }
         if not proxies and iid == entry_iid:
             entry["ports"] = [f"{entry_publish}:{SERVICE_PORT}"]
         services[iid] = entry
+    for service in services.values():
+        # Docker's embedded DNS forwards names it does not know (a killed
+        # container's) to the containers' own resolvers: point those at each
+        # container's loopback so no lookup ever leaves this machine.
+        service["dns"] = list(CONTAINER_DNS)
     return {
         "name": f"gatecrash-{arch}",
         "services": services,

@@ -23,7 +23,7 @@ import pandas as pd
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
 from chaos.faults import FaultEvent, Injector
-from chaos.runtime.local import LocalRuntime
+from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.sampler import CpuSampler
@@ -33,7 +33,8 @@ from loadtests import LoadError, LoadRun, LoadSpec, read_rows, start_load
 
 __all__ = ["LiveLine", "RunResult", "deploy_options", "run_experiment"]
 
-TICK_S = 0.2
+# Fine enough that a fault lands within ~50 ms of its planned time.
+TICK_S = 0.05
 LIVE_EVERY_S = 1.0
 LOAD_START_TIMEOUT_S = 60.0
 # Locust stops by itself at duration_s; past this margin the run is stuck.
@@ -135,7 +136,7 @@ class _Run:
     def save_meta(self) -> None:
         _write_json(self.run_dir / "meta.json", self.meta)
 
-    def execute(self, deployed: tuple[Stack, LocalRuntime] | None) -> None:
+    def execute(self, deployed: tuple[Stack, Runtime] | None) -> None:
         self.save_meta()
         if deployed is not None:
             self.events.phase("stack-reused", stack=deployed[0].name)
@@ -146,7 +147,7 @@ class _Run:
                             **deploy_options(self.exp)) as (stack, runtime):
             self._on_stack(stack, runtime)
 
-    def _on_stack(self, stack: Stack, runtime: LocalRuntime) -> None:
+    def _on_stack(self, stack: Stack, runtime: Runtime) -> None:
         self.events.phase("deployed", entry_url=stack.spec.entry_url,
                           instances=[i.id for i in stack.spec.instances])
         if self.stop.is_set():
@@ -173,6 +174,23 @@ class _Run:
             self.events.phase("load-start", ts=self.t0)
             self._drive(load, injector, spec)
             self.events.phase("load-end")
+            self._windows_from_faults()
+
+    def _windows_from_faults(self) -> None:
+        """Windows on the faults' actual times: a fault lands a tick after its plan,
+        and a request sent in between must not count as sent under the fault."""
+        if not self.events.faults or self.t0 is None:
+            return
+        start = min(float(f["start"]) for f in self.events.faults)
+        end = max(float(f["end"]) for f in self.events.faults)
+        baseline_start = self.t0 + self.exp.warmup_s
+        self.meta["planned_windows"] = self.meta["windows"]
+        self.meta["windows"] = {
+            "baseline": (baseline_start, max(baseline_start, start)),
+            "fault": (start, end),
+            "recovery": (end, end + self.exp.recovery_s),
+        }
+        self.save_meta()
 
     @staticmethod
     def _reset(injector: Injector) -> None:
@@ -260,7 +278,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
                    stop: threading.Event | None = None,
                    live: Callable[[LiveLine], None] | None = None,
                    report: bool = True,
-                   deployed: tuple[Stack, LocalRuntime] | None = None) -> RunResult:
+                   deployed: tuple[Stack, Runtime] | None = None) -> RunResult:
     """Run one experiment on one architecture; the run folder keeps everything.
 
     `deployed`: a stack to run on (left running after); by default the run

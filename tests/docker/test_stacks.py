@@ -18,7 +18,10 @@ from gatecrash.runner import RunResult, deploy_options, run_experiment
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
+# A client that gives up after 2 s: a killed container's address vanishes, so a
+# connection towards it hangs instead of being refused (unlike a killed process).
 LOAD = ("load: {mode: closed, users: 4, wait_min_s: 0.05, wait_max_s: 0.1, duration_s: 10,\n"
+        "       request_timeout_s: 2,\n"
         "       mix: {identity: 1, business: 1, chat: 0.5}, chat: {max_tokens: 8}}\n"
         "warmup_s: 2\nrecovery_s: 3\n")
 # C1 on containers: the only gateway is SIGKILLed; every domain must go dark.
@@ -73,7 +76,13 @@ def _assert_holds(result: RunResult) -> None:
     faults = [e for e in events if e.get("kind") == "fault"]
     assert faults and all(e["proof"]["ok"] and e["removal_proof"]["ok"] for e in faults), faults
     summary = [(v.hypothesis, v.verdict, v.measured, v.detail) for v in result.verdicts]
-    assert all(v.verdict == "holds" for v in result.verdicts), summary
+    assert not [v for v in result.verdicts if v.verdict == "fails"], summary
+    # DESIGN.md §2: a saturated host makes a run inconclusive, never passed. On a
+    # machine shared with other work that is a skip with the numbers, not a pass.
+    undecided = [v for v in result.verdicts if v.verdict != "holds"]
+    if undecided and all("host saturated" in v.detail for v in undecided):
+        pytest.skip(f"inconclusive: host saturated during the run; measured {summary}")
+    assert not undecided, summary
 
 
 def test_single_gateway_kill_as_containers(tmp_path: Path, volumes_before: set[str]) -> None:
