@@ -216,7 +216,10 @@ class _Run:
                     active[index] = (step, stack, event)
                     self.events.phase("fault-applied", fault=event.label,
                                       proof=event.proof.__dict__ if event.proof else None)
-                for index in [i for i, (s, _, _) in active.items() if s.end_s <= elapsed]:
+                due = [i for i, (s, _, _) in active.items() if s.end_s <= elapsed]
+                for index in due:  # faults planned to end together end at one moment
+                    active[index][2].end = now
+                for index in due:
                     self._end_fault(active.pop(index))
                 if now - last_live >= LIVE_EVERY_S:
                     last_live = now
