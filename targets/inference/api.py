@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from targets.inference.engine import Engine, Event, FinishReason, GenerationStream
 from targets.inference.errors import EngineStoppedError, QueueFullError
 from targets.inference.httputil import (
     ApiError,
+    ClosingStreamingResponse,
     parse_chat_request,
     read_body,
     start_disconnect_watch,
@@ -80,9 +81,12 @@ def _model_card(engine: Engine, request: Request) -> dict[str, Any]:
 async def chat_completions(request: Request, engine: EngineDep,
                            settings: SettingsDep) -> Response:
     chat = parse_chat_request(await read_body(request, settings.max_request_bytes))
-    tokenizer = engine.loaded.tokenizer
-    prompt_ids = tokenizer.encode_chat([{"role": m.role, "content": m.text()}
-                                        for m in chat.messages])
+    messages = [{"role": m.role, "content": m.text()} for m in chat.messages]
+    try:
+        prompt_ids = engine.loaded.tokenizer.encode_chat(messages)
+    except Exception as exc:  # a chat template may raise anything (jinja, ValueError)
+        raise ApiError(400, f"the model's chat template rejected these messages: {exc}",
+                       param="messages") from exc
     params = _sampling_params(chat, len(prompt_ids), engine, settings)
     try:
         stream = engine.submit(prompt_ids, params)
@@ -94,8 +98,13 @@ async def chat_completions(request: Request, engine: EngineDep,
         raise ApiError(503, str(exc), type_="server_error", code="engine_unavailable") from exc
     meta = _ChunkFormat(engine.loaded.name)
     if chat.stream:
-        return StreamingResponse(_sse(request, stream, meta, chat.include_usage()),
-                                 media_type="text/event-stream", headers=SSE_HEADERS)
+
+        async def release() -> None:
+            stream.cancel()  # no-op once finished; frees the slot when the client left
+
+        return ClosingStreamingResponse(_sse(request, stream, meta, chat.include_usage()),
+                                        on_close=release, media_type="text/event-stream",
+                                        headers=SSE_HEADERS)
     return await _whole(request, stream, meta)
 
 
@@ -190,7 +199,6 @@ async def _sse(request: Request, stream: GenerationStream, fmt: _ChunkFormat,
                 yield "".join(parts)
     finally:
         watcher.cancel()
-        stream.cancel()  # no-op when finished; frees the slot when the client left
 
 
 async def _whole(request: Request, stream: GenerationStream, fmt: _ChunkFormat) -> Response:

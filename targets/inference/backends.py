@@ -123,8 +123,8 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
     spec = settings.backend_spec
     device = resolve_device(settings.device)
     dtype = _resolve_dtype(settings.dtype, device)
-    if device.type == "cpu" and settings.cpu_threads:
-        torch.set_num_threads(settings.cpu_threads)
+    if device.type == "cpu":
+        torch.set_num_threads(settings.cpu_threads or max(1, (os.cpu_count() or 2) - 1))
 
     tokenizer: ChatTokenizer
     if spec.kind == "tiny":

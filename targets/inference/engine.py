@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import torch
@@ -27,7 +28,7 @@ import torch
 from targets.inference.backends import LoadedModel
 from targets.inference.errors import EngineStoppedError, QueueFullError
 from targets.inference.kvbatch import RunningBatch
-from targets.inference.sampling import SamplingParams, make_generator, sample_next
+from targets.inference.sampling import SamplingParams, SamplingRows, sample_next, sequence_key
 from targets.inference.stops import StopMatcher
 from targets.inference.tokenizer import IncrementalDecoder
 
@@ -47,7 +48,7 @@ _THREAD_NAME = "gatecrash-inference-engine"
 _log = logging.getLogger(__name__)
 
 
-class FinishReason:
+class FinishReason(StrEnum):
     STOP = "stop"  # end-of-sequence token or a stop string
     LENGTH = "length"  # max_tokens or the context limit
     CANCELLED = "cancelled"  # the client went away
@@ -60,18 +61,25 @@ class Event:
 
     text: str = ""
     completion_tokens: int = 0
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
     error: str | None = None
 
 
 @dataclass
 class EngineStats:
+    """Counters; each field is written by one thread only (the loop or the engine)."""
+
     generated_tokens: int = 0
     finished_requests: int = 0
-    cancelled_requests: int = 0
-    rejected_requests: int = 0
+    cancelled_running: int = 0  # engine thread
+    cancelled_queued: int = 0  # event loop
+    rejected_requests: int = 0  # event loop
     decode_steps: int = 0
     failed_steps: int = 0
+
+    @property
+    def cancelled_requests(self) -> int:
+        return self.cancelled_running + self.cancelled_queued
 
 
 class GenerationStream:
@@ -83,7 +91,9 @@ class GenerationStream:
         self.prompt_ids = prompt_ids
         self.params = params
         self.cancelled = False  # set on the loop, read by the engine thread
-        self.done = False  # set by the engine thread once the last event is emitted
+        # Set once the last event is emitted: by the engine thread, or by `Engine.cancel`
+        # on the loop for a stream that never left the queue.
+        self.done = False
         self._engine = engine
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -116,12 +126,17 @@ class _Sequence:
     stream: GenerationStream
     decoder: IncrementalDecoder
     stopper: StopMatcher
-    generator: torch.Generator
+    key: int  # of its sampling noise (from the request's seed)
     generated: int = 0
     finished: bool = False
 
 
 class Engine:
+    """The batching scheduler. `submit`/`cancel` on the event loop; `start` runs the thread.
+
+    `max_batch_size` sequences decode together; up to `max_queue` more wait for a slot.
+    """
+
     def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_queue: int) -> None:
         self.loaded = loaded
         self.max_batch_size = max_batch_size
@@ -132,6 +147,7 @@ class Engine:
         self._waiting: deque[GenerationStream] = deque()
         self._running: list[_Sequence] = []
         self._batch = RunningBatch(loaded.device)
+        self._rows: SamplingRows | None = None  # rebuilt when the batch's rows change
         self._outbox: list[tuple[GenerationStream, Event]] = []
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -180,6 +196,7 @@ class Engine:
         return stream
 
     def cancel(self, stream: GenerationStream) -> None:
+        """Called on the event loop. A queued stream ends here; a running one at the next step."""
         if stream.cancelled:
             return
         stream.cancelled = True
@@ -188,7 +205,9 @@ class Engine:
                 self._waiting.remove(stream)
             except ValueError:
                 return  # running (the thread drops it at the next step) or already done
-        self.stats.cancelled_requests += 1
+        self.stats.cancelled_queued += 1
+        stream.done = True
+        stream._deliver(Event(finish_reason=FinishReason.CANCELLED))
 
     # ---- engine thread -----------------------------------------------------
 
@@ -210,6 +229,7 @@ class Engine:
                         self._fail([*admitted, *(s.stream for s in self._running)], message)
                         self._running = []
                         self._batch = RunningBatch(self.loaded.device)
+                        self._rows = None
                     self._flush()
         finally:
             self._stopping = True
@@ -236,7 +256,7 @@ class Engine:
             stream=stream,
             decoder=self.loaded.tokenizer.decoder(),
             stopper=StopMatcher(stream.params.stop),
-            generator=make_generator(self.loaded.device, stream.params.seed),
+            key=sequence_key(stream.params.seed),
         )
 
     def _prefill(self, streams: list[GenerationStream]) -> None:
@@ -262,19 +282,26 @@ class Engine:
             **extra,
         )
         sequences = [self._new_sequence(s) for s in streams]
-        tokens = sample_next(out.logits[:, -1, :], [s.stream.params for s in sequences],
-                             [s.generator for s in sequences])
-        self._batch.join(out.past_key_values, mask, tokens)
+        next_ids = sample_next(out.logits[:, -1, :], self._sampling_rows(sequences))
+        self._batch.join(out.past_key_values, mask, next_ids)
         self._running.extend(sequences)
-        self._accept(sequences, tokens)
+        self._rows = None
+        self._accept(sequences, next_ids.tolist())
 
     def _decode_step(self) -> None:
         out = self.loaded.model(**self._batch.decode_inputs())
         self.stats.decode_steps += 1
-        tokens = sample_next(out.logits[:, -1, :], [s.stream.params for s in self._running],
-                             [s.generator for s in self._running])
-        self._batch.advance(tokens)
-        self._accept(self._running, tokens)
+        if self._rows is None:
+            self._rows = self._sampling_rows(self._running)
+        next_ids = sample_next(out.logits[:, -1, :], self._rows)
+        self._rows.advance()
+        self._batch.advance(next_ids)
+        self._accept(self._running, next_ids.tolist())  # the step's one device sync
+
+    def _sampling_rows(self, sequences: list[_Sequence]) -> SamplingRows:
+        return SamplingRows.build([s.stream.params for s in sequences],
+                                  [s.key for s in sequences],
+                                  [s.generated for s in sequences], self.loaded.device)
 
     def _accept(self, sequences: list[_Sequence], tokens: list[int]) -> None:
         """Turn each sequence's new token into text and events, then drop finished rows."""
@@ -299,7 +326,7 @@ class Engine:
         self.stats.generated_tokens += len(tokens)
         self._remove_finished()
 
-    def _finish(self, seq: _Sequence, text: str, reason: str) -> None:
+    def _finish(self, seq: _Sequence, text: str, reason: FinishReason) -> None:
         seq.finished = True
         self.stats.finished_requests += 1
         self._emit(seq.stream, Event(text=text, completion_tokens=seq.generated,
@@ -309,7 +336,7 @@ class Engine:
         for seq in self._running:
             if seq.stream.cancelled and not seq.finished:
                 seq.finished = True
-                self.stats.cancelled_requests += 1
+                self.stats.cancelled_running += 1
                 self._emit(seq.stream, Event(completion_tokens=seq.generated,
                                              finish_reason=FinishReason.CANCELLED))
         self._remove_finished()
@@ -319,6 +346,7 @@ class Engine:
         if len(keep) != len(self._running):
             self._batch.keep_rows(keep)
             self._running = [self._running[i] for i in keep]
+            self._rows = None
 
     def _fail(self, streams: list[GenerationStream], message: str) -> None:
         for stream in streams:
@@ -356,6 +384,7 @@ def engine_summary(engine: Engine) -> dict[str, Any]:
         "max_batch_size": engine.max_batch_size,
         "max_queue": engine.max_queue,
         "context_len": loaded.context_len,
+        "load_seconds": round(loaded.load_seconds, 3),
         "engine_alive": engine.alive,
         "generated_tokens": engine.stats.generated_tokens,
     }

@@ -7,17 +7,20 @@ which the `openai` client turns into its typed exceptions.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
 
 from targets.inference.errors import InferenceError
 from targets.inference.schemas import ChatCompletionRequest, error_body, validation_message
 
 __all__ = [
     "ApiError",
+    "ClosingStreamingResponse",
     "api_error_response",
     "parse_chat_request",
     "read_body",
@@ -96,3 +99,20 @@ def start_disconnect_watch(
     request: Request, on_disconnect: Callable[[], object]
 ) -> asyncio.Task[None]:
     return asyncio.create_task(watch_disconnect(request, on_disconnect))
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that always runs `on_close`, also when its body generator
+    never started (the client left before the headers went out), which a generator's
+    own `finally` cannot cover."""
+
+    def __init__(self, content: Any, *, on_close: Callable[[], Awaitable[None]],
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._on_close()

@@ -49,7 +49,7 @@ class RunningBatch:
     def length(self) -> int:
         return int(self.mask.shape[1])
 
-    def join(self, cache: Any, mask: torch.Tensor, next_ids: list[int]) -> None:
+    def join(self, cache: Any, mask: torch.Tensor, next_ids: torch.Tensor) -> None:
         """Append freshly prefilled rows (their cache, their [rows, len] mask)."""
         # Padded prompt positions hold garbage K/V; zero them so a masked column can
         # never turn into NaN through 0 * inf in attention.
@@ -58,7 +58,7 @@ class RunningBatch:
             layer.keys = layer.keys * keep
             layer.values = layer.values * keep
         positions = mask.sum(dim=1)
-        ids = torch.tensor(next_ids, dtype=torch.long, device=self.device)
+        ids = next_ids.to(device=self.device, dtype=torch.long)
         if self.size == 0:
             self.cache, self.mask, self.positions, self.next_ids = cache, mask, positions, ids
             return
@@ -102,6 +102,7 @@ class RunningBatch:
             "use_cache": True,
         }
 
-    def advance(self, next_ids: list[int]) -> None:
+    def advance(self, next_ids: torch.Tensor) -> None:
+        """After a decode step: every row moves one position; `next_ids` are its inputs."""
         self.positions = self.positions + 1
-        self.next_ids = torch.tensor(next_ids, dtype=torch.long, device=self.device)
+        self.next_ids = next_ids

@@ -61,8 +61,8 @@ class InferenceSettings(BaseModel):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto (fp32 on CPU, bf16/fp16 on GPU) | float32 | bfloat16 | float16
     cache_dir: Path = DEFAULT_CACHE_DIR
-    # Torch intra-op threads on CPU; 0 keeps torch's default. One thread leaves a core
-    # for the HTTP loop, which matters on small machines.
+    # Torch intra-op threads on CPU; 0 = all cores but one, which stays free for the
+    # HTTP loop (on 2 cores that doubles as "no OpenMP stragglers" for small models).
     cpu_threads: int = Field(default=0, ge=0)
     tiny_seed: int = 0  # weights of the `tiny` model
     upstream_api_key: str | None = None

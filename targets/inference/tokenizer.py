@@ -22,9 +22,10 @@ ChatMessages = Sequence[Mapping[str, str]]
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 _ROLE_IDS = {"system": 4, "developer": 4, "user": 5, "assistant": 6, "tool": 7}
 _N_SPECIAL = 8
+_TEMPLATE_ROLES = {"developer": "system"}
 _CHARS = "\n" + "".join(chr(c) for c in range(32, 127))
 CHAR_VOCAB_SIZE = _N_SPECIAL + len(_CHARS)
-# The byte a generated id turns into when the model emits a special id mid-answer.
+# Text of a special id generated inside an answer: none (they are markup, not text).
 _REPLACEMENT = ""
 
 
@@ -152,7 +153,9 @@ class HFChatTokenizer:
         return self._pad
 
     def encode_chat(self, messages: ChatMessages) -> list[int]:
-        plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
+        # OpenAI's "developer" role is the system prompt; chat templates only know "system".
+        plain = [{"role": _TEMPLATE_ROLES.get(m["role"], m["role"]),
+                  "content": m.get("content") or ""} for m in messages]
         if getattr(self._tokenizer, "chat_template", None):
             ids = self._tokenizer.apply_chat_template(
                 plain, add_generation_prompt=True, tokenize=True, return_dict=False

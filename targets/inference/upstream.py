@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from targets.inference.httputil import (
     ApiError,
+    ClosingStreamingResponse,
     parse_chat_request,
     read_body,
     start_disconnect_watch,
@@ -117,12 +118,18 @@ async def chat_completions(request: Request) -> Response:
             await response.aclose()
             proxy.in_flight -= 1
         return Response(content, status_code=response.status_code, headers=_headers(response))
-    return StreamingResponse(_relay(request, proxy, response),
-                             status_code=response.status_code, headers=_headers(response))
+
+    async def release() -> None:
+        # Closing our side makes the upstream see a disconnect and free its slot.
+        await response.aclose()
+        proxy.in_flight -= 1
+
+    return ClosingStreamingResponse(_relay(request, response), on_close=release,
+                                    status_code=response.status_code,
+                                    headers=_headers(response))
 
 
-async def _relay(request: Request, proxy: UpstreamProxy,
-                 response: httpx.Response) -> AsyncIterator[bytes]:
+async def _relay(request: Request, response: httpx.Response) -> AsyncIterator[bytes]:
     closed = False
 
     def client_left() -> None:
@@ -139,6 +146,3 @@ async def _relay(request: Request, proxy: UpstreamProxy,
         return  # upstream broke mid-stream: end the stream, the client sees no [DONE]
     finally:
         watcher.cancel()
-        # Closing our side makes the upstream see a disconnect and free its slot.
-        await response.aclose()
-        proxy.in_flight -= 1

@@ -17,6 +17,7 @@ from tests.inference.conftest import POLL_INTERVAL_S, free_port
 STARTUP_TIMEOUT_S = 90.0  # importing torch + transformers on a busy 2-core machine
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_module_cli_serves_and_stops_cleanly() -> None:
     port = free_port()

@@ -7,7 +7,13 @@ import torch
 
 from targets.inference.backends import load_model
 from targets.inference.kvbatch import RunningBatch
-from targets.inference.sampling import SamplingParams, SamplingRows, make_generator, sample_next
+from targets.inference.sampling import (
+    SamplingParams,
+    SamplingRows,
+    exponential_noise,
+    sample_next,
+    sequence_key,
+)
 from targets.inference.settings import InferenceSettings, parse_backend
 from targets.inference.stops import StopMatcher
 from targets.inference.tokenizer import EOS_ID, CharTokenizer
@@ -55,15 +61,18 @@ def test_backend_spec_parsing() -> None:
         parse_backend("path:")
 
 
+def rows_for(params: list[SamplingParams], counters: list[int] | None = None) -> SamplingRows:
+    keys = [sequence_key(p.seed) for p in params]
+    return SamplingRows.build(params, keys, counters or [0] * len(params), CPU)
+
+
 def test_sampling_rows_are_independent_of_their_neighbours() -> None:
     torch.manual_seed(0)
     logits = torch.randn(3, 50)
     params = [SamplingParams(max_tokens=1, seed=s) for s in (1, 2, 3)]
 
     def draw(rows: list[int], chosen: list[SamplingParams] = params) -> list[int]:
-        gens = [make_generator(CPU, chosen[r].seed) for r in rows]
-        sampling = SamplingRows.build([chosen[r] for r in rows], gens, CPU)
-        return [int(i) for i in sample_next(logits[rows], sampling).tolist()]
+        return [int(i) for i in sample_next(logits[rows], rows_for([chosen[r] for r in rows]))]
 
     together = draw([0, 1, 2])
     assert together == [draw([0])[0], draw([1])[0], draw([2])[0]]
@@ -73,12 +82,28 @@ def test_sampling_rows_are_independent_of_their_neighbours() -> None:
     assert draw([0, 1, 2], mixed) == [together[0], int(logits[1].argmax()), together[2]]
 
 
+def test_noise_depends_on_key_and_token_index_only() -> None:
+    keys = torch.tensor([[7], [7], [8]])
+    noise = exponential_noise(keys, torch.tensor([[0], [1], [0]]), 1000)
+    assert torch.equal(noise[0], exponential_noise(keys[:1], torch.tensor([[0]]), 1000)[0])
+    assert not torch.equal(noise[0], noise[1]) and not torch.equal(noise[0], noise[2])
+    big = exponential_noise(torch.tensor([[123]]), torch.tensor([[5]]), 200_000)
+    assert abs(float(big.mean()) - 1.0) < 0.02  # Exp(1): mean 1, variance 1
+    assert abs(float(big.var()) - 1.0) < 0.05
+
+
+def test_sampling_follows_the_distribution() -> None:
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = torch.log(probs).repeat(4000, 1)
+    params = [SamplingParams(max_tokens=1, seed=s) for s in range(4000)]
+    counts = torch.bincount(sample_next(logits, rows_for(params)), minlength=4) / 4000
+    assert torch.allclose(counts, probs, atol=0.03), counts
+
+
 def test_top_p_keeps_only_the_nucleus() -> None:
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    params = [SamplingParams(max_tokens=1, top_p=0.7)]
-    seen = {int(sample_next(logits, SamplingRows.build(params, [make_generator(CPU, s)], CPU))[0])
-            for s in range(200)}
-    assert seen == {0, 1}
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05])).repeat(200, 1)
+    params = [SamplingParams(max_tokens=1, top_p=0.7, seed=s) for s in range(200)]
+    assert set(sample_next(logits, rows_for(params)).tolist()) == {0, 1}
 
 
 def test_running_batch_matches_one_sequence_at_a_time() -> None:
