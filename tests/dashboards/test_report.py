@@ -12,7 +12,8 @@ from tests.dashboards.runfolders import RunSpec, make_run
 
 SMALL_REPORT_BYTES = 6_000_000
 BIG_REPORT_BYTES = 15_000_000
-PLOTLY_JS_MARKER = "plotly.js v"
+# The banner at the top of the inlined bundle (full or basic build).
+PLOTLY_JS_MARKER = "* plotly.js ("
 
 
 @pytest.fixture(scope="module")
