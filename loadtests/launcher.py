@@ -1,0 +1,239 @@
+"""Start Locust headless in its own process group, and stop it cleanly (no Locust import).
+
+The conductor (asyncio) talks to the load only through this module: a
+subprocess, a config file, the live-stats files and the Parquet parts. Locust
+and gevent never load into the conductor's interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Collection
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+from loadtests.config import API_KEY_ENV, LaunchConfig
+from loadtests.errors import LoadError, LoadStartError
+from loadtests.hostguard import check_host
+from loadtests.layout import CONFIG_ENV, PART_GLOB, RunPaths
+from loadtests.live import LiveStats, read_live
+from loadtests.spec import LoadSpec
+
+__all__ = ["LoadRun", "start_load"]
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+USER_CLASS = {"closed": "ClosedLoopUser", "open": "OpenLoopUser"}
+# After SIGINT Locust stops users (stop_timeout_s), fires `quitting` (rows
+# flushed) and exits; this margin covers its interpreter teardown.
+SIGINT_MARGIN_S = 10.0
+SIGTERM_GRACE_S = 5.0
+POLL_S = 0.05
+LOG_TAIL_LINES = 30
+
+
+def _locust_command(spec: LoadSpec, host: str, python: str) -> list[str]:
+    cmd = [
+        python, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+        "-u", str(spec.pool_users), "-r", f"{spec.effective_spawn_rate:g}",
+        "-t", f"{spec.run_time_limit_s}s", "--stop-timeout", str(spec.stop_timeout_s),
+        # Failures of the system under test are data, not a harness error.
+        "--exit-code-on-error", "0",
+        "--only-summary", "--loglevel", "WARNING",
+    ]
+    if spec.processes > 1:
+        cmd += ["--processes", str(spec.processes)]
+    return [*cmd, USER_CLASS[spec.mode]]
+
+
+def start_load(
+    spec: LoadSpec,
+    host: str,
+    api_key: str,
+    out_dir: Path,
+    *,
+    allowed_hosts: Collection[str] = (),
+    python: str = sys.executable,
+) -> LoadRun:
+    """Launch the load described by `spec` against `host`; returns at once.
+
+    `out_dir` is the run folder: rows go to `rows/part-*.parquet`, Locust's
+    own files to `load/` (config.json, locust.log, live/<worker>.json).
+    `allowed_hosts`: exact hosts of containers this run created, the only
+    non-loopback targets the guard lets through. The API key is passed in the
+    environment, never written to disk.
+    """
+    check_host(host, allowed_hosts)
+    paths = RunPaths(out_dir)
+    if any(paths.rows_dir.glob(PART_GLOB)):
+        raise LoadError(f"{paths.rows_dir} already holds rows of another load; "
+                        "give each load its own run folder")
+    paths.make()
+    for stale in paths.live_dir.glob("*.json"):
+        stale.unlink()  # a previous run's live files would read as this one's
+    LaunchConfig(spec=spec, host=host, run_dir=str(paths.run_dir.resolve()),
+                 allowed_hosts=tuple(allowed_hosts)).write(paths.config_file)
+    env = dict(os.environ)
+    env[CONFIG_ENV] = str(paths.config_file.resolve())
+    env[API_KEY_ENV] = api_key
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    with paths.log_file.open("ab") as log:
+        # New session: the conductor's Ctrl-C does not hit Locust directly; the
+        # conductor stops it through LoadRun.stop(), in order, and whole group dies.
+        proc = subprocess.Popen(
+            _locust_command(spec, host, python), cwd=paths.load_dir, env=env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return LoadRun(proc, spec, paths)
+
+
+class LoadRun:
+    """A running load: process ids, live stats, graceful stop. A context manager."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], spec: LoadSpec, paths: RunPaths) -> None:
+        self.proc = proc
+        self.spec = spec
+        self.paths = paths
+        self.launched = time.time()
+
+    @property
+    def pid(self) -> int:
+        """The Locust main process (with processes > 1: the master)."""
+        return self.proc.pid
+
+    @property
+    def pids(self) -> list[int]:
+        """Every live process of the load (main first, then workers), for CPU sampling."""
+        try:
+            main = psutil.Process(self.pid)
+            return [self.pid, *(c.pid for c in main.children(recursive=True))]
+        except psutil.Error:
+            return []
+
+    @property
+    def rows_path(self) -> Path:
+        """Folder of the Parquet parts (read them with loadtests.read_rows(run_dir))."""
+        return self.paths.rows_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.paths.log_file
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def live(self) -> LiveStats:
+        """Latest counters of all load processes (zeros before the first write)."""
+        return read_live(self.paths.live_dir)
+
+    def wait_started(self, timeout_s: float = 30.0) -> LiveStats:
+        """Block until every load process has written its first live file.
+
+        Raises LoadStartError (with Locust's log tail) if the process exits or
+        the files do not appear in time.
+        """
+        expected = self.spec.processes
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            stats = self.live()
+            if stats.workers >= expected:
+                return stats
+            if self.proc.poll() is not None:
+                raise LoadStartError(
+                    f"Locust exited with code {self.proc.returncode} before load started; "
+                    f"log {self.log_path}:\n{self.log_tail()}")
+            time.sleep(POLL_S)
+        raise LoadStartError(
+            f"no live stats from {expected} load process(es) after {timeout_s:g} s; "
+            f"log {self.log_path}:\n{self.log_tail()}")
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Exit code once Locust has finished by itself, or None if still running at `timeout`."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace_s: float | None = None) -> int:
+        """SIGINT (Locust flushes rows and exits), then SIGTERM, then SIGKILL to the group.
+
+        Safe to call more than once and after a natural exit; returns the exit code.
+        """
+        if grace_s is None:
+            grace_s = self.spec.stop_timeout_s + SIGINT_MARGIN_S
+        group = self._group()
+        if self.proc.poll() is None:
+            self._signal_main(signal.SIGINT)
+            if self.wait(grace_s) is None:
+                self._killpg(signal.SIGTERM)
+                if self.wait(SIGTERM_GRACE_S) is None:
+                    self._killpg(signal.SIGKILL)
+                    self.proc.wait()
+        self._reap_stragglers(group)
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- process-group plumbing -------------------------------------------------
+    def _group(self) -> list[psutil.Process]:
+        """Children now (forked workers), so they can be found after the main exits."""
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def _signal_main(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(sig)
+
+    def _killpg(self, sig: signal.Signals) -> None:
+        # start_new_session: the group id is the main pid.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def _reap_stragglers(self, group: list[psutil.Process]) -> None:
+        """Workers that outlived the main process (it crashed): TERM, then KILL."""
+        alive = [p for p in group if _running(p)]
+        if not alive:
+            return
+        for p in alive:
+            _send(p, signal.SIGTERM)
+        _, alive = psutil.wait_procs(alive, timeout=SIGTERM_GRACE_S)
+        for p in alive:
+            _send(p, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=SIGTERM_GRACE_S)
+
+    def __enter__(self) -> LoadRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _send(p: psutil.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(psutil.Error):
+        p.send_signal(sig)
