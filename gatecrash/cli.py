@@ -186,9 +186,24 @@ def cmd_down(args: argparse.Namespace) -> int:
             print(f"warning: {exc}", file=sys.stderr)
         stack.remove_files()
         print(f"stack {stack.name!r} removed")
-    if not stacks:
+    if args.all:
+        _remove_container_leftovers()
+    elif not stacks:
         print("no stack to remove")
     return EXIT_OK
+
+
+def _remove_container_leftovers() -> None:
+    """Containers of a crashed harness, found by their labels (when an engine answers)."""
+    try:
+        from gatecrash.containers import remove_leftovers
+
+        removed = remove_leftovers()
+    except ChaosError as exc:  # no engine here is the common case, not an error
+        print(f"(no container sweep: {exc})", file=sys.stderr)
+        return
+    for item in removed:
+        print(f"removed leftover {item}")
 
 
 def _stop_event() -> threading.Event:

@@ -65,6 +65,9 @@ STACK_MARKER_ENV = "GATECRASH_STACK_DIR"
 # A real Toxiproxy (Shopify's) instead of the built-in server: a drop-in.
 TOXIPROXY_URL_ENV = "TOXIPROXY_URL"
 TOXIPROXY_ID = "toxiproxy-1"
+# Any Redis instead of the embedded redis-server (faults on its hop then need
+# a proxy of your own: the stack does not own it).
+REDIS_URL_ENV = "REDIS_URL"
 STACK_FILE = "stack.json"
 
 
@@ -147,7 +150,10 @@ def new_stack(name: str, arch: str, *, base_port: int | None = None, replicas: i
         raise StackError(f"--base-port {base_port} is used by another stack")
     instances: list[InstanceSpec] = []
     index = 0
+    external_redis = os.environ.get(REDIS_URL_ENV)
     for svc in topology.services:
+        if svc.program is Program.REDIS and external_redis:
+            continue  # the user's Redis replaces the embedded one
         for n in range(1, svc.replicas + 1):
             port = base_port + index
             # Every hop to this instance goes through its proxy (DESIGN.md §4).
@@ -160,12 +166,13 @@ def new_stack(name: str, arch: str, *, base_port: int | None = None, replicas: i
     if proxies:
         toxiproxy_url = os.environ.get(TOXIPROXY_URL_ENV) or \
             f"http://127.0.0.1:{base_port + PORT_BLOCK - 1}"
-    redis = next(i for i in instances if i.program is Program.REDIS)
+    redis = next((i for i in instances if i.program is Program.REDIS), None)
+    redis_url = external_redis or f"redis://{redis.address if redis else ''}/0"
     entry = next(i for i in instances if i.service == topology.entry)
     signing_key = new_signing_key()
     spec = StackSpec(
         name=name, stack_id=secrets.token_hex(4), arch=topology.arch,
-        instances=instances, redis_url=f"redis://{redis.address}/0",
+        instances=instances, redis_url=redis_url,
         signing_key=signing_key,
         tenants=[TenantSpec(name=DEMO_TENANT, quota_per_minute=DEMO_QUOTA),
                  TenantSpec(name=LIMITED_TENANT, quota_per_minute=LIMITED_QUOTA)],

