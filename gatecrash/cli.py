@@ -28,6 +28,7 @@ from gatecrash.stacks import (
     new_stack,
     proxy_configs,
     runtime_for,
+    sweep_leftover_processes,
     undeploy,
 )
 from gatecrash.suite import SuiteResult, run_suite
@@ -187,6 +188,8 @@ def cmd_down(args: argparse.Namespace) -> int:
         stack.remove_files()
         print(f"stack {stack.name!r} removed")
     if args.all:
+        for item in sweep_leftover_processes():
+            print(f"killed leftover {item}")
         _remove_container_leftovers()
     elif not stacks:
         print("no stack to remove")

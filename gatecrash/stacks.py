@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from chaos.client import ProxyConfig, ToxiproxyClient
 from chaos.errors import ChaosError
@@ -44,6 +45,7 @@ __all__ = [
     "new_stack",
     "plans_for",
     "proxy_configs",
+    "sweep_leftover_processes",
     "undeploy",
     "wait_pools_healthy",
 ]
@@ -281,6 +283,37 @@ def list_stacks() -> list[Stack]:
 
 def runtime_for(stack: Stack, *, attached: bool) -> LocalRuntime:
     return LocalRuntime(plans_for(stack), stack.dir, attached=attached)
+
+
+def _marked_for(process: psutil.Process, home: str) -> bool:
+    """A process of a stack under `home`: by its marker, or by its working folder
+    (redis-server rewrites its environment block for its process title)."""
+    try:
+        marker = process.environ().get(STACK_MARKER_ENV, "")
+        cwd = process.cwd()
+    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    return marker.startswith(home + os.sep) or cwd.startswith(home + os.sep)
+
+
+def sweep_leftover_processes(home: Path | None = None) -> list[str]:
+    """Kill processes of stacks under GATECRASH_HOME whose state is gone (a crashed
+    harness, a deleted folder): what `down` cannot find by the stack's own files."""
+    root = str(home or gatecrash_home())
+    known = {str(s.dir) for s in list_stacks()} if home is None else set()
+    victims = [p for p in psutil.process_iter() if p.pid != os.getpid() and _marked_for(p, root)]
+    killed = []
+    for process in victims:
+        try:
+            marker = process.environ().get(STACK_MARKER_ENV, "") or process.cwd()
+            if any(marker.startswith(k) for k in known):
+                continue  # a live stack's process: `down --name` removes it properly
+            process.kill()
+            killed.append(f"pid {process.pid} ({' '.join(process.cmdline()[:4])})")
+        except psutil.Error:
+            continue
+    psutil.wait_procs(victims, timeout=5)
+    return killed
 
 
 def wait_pools_healthy(stack: Stack, timeout_s: float) -> bool:

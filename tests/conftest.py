@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,13 @@ def gatecrash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     old = os.environ.get("GATECRASH_HOME")
     os.environ["GATECRASH_HOME"] = str(home)
     yield home
+    # Safety net, loud: every test removes what it starts; anything found here is a leak.
+    from gatecrash.stacks import sweep_leftover_processes
+
+    leaked = sweep_leftover_processes(tmp_path_factory.getbasetemp())
+    if leaked:
+        warnings.warn(f"stack processes leaked by the tests, now killed: {leaked}",
+                      stacklevel=1)
     if old is None:
         os.environ.pop("GATECRASH_HOME", None)
     else:

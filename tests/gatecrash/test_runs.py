@@ -107,16 +107,20 @@ def test_signal_during_a_run_aborts_cleanly(tmp_path: Path, sig: signal.Signals)
                              str(tmp_path / "runs")], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "GATECRASH_HOME": str(home)})
-    deadline = time.monotonic() + 120
-    parts: list[Path] = []
-    while time.monotonic() < deadline and not parts:
-        time.sleep(0.5)
-        parts = list((tmp_path / "runs").glob("*/rows/*.parquet"))
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-    assert parts, "no rows flushed within 120 s"
-    time.sleep(2.5)  # inside the pause fault: it must be undone too
-    proc.send_signal(sig)
-    assert proc.wait(timeout=120) == 130
+    try:
+        deadline = time.monotonic() + 120
+        parts: list[Path] = []
+        while time.monotonic() < deadline and not parts:
+            time.sleep(0.5)
+            parts = list((tmp_path / "runs").glob("*/rows/*.parquet"))
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert parts, "no rows flushed within 120 s"
+        time.sleep(2.5)  # inside the pause fault: it must be undone too
+        proc.send_signal(sig)
+        assert proc.wait(timeout=120) == 130
+    finally:  # its stack dies with it (started attached)
+        if proc.poll() is None:
+            proc.kill()
     run = next((tmp_path / "runs").glob("*-long-dual"))
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "aborted" and "signal" in meta["abort_reason"]

@@ -61,8 +61,8 @@ def test_rows_roundtrip_with_contract_types(tmp_path: Path) -> None:
     assert rejected["latency_corrected_ms"] == pytest.approx(520.0)
     assert chat["stream"] and chat["ttft_ms"] == 200 and chat["tokens_out"] == 5
     assert refused["status"] == 0 and refused["error_kind"] == "connect"
-    assert rec.counters.ok == 2 and rec.counters.degraded == 1
-    assert (rec.counters.rejected, rec.counters.failures) == (1, 1)
+    live = rec.snapshot()
+    assert (live.requests, live.ok, live.degraded, live.rejected, live.failures) == (4, 2, 1, 1, 1)
 
 
 def test_flush_by_size_in_background_and_parts_are_append_safe(tmp_path: Path) -> None:

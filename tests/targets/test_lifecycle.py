@@ -46,17 +46,32 @@ def stack_processes(home: Path) -> list[psutil.Process]:
 def test_detached_up_status_down_leaves_nothing(tmp_path: Path) -> None:
     up = gatecrash("up", "--arch", "single", "--detach", "--name", "s1",
                    "--inference-backend", "standin", home=tmp_path)
-    assert up.returncode == 0, up.stderr
-    assert "entry URL" in up.stdout and "gck." in up.stdout
-    status = json.loads(gatecrash("status", "--name", "s1", "--json", home=tmp_path).stdout)
-    assert {"arch", "runtime", "entry_url", "api_key", "instances"} <= set(status)
-    assert status["arch"] == "single" and status["runtime"] == "local"
-    assert all(i["state"] == "running" and i["pid"] for i in status["instances"])
-    assert len(stack_processes(tmp_path)) == len(status["instances"])
-    down = gatecrash("down", "--name", "s1", home=tmp_path)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "entry URL" in up.stdout and "gck." in up.stdout
+        status = json.loads(gatecrash("status", "--name", "s1", "--json", home=tmp_path).stdout)
+        assert {"arch", "runtime", "entry_url", "api_key", "instances"} <= set(status)
+        assert status["arch"] == "single" and status["runtime"] == "local"
+        assert all(i["state"] == "running" and i["pid"] for i in status["instances"])
+        assert len(stack_processes(tmp_path)) == len(status["instances"])
+    finally:  # a failed assertion must not leave the stack running
+        down = gatecrash("down", "--name", "s1", home=tmp_path)
     assert down.returncode == 0, down.stderr
     assert stack_processes(tmp_path) == []
     assert gatecrash("status", "--name", "s1", home=tmp_path).returncode == 2
+
+
+def test_down_all_sweeps_processes_whose_stack_folder_is_gone(tmp_path: Path) -> None:
+    up = gatecrash("up", "--arch", "single", "--detach", "--name", "lost",
+                   "--inference-backend", "standin", home=tmp_path)
+    assert up.returncode == 0, up.stderr
+    import shutil
+
+    shutil.rmtree(tmp_path / "stacks" / "lost")  # as a crash or a temp cleaner would
+    assert len(stack_processes(tmp_path)) > 20
+    swept = gatecrash("down", "--all", home=tmp_path)
+    assert swept.returncode == 0 and "killed leftover" in swept.stdout
+    assert stack_processes(tmp_path) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -67,17 +82,21 @@ def test_interrupting_up_tears_everything_down(tmp_path: Path, sig: signal.Signa
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "GATECRASH_HOME": str(tmp_path)})
     assert proc.stdout is not None
-    deadline = time.monotonic() + UP_WAIT_S
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "Ctrl-C" in line or not line:
-            break
-    assert any("healthy" in ln for ln in lines), lines
-    assert len(stack_processes(tmp_path)) > 20
-    proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 0
+    try:
+        deadline = time.monotonic() + UP_WAIT_S
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Ctrl-C" in line or not line:
+                break
+        assert any("healthy" in ln for ln in lines), lines
+        assert len(stack_processes(tmp_path)) > 20
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == 0
+    finally:  # its instances die with it (they were started attached)
+        if proc.poll() is None:
+            proc.kill()
     assert stack_processes(tmp_path) == []
     assert not (tmp_path / "stacks" / "d1").exists()
 
