@@ -257,6 +257,9 @@ class FaultEvent:
     label: str
     start: float
     end: float | None = None
+    # When the proof read back that the fault took effect (a container takes a
+    # moment to die): requests sent between `start` and this belong to no window.
+    effective: float | None = None
     proof: Proof | None = None
     removal_proof: Proof | None = None
     traffic: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -289,6 +292,7 @@ class Injector:
         before = self._stats(targets) if counts_traffic else {}
         try:
             event.proof = self._apply(fault, spec, targets, event_id)
+            event.effective = time.time()
             yield event
         finally:
             # A caller ending several faults at one moment stamps them first.

@@ -181,13 +181,14 @@ class _Run:
         and a request sent in between must not count as sent under the fault."""
         if not self.events.faults or self.t0 is None:
             return
-        start = min(float(f["start"]) for f in self.events.faults)
+        issued = min(float(f["start"]) for f in self.events.faults)
+        effective = min(float(f.get("effective") or f["start"]) for f in self.events.faults)
         end = max(float(f["end"]) for f in self.events.faults)
         baseline_start = self.t0 + self.exp.warmup_s
         self.meta["planned_windows"] = self.meta["windows"]
         self.meta["windows"] = {
-            "baseline": (baseline_start, max(baseline_start, start)),
-            "fault": (start, end),
+            "baseline": (baseline_start, max(baseline_start, issued)),
+            "fault": (effective, end),
             "recovery": (end, end + self.exp.recovery_s),
         }
         self.save_meta()

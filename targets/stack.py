@@ -70,7 +70,10 @@ class Limits(BaseModel):
     max_body_bytes: int = 64 * 1024
     max_messages: int = 64
     max_message_chars: int = 16_000
-    hop_timeout_s: float = 5.0
+    # A hop answers in milliseconds; a replica silent this long is treated as gone
+    # and the request retried elsewhere, well before a client gives up (streams
+    # are bounded by their first byte instead).
+    hop_timeout_s: float = 1.5
     connect_timeout_s: float = 0.5
     # Streams may take a while to finish; only their first byte is bounded.
     stream_first_byte_timeout_s: float = 30.0

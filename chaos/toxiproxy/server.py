@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -34,6 +35,8 @@ __all__ = [
     "run",
     "serve",
 ]
+
+RESOLVER_THREADS = 64
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only unless asked otherwise
 DEFAULT_PORT = 8474  # upstream's port
@@ -155,8 +158,13 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
     except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    # Upstream names are resolved in the default executor; a few lookups of a
+    # dead container's name that hang must not starve every other hop's dial.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=RESOLVER_THREADS,
+                                                 thread_name_prefix="resolve"))
     return loop
 
 
