@@ -72,18 +72,41 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    if args.runtime == "docker":
-        return _up_docker(args)
     _install_stop_handlers()
+    if args.runtime == "docker":
+        from gatecrash.containers import (
+            docker_runtime_for,
+            new_docker_stack,
+            undeploy_docker_stack,
+        )
+
+        stack, topology = new_docker_stack(args.name, args.arch, replicas=args.replicas,
+                                           inference_backend=args.inference_backend)
+        stack.save()
+        containers = docker_runtime_for(stack, topology)
+        return _hold(args, stack, lambda: containers.deploy(timeout_s=args.timeout),
+                     lambda: undeploy_docker_stack(stack))
     stack = new_stack(args.name, args.arch, base_port=args.base_port, replicas=args.replicas,
                       inference_backend=args.inference_backend)
     stack.save()
     runtime = runtime_for(stack, attached=not args.detach)
+
+    def remove() -> None:
+        undeploy(stack, runtime)
+        stack.remove_files()
+
+    return _hold(args, stack, lambda: deploy(stack, runtime, args.timeout), remove)
+
+
+def _hold(args: argparse.Namespace, stack: Stack, start: Callable[[], None],
+          remove: Callable[[], None]) -> int:
+    """Start; with --detach return, else run until Ctrl-C/SIGTERM or `gatecrash down`,
+    then remove everything (also when the start fails half-way)."""
     started = time.monotonic()
     try:
-        print(f"starting {len(stack.spec.instances)} instances of {args.arch} "
-              f"(logs in {stack.dir / 'logs'}) ...", flush=True)
-        deploy(stack, runtime, args.timeout)
+        print(f"starting {len(stack.spec.instances)} instances of {args.arch} on "
+              f"{args.runtime} (files in {stack.dir}) ...", flush=True)
+        start()
         _print_stack(stack, time.monotonic() - started)
         if args.detach:
             print(f"  stop with : gatecrash down --name {stack.name}")
@@ -95,39 +118,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except _Stop as stop:
         print(f"\n{stop}: tearing down ...", file=sys.stderr)
     except BaseException:
-        undeploy(stack, runtime)
-        stack.remove_files()
+        remove()
         raise
-    undeploy(stack, runtime)
-    stack.remove_files()
-    print(f"stack {stack.name!r} removed")
-    return EXIT_OK
-
-
-def _up_docker(args: argparse.Namespace) -> int:
-    from gatecrash.containers import docker_runtime_for, new_docker_stack, undeploy_docker_stack
-
-    _install_stop_handlers()
-    stack, topology = new_docker_stack(args.name, args.arch, replicas=args.replicas,
-                                       inference_backend=args.inference_backend)
-    stack.save()
-    started = time.monotonic()
-    try:
-        print(f"starting {args.arch} as containers ...", flush=True)
-        docker_runtime_for(stack, topology).deploy(timeout_s=args.timeout)
-        _print_stack(stack, time.monotonic() - started)
-        if args.detach:
-            print(f"  stop with : gatecrash down --name {stack.name}")
-            return EXIT_OK
-        print("running; Ctrl-C to stop and remove everything", flush=True)
-        while stack.stack_file.exists():
-            time.sleep(0.5)
-    except _Stop as stop:
-        print(f"\n{stop}: tearing down ...", file=sys.stderr)
-    except BaseException:
-        undeploy_docker_stack(stack)
-        raise
-    undeploy_docker_stack(stack)
+    remove()
     print(f"stack {stack.name!r} removed")
     return EXIT_OK
 
@@ -406,9 +399,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local processes (default) or Docker containers")
     evidence.set_defaults(func=cmd_evidence)
     return parser
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ EXERCISE: dict[str, tuple[str, str, dict | None]] = {
 
 STREAM_S = 2.0
 MAX_REQUESTS = 2000
+SENDERS = 4
 
 
 @dataclass
@@ -61,20 +62,32 @@ def send(client: httpx.Client, method: str, path: str, body: dict | None) -> Out
 
 def stream_while(client: httpx.Client, request: tuple[str, str, dict | None],
                  action: Callable[[], None], *, before_s: float = 0.3,
-                 total_s: float = STREAM_S) -> StreamResult:
-    """Send requests back to back for `total_s`, running `action` after `before_s`."""
+                 total_s: float = STREAM_S, senders: int = SENDERS) -> StreamResult:
+    """Send requests back to back from `senders` threads for `total_s`, running
+    `action` after `before_s`. Several senders keep requests in flight on every
+    replica, so a kill meets live requests (one sender can lose the race to the
+    health check and never show a retry)."""
     result = StreamResult()
     stop = time.monotonic() + total_s
     fired = threading.Event()
+    lock = threading.Lock()
 
     def fire() -> None:
         time.sleep(before_s)
         action()
         fired.set()
 
-    worker = threading.Thread(target=fire)
-    worker.start()
-    while (time.monotonic() < stop or not fired.is_set()) and len(result.outcomes) < MAX_REQUESTS:
-        result.outcomes.append(send(client, *request))
-    worker.join()
+    def send_loop() -> None:
+        while (time.monotonic() < stop or not fired.is_set()) and \
+                len(result.outcomes) < MAX_REQUESTS:
+            outcome = send(client, *request)
+            with lock:
+                result.outcomes.append(outcome)
+
+    threads = [threading.Thread(target=fire)] + \
+        [threading.Thread(target=send_loop) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return result
