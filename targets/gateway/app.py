@@ -96,7 +96,7 @@ class Gateway:
     async def _handle(self, request: Request, endpoint: Endpoint, flow: _Flow) -> Response:
         body = await read_body(request, self.limits)
         payload = validate_payload(endpoint, body, self.limits)
-        auth = await self._authenticate(request)
+        auth = await self._authenticate(request, endpoint)
         flow.retried |= auth.retried
         if auth.answer is not None:
             return auth.answer
@@ -114,7 +114,7 @@ class Gateway:
             return await self._chat(request, endpoint, principal, payload)
         return await self._forward(request, endpoint, principal, body, payload)
 
-    async def _authenticate(self, request: Request) -> AuthOutcome:
+    async def _authenticate(self, request: Request, endpoint: Endpoint) -> AuthOutcome:
         if self.role == "business":
             return authenticate_locally(request, self.ctx)
         outcome = await authenticate_remotely(request, self.ctx)
@@ -124,15 +124,14 @@ class Gateway:
             local = authenticate_locally(request, self.ctx)
             if local.principal is not None:
                 return AuthOutcome(unavailable=outcome.unavailable, principal=None,
-                                   answer=await self._identity_fallback_or_none(
-                                       request, local.principal, outcome.unavailable))
+                                   answer=await self._identity_fallback(
+                                       endpoint, local.principal, outcome.unavailable))
             return local
         return outcome
 
-    async def _identity_fallback_or_none(self, request: Request, principal: Principal,
-                                         reason: str) -> Response:
-        endpoint, _ = match(request.method, request.url.path)
-        assert endpoint is not None
+    async def _identity_fallback(self, endpoint: Endpoint, principal: Principal,
+                                 reason: str) -> Response:
+        """The last known answer for this caller, or a 503 that says there is none."""
         answer = await identity_fallback(self.ctx.redis, principal, endpoint, {})
         if answer is not None:
             return answer
@@ -286,7 +285,7 @@ class Gateway:
                            reason: str) -> Response:
         """The dedicated fallback of this gateway, or a clear 503 for `single`."""
         if self.role == "identity" and principal is not None:
-            return await self._identity_fallback_or_none(request, principal, reason)
+            return await self._identity_fallback(endpoint, principal, reason)
         if self.role == "business":
             payload = payload or {}
             return degraded_response(endpoint, {}, stream=bool(payload.get("stream")),
