@@ -93,7 +93,7 @@ class AgentState:
         """Flush rows and rewrite this process's live file."""
         now = time.time()
         self.recorder.flush()
-        c = self.recorder.counters
+        c = self.recorder.snapshot()
         if not self.spec.record_rows:  # benchmark arm without the hook: Locust's own counts
             total = self.environment.stats.total
             c.requests, c.failures = total.num_requests, total.num_failures

@@ -46,6 +46,7 @@ DEGRADED_ROUTES = frozenset({"fallback-cache", "fallback-degraded"})
 REJECTED_STATUS = 429
 FLUSH_ROWS = 5000
 _NO_METRICS = StreamMetrics()
+_EMPTY: dict[str, Any] = {}
 
 Row = tuple[Any, ...]
 
@@ -56,10 +57,10 @@ def rows_to_table(rows: list[Row]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
 
 
-def _header(headers: Any, name: str) -> str | None:
-    value = headers.get(name)
-    if value.__class__ is list:  # repeated header: the last hop's value wins
-        value = value[-1] if value else None
+def _last(value: Any) -> str | None:
+    """A repeated header arrives as a list: the last hop's value wins."""
+    if isinstance(value, list):
+        return value[-1] if value else None
     return value
 
 
@@ -67,9 +68,8 @@ class RowRecorder:
     """Buffers rows of one load process and writes them as Parquet parts.
 
     `executor` runs the writes (Locust: a one-thread gevent pool, so a write
-    never blocks the event loop; None: write inline, for tests). `enabled=False`
-    keeps only the counters (the benchmark's "without recorder" arm does not
-    even install the hook).
+    never blocks the event loop; None: write inline, for tests). It also keeps
+    the live counters (`snapshot`), so they cost nothing when it is not hooked.
     """
 
     def __init__(
@@ -84,12 +84,22 @@ class RowRecorder:
         self.worker = worker
         self.flush_rows = flush_rows
         self.executor = executor
-        self.counters = WorkerLive(worker=worker, pid=os.getpid(), ts=0.0, started=0.0)
+        self._live = WorkerLive(worker=worker, pid=os.getpid(), ts=0.0, started=0.0)
+        # Plain int attributes: the cheapest counters on the hot path.
+        self._ok = self._degraded = self._rejected = self._failures = 0
         self.parts_written = 0
         self._rows: list[Row] = []
         self._n_parts = 0
         # Rows stay referenced until written, so close() can write them itself.
         self._pending: list[tuple[Future[None], list[Row], Path]] = []
+
+    def snapshot(self) -> WorkerLive:
+        """This process's live record with the current counts (the caller fills the rest)."""
+        live = self._live
+        live.ok, live.degraded = self._ok, self._degraded
+        live.rejected, live.failures = self._rejected, self._failures
+        live.requests = self._ok + self._rejected + self._failures
+        return live
 
     @staticmethod
     def warm_up() -> None:
@@ -116,55 +126,43 @@ class RowRecorder:
         **_: Any,
     ) -> None:
         """Locust `events.request` listener: one row per request (a few µs; keep it so)."""
-        ctx = context or {}
-        status = int(getattr(response, "status_code", 0) or 0)
-        headers = getattr(response, "headers", None)
+        ctx = context or _EMPTY
+        if response is not None:
+            status = response.status_code or 0
+            headers = response.headers
+        else:
+            status, headers = 0, None
         if headers:
-            route = _header(headers, HEADER_ROUTE)
-            instance = _header(headers, HEADER_INSTANCE)
-            gateway = _header(headers, HEADER_GATEWAY)
+            get = headers.get
+            route, instance, gateway = get(HEADER_ROUTE), get(HEADER_INSTANCE), get(HEADER_GATEWAY)
+            if list in (route.__class__, instance.__class__, gateway.__class__):
+                route, instance, gateway = _last(route), _last(instance), _last(gateway)
         else:
             route = instance = gateway = None
         # Fast path for the common answer; the full classification otherwise.
-        kind = None if exception is None and 0 < status < 400 else classify_error(status, exception)
-        ts_send = start_time if start_time is not None else 0.0
+        if exception is None and 0 < status < 400:
+            kind = None
+            self._ok += 1
+            if route in DEGRADED_ROUTES:
+                self._degraded += 1
+        else:
+            kind = classify_error(status, exception)
+            if status == REJECTED_STATUS:
+                self._rejected += 1
+            else:
+                self._failures += 1
+        ts_send = start_time or 0.0
         ts_end = ts_send + response_time / MS
         ts_intended = ctx.get("ts_intended")
-        metrics: StreamMetrics = ctx.get("stream_metrics", _NO_METRICS)
+        m = ctx.get("stream_metrics") or _NO_METRICS
         self._rows.append((
-            ts_send,
-            ts_intended,
-            ts_end,
-            response_time,
+            ts_send, ts_intended, ts_end, response_time,
             None if ts_intended is None else (ts_end - ts_intended) * MS,
-            status,
-            kind,
-            ctx.get("domain", "other"),
-            ctx.get("endpoint", name),
-            request_type,
-            route,
-            instance,
-            gateway,
-            ctx.get("stream", False),
-            metrics.ttft_ms,
-            metrics.tpot_ms,
-            metrics.itl_mean_ms,
-            metrics.itl_max_ms,
-            metrics.e2e_ms,
-            ctx.get("tokens_out"),
-            response_length or 0,
-            self.worker,
+            status, kind, ctx.get("domain", "other"), ctx.get("endpoint", name), request_type,
+            route, instance, gateway, ctx.get("stream", False),
+            m.ttft_ms, m.tpot_ms, m.itl_mean_ms, m.itl_max_ms, m.e2e_ms,
+            ctx.get("tokens_out"), response_length or 0, self.worker,
         ))
-        c = self.counters
-        c.requests += 1
-        if kind is None:
-            c.ok += 1
-            if route in DEGRADED_ROUTES:
-                c.degraded += 1
-        elif status == REJECTED_STATUS:
-            c.rejected += 1
-        else:
-            c.failures += 1
         if len(self._rows) >= self.flush_rows:
             self.flush()
 
