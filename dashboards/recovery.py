@@ -55,16 +55,26 @@ _NEEDS_ALL = "this metric needs the 'baseline', 'fault' and 'recovery' windows"
 
 
 def requests_lost(rows: pd.DataFrame, windows: Windows, selector: Selector) -> float:
-    """Failed requests (selector) sent in the fault window or the recovery window."""
+    """Failed requests (selector) sent in the fault window or the recovery window,
+    and those sent before the fault that were still in flight when it began."""
     fault = get_window(windows, FAULT, "requests_lost needs 'fault' and 'recovery'")
     recovery = get_window(windows, RECOVERY, "requests_lost needs 'fault' and 'recovery'")
     rows = prepare_rows(rows)
     chosen = selector_mask(rows, selector)
     sends = rows["ts_send"].to_numpy()
+    ends = rows["ts_end"].to_numpy()
     inside = ((sends >= fault.start) & (sends < fault.end)) | (
         (sends >= recovery.start) & (sends < recovery.end)
     )
+    caught = (sends < fault.start) & (ends >= _issued(windows, fault))
+    inside |= caught
     return float(rows["failed"].to_numpy()[chosen & inside].sum())
+
+
+def _issued(windows: Windows, fault: Window) -> float:
+    """When the first fault was issued: the baseline's end, else the fault's start."""
+    baseline = windows.get(BASELINE)
+    return float(baseline[1]) if baseline is not None else fault.start
 
 
 def _span_starts(window: Window, span_s: float, step_s: float) -> np.ndarray:

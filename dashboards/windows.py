@@ -42,6 +42,9 @@ class Window:
     name: str
     start: float
     end: float
+    # Rows must also have finished before this instant: a request still in
+    # flight when the first fault hit belongs to no baseline (it saw the fault).
+    ends_by: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -53,7 +56,8 @@ def get_window(windows: Windows, name: str, hint: str = "") -> Window:
     if name not in windows:
         raise UnknownWindowError(name, windows.keys(), hint)
     start, end = windows[name]
-    return Window(name, float(start), float(end))
+    ends_by = float(end) if name == BASELINE and FAULT in windows else None
+    return Window(name, float(start), float(end), ends_by)
 
 
 def rows_span(rows: pd.DataFrame) -> Window:
@@ -66,10 +70,14 @@ def rows_span(rows: pd.DataFrame) -> Window:
 
 
 def slice_window(rows: pd.DataFrame, window: Window) -> pd.DataFrame:
-    """Rows sent in ``[start, end)``; rows must be sorted by `ts_send` (normalised rows are)."""
+    """Rows sent in ``[start, end)`` (and finished before `ends_by` when set); rows
+    must be sorted by `ts_send` (normalised rows are)."""
     sends = rows["ts_send"].to_numpy()
     lo, hi = np.searchsorted(sends, [window.start, window.end], side="left")
-    return rows.iloc[int(lo) : int(hi)]
+    sliced = rows.iloc[int(lo) : int(hi)]
+    if window.ends_by is not None:
+        sliced = sliced[sliced["ts_end"].to_numpy() < window.ends_by]
+    return sliced
 
 
 def windows_from_meta(meta: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
