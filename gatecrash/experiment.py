@@ -104,7 +104,8 @@ class HypothesisSpec(_Strict):
 
 
 class AbortSpec(_Strict):
-    """Stop the run when it hurts more than planned (outside every fault window)."""
+    """Stop the run when it hurts more than planned: outside every fault window and
+    the recovery that follows it."""
 
     max_failure_rate: float = Field(default=0.5, gt=0, le=1)
     over_s: float = Field(default=3.0, gt=0)

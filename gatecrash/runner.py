@@ -203,6 +203,7 @@ class _Run:
         pending = sorted(enumerate(self.exp.faults), key=lambda p: p[1].at_s)
         active: dict[int, tuple[FaultStep, ExitStack, FaultEvent]] = {}
         abort = _Abort(self.exp.abort.max_failure_rate, self.exp.abort.over_s)
+        settled_after = 0.0
         deadline = self.t0 + spec.duration_s + spec.stop_timeout_s + END_MARGIN_S
         last_live = 0.0
         try:
@@ -220,12 +221,17 @@ class _Run:
                 due = [i for i, (s, _, _) in active.items() if s.end_s <= elapsed]
                 for index in due:  # faults planned to end together end at one moment
                     active[index][2].end = now
+                if due:
+                    settled_after = now + self.exp.recovery_s
                 for index in due:
                     self._end_fault(active.pop(index))
                 if now - last_live >= LIVE_EVERY_S:
                     last_live = now
                     stats = load.live()
-                    reason = abort.check(now, stats.requests, stats.failures, bool(active))
+                    # Faults and their recovery are the planned disturbance; the
+                    # bound guards everything else.
+                    disturbed = bool(active) or now < settled_after
+                    reason = abort.check(now, stats.requests, stats.failures, disturbed)
                     if reason:
                         self.aborted = reason
                         self.events.write({"kind": "abort", "reason": reason, "ts": now})
