@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Statuses that mean "this replica could not serve it", so another may.
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 2  # the first try and one retry on another replica
+UNHEALTHY_CHECKS = 2  # consecutive failed health checks before ejection
 POOL_CONNECTIONS = 256
 
 
@@ -45,6 +46,7 @@ class Replica:
     spec: InstanceSpec
     breaker: CircuitBreaker
     healthy: bool = True
+    failed_checks: int = 0
 
     @property
     def id(self) -> str:
@@ -109,7 +111,11 @@ class UpstreamPool:
             # After the cool-down, a good health check is the probe: without it a
             # breaker opened by errors would wait for live traffic to close.
             replica.breaker.record_success()
-        replica.healthy = ok
+        replica.failed_checks = 0 if ok else replica.failed_checks + 1
+        # One slow answer from a busy replica is not an outage: eject after a few
+        # (a transport error on a real request still ejects at once).
+        if ok or replica.failed_checks >= UNHEALTHY_CHECKS:
+            replica.healthy = ok
 
     # -- selection ---------------------------------------------------------
     def candidates(self) -> list[Replica]:
@@ -125,6 +131,10 @@ class UpstreamPool:
             for r in ordered:
                 if r not in picked and r.healthy and r.breaker.allow():
                     picked.append(r)
+        if not picked:
+            # Panic mode (Envoy's): health checks can all fail on busy replicas
+            # that still serve; try those real requests have not tripped.
+            picked = [r for r in ordered if r.breaker.state is BreakerState.CLOSED]
         return picked
 
     def status(self) -> list[dict[str, Any]]:
