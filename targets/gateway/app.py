@@ -101,7 +101,7 @@ class Gateway:
         if auth.answer is not None:
             return auth.answer
         if auth.principal is None:
-            return await self._unavailable(request, endpoint, None, payload,
+            return await self._unavailable(endpoint, None, payload,
                                            f"authentication unavailable: {auth.unavailable}")
         principal = auth.principal
         refused = await self._consume_quota(principal, flow)
@@ -169,9 +169,9 @@ class Gateway:
         try:
             attempt = await self.ctx.pool(endpoint.service).request("GET", path, idempotent=True)
         except UpstreamError as exc:
-            return await self._unavailable(request, endpoint, principal, None, str(exc))
+            return await self._unavailable(endpoint, principal, None, str(exc))
         if attempt.response.status_code >= 500:
-            return await self._unavailable(request, endpoint, principal, None,
+            return await self._unavailable(endpoint, principal, None,
                                            f"{endpoint.service} answered "
                                            f"HTTP {attempt.response.status_code}")
         if attempt.response.status_code == 200:
@@ -196,9 +196,9 @@ class Gateway:
                 endpoint.method, request.url.path, idempotent=idempotent,
                 content=body or None, headers=headers, params=dict(request.query_params))
         except UpstreamError as exc:
-            return await self._unavailable(request, endpoint, principal, payload, str(exc))
+            return await self._unavailable(endpoint, principal, payload, str(exc))
         if attempt.response.status_code >= 500:
-            return await self._unavailable(request, endpoint, principal, payload,
+            return await self._unavailable(endpoint, principal, payload,
                                            f"{endpoint.service} answered "
                                            f"HTTP {attempt.response.status_code}")
         return self._relay(attempt, attempt.response.content)
@@ -220,11 +220,11 @@ class Gateway:
                 timeout=httpx.Timeout(self.limits.stream_first_byte_timeout_s,
                                       connect=self.limits.connect_timeout_s))
         except UpstreamError as exc:
-            return await self._unavailable(request, endpoint, principal, payload, str(exc))
+            return await self._unavailable(endpoint, principal, payload, str(exc))
         upstream = attempt.response
         if upstream.status_code >= 500 and upstream.status_code != 503:
             await upstream.aclose()
-            return await self._unavailable(request, endpoint, principal, payload,
+            return await self._unavailable(endpoint, principal, payload,
                                            f"chat answered HTTP {upstream.status_code}")
         if not stream or upstream.status_code != 200:
             try:
@@ -280,7 +280,7 @@ class Gateway:
         return Response(content, attempt.response.status_code, headers=self._headers(attempt),
                         media_type=attempt.response.headers.get("content-type"))
 
-    async def _unavailable(self, request: Request, endpoint: Endpoint,
+    async def _unavailable(self, endpoint: Endpoint,
                            principal: Principal | None, payload: dict[str, Any] | None,
                            reason: str) -> Response:
         """The dedicated fallback of this gateway, or a clear 503 for `single`."""
