@@ -94,8 +94,12 @@ class UpstreamPool:
 
     async def _health_loop(self) -> None:
         while True:
-            await asyncio.gather(*(self._check(r) for r in self.replicas))
+            await self.check_health()
             await asyncio.sleep(self.limits.health_interval_s)
+
+    async def check_health(self) -> None:
+        """One round of active health checks, on every replica at once."""
+        await asyncio.gather(*(self._check(r) for r in self.replicas))
 
     async def _check(self, replica: Replica) -> None:
         try:
