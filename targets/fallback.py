@@ -11,6 +11,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -84,13 +86,19 @@ def _degraded_chat(model: str, stream: bool, headers: dict[str, str]) -> Respons
     return StreamingResponse(iter(events), headers=headers, media_type="text/event-stream")
 
 
-def degraded_response(endpoint: Endpoint, headers: dict[str, str], *, stream: bool = False,
-                      model: str = "degraded") -> Response:
-    """A 2xx answer that says plainly it is degraded (route `fallback-degraded`)."""
+def degraded_response(endpoint: Endpoint, headers: dict[str, str],
+                      payload: Mapping[str, Any] | None = None) -> Response:
+    """A 2xx answer that says plainly it is degraded (route `fallback-degraded`).
+
+    `payload` is the validated request body: a chat answer streams, and names
+    the model, as the request asked.
+    """
     out = {**headers, HEADER_ROUTE: Route.FALLBACK_DEGRADED}
     note = "service degraded: answered by the fallback"
     if endpoint.name == "chat.completions":
-        return _degraded_chat(model, stream, out)
+        payload = payload or {}
+        return _degraded_chat(str(payload.get("model") or "degraded"),
+                              bool(payload.get("stream")), out)
     if endpoint.name == "orders.create":
         body: dict[str, object] = {"status": "accepted-later", "degraded": True,
                                    "message": "order accepted; it will be processed later"}

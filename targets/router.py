@@ -5,7 +5,6 @@ gateway's dedicated fallback itself, so one domain's outage stays its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,8 +16,10 @@ from targets.context import ServiceContext, context_lifespan
 from targets.endpoints import Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback
+from targets.gateway.validation import validate_payload
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
 from targets.keys import bearer_key, verify_key
+from targets.payload import Rejected
 from targets.problems import error_response
 
 __all__ = ["build_app"]
@@ -73,6 +74,11 @@ class Router:
                         reason: str) -> Response:
         """The down gateway's own fallback, served here (headers name the router)."""
         headers = {HEADER_GATEWAY: self.id}
+        try:  # refused as the gateway would have refused it
+            payload = validate_payload(endpoint, body, self.ctx.stack.limits)
+        except Rejected as rejected:
+            rejected.response.headers.update(headers)
+            return rejected.response
         key = bearer_key(request.headers.get("authorization"))
         principal = verify_key(self.ctx.stack.signing_key, key) if key else None
         if principal is None:
@@ -83,14 +89,7 @@ class Router:
                 return answer
             return error_response(503, f"identity unavailable ({reason}) and no cached "
                                   "answer for this caller yet", "identity_unavailable", headers)
-        stream, model = False, "degraded"
-        if endpoint.name == "chat.completions":
-            try:
-                payload = json.loads(body or b"{}")
-                stream, model = bool(payload.get("stream")), str(payload.get("model") or model)
-            except ValueError:
-                pass
-        return degraded_response(endpoint, headers, stream=stream, model=model)
+        return degraded_response(endpoint, headers, payload)
 
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:

@@ -27,7 +27,7 @@ from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback, remember_identity
 from targets.gateway.authn import AuthOutcome, authenticate_locally, authenticate_remotely
 from targets.gateway.reporter import Reporter
-from targets.gateway.validation import Rejected, read_body, validate_payload
+from targets.gateway.validation import read_body, validate_payload
 from targets.headers import (
     HEADER_GATEWAY,
     HEADER_INFERENCE,
@@ -38,6 +38,7 @@ from targets.headers import (
     Route,
 )
 from targets.keys import Principal
+from targets.payload import Rejected
 from targets.problems import error_response
 from targets.topology import topology_for
 from targets.upstream import Attempt
@@ -287,9 +288,7 @@ class Gateway:
         if self.role == "identity" and principal is not None:
             return await self._identity_fallback(endpoint, principal, reason)
         if self.role == "business":
-            payload = payload or {}
-            return degraded_response(endpoint, {}, stream=bool(payload.get("stream")),
-                                     model=str(payload.get("model") or "degraded"))
+            return degraded_response(endpoint, {}, payload)
         return error_response(503, f"{endpoint.domain} unavailable: {reason}",
                               "upstream_unavailable")
 

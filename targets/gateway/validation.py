@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from targets.endpoints import Endpoint
-from targets.problems import error_response
+from targets.payload import Rejected, json_object
 from targets.stack import Limits
 
-__all__ = ["Rejected", "read_body", "validate_payload"]
-
-
-class Rejected(Exception):
-    """A request refused at the edge; `response` says why."""
-
-    def __init__(self, status: int, message: str, code: str) -> None:
-        super().__init__(message)
-        self.response = error_response(status, message, code)
+__all__ = ["read_body", "validate_payload"]
 
 
 class ChatMessage(BaseModel):
@@ -68,15 +59,14 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def validate_payload(endpoint: Endpoint, body: bytes, limits: Limits) -> dict[str, Any] | None:
-    """The parsed JSON body of a POST, checked against the endpoint's schema."""
+    """The parsed JSON body of a POST, checked against the endpoint's schema.
+
+    The gateways and the router's fallbacks both call this, so a request is
+    refused alike whether its gateway is up or down.
+    """
     if endpoint.method != "POST":
         return None
-    try:
-        payload = json.loads(body or b"{}")
-    except ValueError:
-        raise Rejected(422, "body is not valid JSON", "invalid_json") from None
-    if not isinstance(payload, dict):
-        raise Rejected(422, "body must be a JSON object", "invalid_schema")
+    payload = json_object(body)
     schema = SCHEMAS.get(endpoint.name)
     if schema is not None:
         try:

@@ -13,6 +13,7 @@ from targets.app import create_app
 from targets.context import Ctx, ServiceContext, context_lifespan
 from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
+from targets.payload import Rejected, json_object
 from targets.problems import error_response
 
 __all__ = ["SYSTEM_PROMPT", "build_app", "prepare_context"]
@@ -56,10 +57,10 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     @app.post("/v1/chat/completions", response_model=None)
     async def completions(request: Request, ctx: Ctx):
         try:
-            payload = await request.json()
-        except ValueError:
-            return error_response(400, "body is not JSON", "invalid_json")
-        if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
+            payload = json_object(await request.body())
+        except Rejected as rejected:
+            return rejected.response
+        if not isinstance(payload.get("messages"), list):
             return error_response(422, "`messages` must be a list", "invalid_schema")
         payload["messages"] = prepare_context(payload["messages"], limits.max_messages)
         retried = False

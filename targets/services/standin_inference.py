@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from targets.app import ServiceIdentity, create_app
-from targets.problems import error_response
+from targets.payload import Rejected, json_object
 
 __all__ = ["MODEL_ID", "build_app"]
 
@@ -49,9 +49,9 @@ def build_app(identity: ServiceIdentity) -> FastAPI:
     @app.post("/v1/chat/completions", response_model=None)
     async def completions(request: Request):
         try:
-            payload = await request.json()
-        except ValueError:
-            return error_response(400, "body is not JSON", "invalid_json")
+            payload = json_object(await request.body())
+        except Rejected as rejected:
+            return rejected.response
         tokens = _answer(payload)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
         usage = {"prompt_tokens": 1, "completion_tokens": len(tokens),

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import httpx
 
 CHAT = {"messages": [{"role": "user", "content": "ping the gateway"}], "max_tokens": 4}
+# Valid JSON that is not an object: every path must answer 422, never 500.
+NON_OBJECT_BODIES = ("[]", '"x"', "1", "null")
 
 # service → a request that needs it (method, path, json)
 EXERCISE: dict[str, tuple[str, str, dict | None]] = {
@@ -91,3 +93,14 @@ def stream_while(client: httpx.Client, request: tuple[str, str, dict | None],
     for t in threads:
         t.join()
     return result
+
+
+def send_non_object_bodies(client: httpx.Client, paths: list[str]) -> dict[str, tuple[int, str]]:
+    """Each of NON_OBJECT_BODIES posted as JSON to each path:
+    `"path body"` -> (status, the gateway that answered)."""
+    answers = {}
+    for path in paths:
+        for raw in NON_OBJECT_BODIES:
+            r = client.post(path, content=raw, headers={"Content-Type": "application/json"})
+            answers[f"{path} {raw}"] = (r.status_code, r.headers.get("x-gatecrash-gateway", ""))
+    return answers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import Deployed
-from .flows import CHAT, send, stream_while
+from .flows import CHAT, send, send_non_object_bodies, stream_while
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +87,22 @@ def test_identity_gateway_down_router_serves_identity_cache(dual: Deployed) -> N
         assert send(dual.client, "GET", "/v1/orders", None).route == "primary"
     finally:
         dual.restore(["gateway-identity-1"])
+
+
+def test_non_object_bodies_are_422_from_each_gateway_and_the_fallback(dual: Deployed) -> None:
+    identity, business = ["/v1/identity/login"], ["/v1/orders", "/v1/chat/completions"]
+
+    def refused_by(gateway: str, paths: list[str]) -> dict[str, tuple[int, str]]:
+        answers = send_non_object_bodies(dual.client, paths)
+        assert len(answers) == 4 * len(paths)
+        return {k: v for k, v in answers.items() if v != (422, gateway)}
+
+    assert refused_by("gateway-identity-1", identity) == {}
+    assert refused_by("gateway-business-1", business) == {}
+    dual.runtime.kill("gateway-business-1")
+    try:  # the router's own fallback refuses them alike
+        assert refused_by("router-1", business) == {}
+        assert send(dual.client, "POST", "/v1/chat/completions", CHAT).route == \
+            "fallback-degraded"
+    finally:
+        dual.restore(["gateway-business-1"])

@@ -8,7 +8,7 @@ import pytest
 from targets.keys import issue_key
 
 from .conftest import Deployed
-from .flows import CHAT, EXERCISE, send, stream_while
+from .flows import CHAT, EXERCISE, send, send_non_object_bodies, stream_while
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +104,13 @@ def test_security_errors(single: Deployed) -> None:
     codes = [single.get("/v1/articles", headers={"Authorization": f"Bearer {limited}"})
              for _ in range(8)]
     assert codes[-1].status_code == 429 and "retry-after" in codes[-1].headers
+
+
+def test_non_object_bodies_are_422_on_every_post(single: Deployed) -> None:
+    paths = ["/v1/identity/login", "/v1/orders", "/v1/chat/completions"]
+    answers = send_non_object_bodies(single.client, paths)
+    assert len(answers) == 12
+    assert {k: v for k, v in answers.items() if v != (422, "gateway-1")} == {}
 
 
 @pytest.mark.parametrize("service", sorted(EXERCISE))
