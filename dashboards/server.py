@@ -346,4 +346,7 @@ def create_app(runs_dir: str | Path) -> FastAPI:
 
 def serve(runs_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Run the dashboard with uvicorn until interrupted (127.0.0.1 unless told otherwise)."""
+    if not Path(runs_dir).is_dir():  # a mistyped --runs would show an empty page
+        raise RunFolderError(f"runs folder {runs_dir} not found: pass --runs DIR, the --out "
+                             "folder of `gatecrash run`")
     uvicorn.run(create_app(runs_dir), host=host, port=port, log_level="warning")

@@ -16,6 +16,7 @@ from typing import Any
 from chaos.errors import ChaosError
 from chaos.runtime.base import Runtime
 from chaos.runtime.local import LocalRuntime
+from dashboards.errors import DashboardsError
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, load_experiment
@@ -32,9 +33,10 @@ from gatecrash.stacks import (
     undeploy,
 )
 from gatecrash.suite import SuiteResult, run_suite
+from loadtests.errors import LoadError
 from targets.errors import TargetsError
 
-__all__ = ["main"]
+__all__ = ["PACKAGE_ERRORS", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -46,6 +48,10 @@ BEYOND_SEEDS = {"C9"}
 FULL_SCALE = 3.0  # the full suite runs every experiment 3x longer than --quick
 DEFAULT_STACK = "default"
 UP_TIMEOUT_S = 120.0
+# The exception root of every package: each ends as one line and exit 2, never
+# a traceback. A new package adds its root here.
+PACKAGE_ERRORS: tuple[type[Exception], ...] = (
+    GatecrashError, ChaosError, TargetsError, LoadError, DashboardsError)
 
 
 class _Stop(Exception):
@@ -405,11 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (GatecrashError, ChaosError, TargetsError) as exc:
+    except PACKAGE_ERRORS as exc:
         print(f"gatecrash: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `gatecrash status | head`
         return EXIT_OK
 
