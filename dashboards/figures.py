@@ -18,9 +18,9 @@ from plotly.subplots import make_subplots
 
 from dashboards.outcomes import ERROR_KINDS, ROUTES, prepare_rows
 from dashboards.recovery import failover_instant
-from dashboards.runs import FaultEvent, RunData
 from dashboards.timelines import MAX_POINTS, bucket_width, distinct_values, timeline, timeline_by
 from dashboards.windows import FAULT, Window, rows_span
+from records import FaultEvent, RunRecord
 
 __all__ = [
     "SATURATION_PCT",
@@ -86,12 +86,11 @@ class Panel:
     y_max: float | None = None
 
 
-def run_span(run: RunData) -> Window:
-    """The span to plot: the run's start/end from meta.json, else its rows' span."""
-    started, ended = run.meta.get("started"), run.meta.get("ended")
-    span = rows_span(run.rows) if not run.rows.empty else Window("run", run.t0, run.t0)
-    start = float(started) if started is not None else span.start
-    end = float(ended) if ended is not None else span.end
+def run_span(run: RunRecord) -> Window:
+    """The span to plot: the run's start to its end (to its last request while it goes)."""
+    start = run.meta.started
+    span = rows_span(run.rows) if not run.rows.empty else Window("run", start, start)
+    end = run.meta.ended if run.meta.ended is not None else span.end
     return Window("run", start, max(end, span.end, start))
 
 
@@ -137,7 +136,7 @@ class _Axis:
 
 
 def run_panels(
-    run: RunData, span: Window | None = None, bucket_s: float | None = None
+    run: RunRecord, span: Window | None = None, bucket_s: float | None = None
 ) -> list[Panel]:
     """The timeline panels of one run, x in seconds since the run's start."""
     rows = prepare_rows(run.rows)
@@ -153,7 +152,7 @@ def run_panels(
     return panels
 
 
-def _traffic_panels(run: RunData, rows: pd.DataFrame, axis: _Axis) -> list[Panel]:
+def _traffic_panels(run: RunRecord, rows: pd.DataFrame, axis: _Axis) -> list[Panel]:
     total = axis.series(rows, ["rate_rps"])
     by_domain = axis.by(rows, "domain", "rate_rps")
     rate = Panel("rate", "Request rate (by domain)", "req/s")
@@ -347,7 +346,7 @@ def _layout(fig: go.Figure, rows: int, title: str) -> None:
     fig.update_xaxes(title_text="seconds since run start", row=rows)
 
 
-def timeline_figure(run: RunData, panels: Sequence[Panel], title: str = "") -> go.Figure:
+def timeline_figure(run: RunRecord, panels: Sequence[Panel], title: str = "") -> go.Figure:
     """All panels of one run stacked on a shared time axis, faults as labelled bands."""
     count = max(1, len(panels))
     fig = make_subplots(
@@ -372,7 +371,7 @@ def timeline_figure(run: RunData, panels: Sequence[Panel], title: str = "") -> g
 
 
 def comparison_figure(
-    runs: Sequence[RunData], panel_sets: Sequence[Sequence[Panel]], labels: Sequence[str]
+    runs: Sequence[RunRecord], panel_sets: Sequence[Sequence[Panel]], labels: Sequence[str]
 ) -> go.Figure:
     """Runs side by side (one column each); a row is one kind of panel with one y scale."""
     keys: list[str] = []
@@ -413,7 +412,7 @@ def comparison_figure(
     return fig
 
 
-def claim_figure(runs: Sequence[RunData]) -> go.Figure:
+def claim_figure(runs: Sequence[RunRecord]) -> go.Figure:
     """The key figure of one claim: availability and p99 of each architecture's run.
 
     Runs share an axis of seconds since their own start; the first run's faults

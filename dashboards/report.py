@@ -28,10 +28,12 @@ from dashboards.figures import (
     timeline_figure,
 )
 from dashboards.rows import Selector
-from dashboards.runs import REPORT_FILE, RunData, Verdict, load_run
+from dashboards.runs import load_run
 from dashboards.tables import Html, format_metric, format_value, html_table, verdict_badge
 from dashboards.timelines import bucket_width
 from dashboards.windows import BASELINE, FAULT, RECOVERY, Windows, rows_span
+from records import Proof, RunRecord, Verdict
+from records.layout import REPORT_FILE
 
 __all__ = [
     "EVIDENCE_FILE",
@@ -113,17 +115,15 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _when(ts: object) -> str:
-    if not isinstance(ts, int | float):
-        return "—"
-    return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _selector_text(selector: Mapping[str, str]) -> str:
     return "{" + ",".join(f"{k}={v}" for k, v in selector.items()) + "}" if selector else ""
 
 
-def _windows(run: RunData) -> Windows:
+def _windows(run: RunRecord) -> Windows:
     """The run's windows; the whole run as one window when meta.json has none."""
     if run.windows:
         return run.windows
@@ -131,7 +131,7 @@ def _windows(run: RunData) -> Windows:
     return {"run": (span.start, span.end)}
 
 
-def _domains(run: RunData) -> list[str]:
+def _domains(run: RunRecord) -> list[str]:
     if run.rows.empty or "domain" not in run.rows:
         return []
     return sorted(str(d) for d in run.rows["domain"].dropna().unique())
@@ -146,22 +146,18 @@ def _hypothesis_unit(verdict: Verdict) -> str:
 # --- one run -------------------------------------------------------------------------------
 
 
-def _header(run: RunData) -> str:
+def _header(run: RunRecord) -> str:
     span = run_span(run)
-    load = run.meta.get("load") or {}
-    mode = load.get("mode", "—") if isinstance(load, Mapping) else "—"
-    status = str(run.meta.get("status", "unknown"))
+    meta = run.meta
     parts = [
         f"<h1>{html.escape(run.experiment or run.run_id)} — {html.escape(run.arch or '?')}</h1>",
         "<p class='meta'>"
-        f"run <code>{html.escape(run.run_id)}</code> · status <b>{html.escape(status)}</b> · "
-        f"{_when(run.meta.get('started'))} · {span.duration_s:.1f} s · "
-        f"{len(run.rows):,} requests · {html.escape(str(mode))} loop · "
-        f"seed {html.escape(str(run.meta.get('seed', '—')))}</p>",
+        f"run <code>{html.escape(run.run_id)}</code> · status <b>{meta.status}</b> · "
+        f"{_when(meta.started)} · {span.duration_s:.1f} s · "
+        f"{len(run.rows):,} requests · {meta.load_mode} loop · seed {meta.seed}</p>",
     ]
-    claim = run.meta.get("claim")
-    if claim:
-        parts.append(f"<blockquote>{html.escape(str(claim))}</blockquote>")
+    if meta.claim:
+        parts.append(f"<blockquote>{html.escape(meta.claim)}</blockquote>")
     if run.problems:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in run.problems)
         parts.append(f"<div class='problems'><b>Read with care:</b><ul>{items}</ul></div>")
@@ -176,7 +172,7 @@ def _scorecard(verdicts: Sequence[Verdict]) -> str:
         unit = _hypothesis_unit(v)
         rows.append(
             [
-                v.claim,
+                v.claim_id or "—",
                 v.arch,
                 Html(f"<code>{html.escape(v.hypothesis)}</code>"),
                 format_value(v.measured, unit),
@@ -189,12 +185,12 @@ def _scorecard(verdicts: Sequence[Verdict]) -> str:
     return html_table(header, rows, "Verdicts")
 
 
-def _faults_table(run: RunData) -> str:
+def _faults_table(run: RunRecord) -> str:
     if not run.faults:
         return "<p>No fault was applied in this run.</p>"
 
-    def proof(ok: bool | None) -> str:
-        return "—" if ok is None else ("proven" if ok else "NOT proven")
+    def proof(read_back: Proof | None) -> str:
+        return "—" if read_back is None else ("proven" if read_back.ok else "NOT proven")
 
     rows = [
         [
@@ -202,8 +198,8 @@ def _faults_table(run: RunData) -> str:
             f"+{f.start - run.t0:.2f} s",
             "—" if f.end is None else f"+{f.end - run.t0:.2f} s",
             "—" if f.end is None else f"{f.end - f.start:.2f} s",
-            proof(f.proof_ok),
-            proof(f.removal_proof_ok),
+            proof(f.proof),
+            proof(f.removal_proof),
         ]
         for f in run.faults
     ]
@@ -211,11 +207,11 @@ def _faults_table(run: RunData) -> str:
     return html_table(header, rows, "Faults")
 
 
-def _selectors(run: RunData) -> list[dict[str, str]]:
+def _selectors(run: RunRecord) -> list[dict[str, str]]:
     return [{}, *({"domain": d} for d in _domains(run))]
 
 
-def _fault_metrics_table(run: RunData) -> str:
+def _fault_metrics_table(run: RunRecord) -> str:
     rows = []
     for selector in _selectors(run):
         summary = fault_summary(run.rows, _windows(run), selector)
@@ -231,7 +227,7 @@ def _fault_metrics_table(run: RunData) -> str:
     return html_table(header, rows, "Fault handling (fault + recovery windows)")
 
 
-def _window_metrics_tables(run: RunData) -> str:
+def _window_metrics_tables(run: RunRecord) -> str:
     windows = _windows(run)
     parts = []
     for selector in _selectors(run):
@@ -251,7 +247,7 @@ def _window_metrics_tables(run: RunData) -> str:
     return f"<p class='meta'>Windows: {html.escape(spans)}</p>{first}{details}"
 
 
-def render_run_report(run: RunData) -> str:
+def render_run_report(run: RunRecord) -> str:
     """The HTML of one run's report."""
     panels = run_panels(run)
     figure = timeline_figure(run, panels, "Timeline (shaded: faults)") if panels else None
@@ -280,7 +276,7 @@ def write_run_report(run_dir: str | Path) -> Path:
 # --- two runs ------------------------------------------------------------------------------
 
 
-def _labels(a: RunData, b: RunData) -> tuple[str, str]:
+def _labels(a: RunRecord, b: RunRecord) -> tuple[str, str]:
     if a.arch and b.arch and a.arch != b.arch:
         return a.arch, b.arch
     return a.run_id, b.run_id
@@ -305,7 +301,7 @@ def _difference(metric: str, unit: str, va: float, vb: float, la: str, lb: str) 
     return text, ""
 
 
-def _comparisons(a: RunData, b: RunData) -> list[tuple[str, str, Selector, str | None]]:
+def _comparisons(a: RunRecord, b: RunRecord) -> list[tuple[str, str, Selector, str | None]]:
     """(label, metric, selector, window) of the numbers that decide between two runs."""
     common = [w for w in (BASELINE, FAULT, RECOVERY) if w in a.windows and w in b.windows]
     items: list[tuple[str, str, Selector, str | None]] = []
@@ -322,14 +318,14 @@ def _comparisons(a: RunData, b: RunData) -> list[tuple[str, str, Selector, str |
     return items
 
 
-def _safe_evaluate(run: RunData, metric: str, selector: Selector, window: str | None) -> float:
+def _safe_evaluate(run: RunRecord, metric: str, selector: Selector, window: str | None) -> float:
     try:
         return evaluate(run.rows, run.windows, metric, selector, window)
     except DashboardsError:
         return math.nan
 
 
-def _differences(a: RunData, b: RunData, la: str, lb: str) -> str:
+def _differences(a: RunRecord, b: RunRecord, la: str, lb: str) -> str:
     rows, sentences = [], []
     for label, metric, selector, window in _comparisons(a, b):
         unit = METRICS[metric].unit
@@ -351,7 +347,7 @@ def _differences(a: RunData, b: RunData, la: str, lb: str) -> str:
     return f"<h2>What differs</h2>{listing}{table}"
 
 
-def render_comparison(a: RunData, b: RunData) -> str:
+def render_comparison(a: RunRecord, b: RunRecord) -> str:
     """The HTML of two runs side by side on the same time and y scales."""
     la, lb = _labels(a, b)
     span_a, span_b = run_span(a), run_span(b)
@@ -388,12 +384,12 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path) -> P
 # --- the claims suite ----------------------------------------------------------------------
 
 
-def _arches(runs: Iterable[RunData]) -> list[str]:
+def _arches(runs: Iterable[RunRecord]) -> list[str]:
     present = {run.arch for run in runs if run.arch}
     return [a for a in ARCH_ORDER if a in present] + sorted(present - set(ARCH_ORDER))
 
 
-def _verdict_cell(run: RunData | None, href: str | None) -> Html:
+def _verdict_cell(run: RunRecord | None, href: str | None) -> Html:
     if run is None:
         return Html("<span class='meta'>not run</span>")
     numbers = "<br>".join(
@@ -405,9 +401,9 @@ def _verdict_cell(run: RunData | None, href: str | None) -> Html:
     return Html(f"{verdict_badge(run.verdict)}{link}<br><small>{numbers}</small>")
 
 
-def render_evidence_report(runs: Sequence[RunData], links: Mapping[Path, str]) -> str:
+def render_evidence_report(runs: Sequence[RunRecord], links: Mapping[Path, str]) -> str:
     """The HTML of the claims suite: each claim, its verdict per architecture, its key figure."""
-    by_claim: dict[str, dict[str, RunData]] = {}
+    by_claim: dict[str, dict[str, RunRecord]] = {}
     unclaimed = []
     for run in sorted(runs, key=lambda r: r.t0):
         claim_id = claim_of(run.meta)

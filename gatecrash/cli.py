@@ -19,7 +19,6 @@ from chaos.runtime.local import LocalRuntime
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, load_experiment
-from gatecrash.junit import write_junit
 from gatecrash.stacks import (
     Stack,
     deploy,
@@ -32,6 +31,7 @@ from gatecrash.stacks import (
     undeploy,
 )
 from gatecrash.suite import SuiteResult, run_suite
+from records import write_junit
 from targets.errors import TargetsError
 
 __all__ = ["main"]

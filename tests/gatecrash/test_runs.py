@@ -51,7 +51,7 @@ def test_each_claim_type_holds(tmp_path: Path) -> None:
     kill_replica = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: users, count: 1}}"
     kill_gateway = "  - {at_s: 3, for_s: 3, fault: kill, target: {role: \"gateway:business\"}}"
     kill_orders = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: orders}}"
-    latency = ("  - {at_s: 3, for_s: 3, fault: latency, params: {latency: 150}, "
+    latency = ("  - {at_s: 3, for_s: 3, fault: latency, params: {latency_ms: 150}, "
                "target: {service: articles}}")
     files = [
         experiment(tmp_path, "replica-kill", "dual", kill_replica,
