@@ -31,7 +31,7 @@ from gatecrash.stacks import (
     undeploy,
 )
 from gatecrash.suite import SuiteResult, run_suite
-from records import write_junit
+from records import RunFolder, write_junit
 from targets.errors import TargetsError
 
 __all__ = ["main"]
@@ -237,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = runs[1].run_dir.parent / f"compare-{runs[1].run_dir.name}.html"
         print(f"comparison: {write_comparison(runs[0].run_dir, runs[1].run_dir, out)}")
     for run in runs:
-        print(f"report: {run.run_dir / 'report.html'}")
+        print(f"report: {RunFolder(run.run_dir).report}")
     return EXIT_INTERRUPTED if stop.is_set() else code
 
 
