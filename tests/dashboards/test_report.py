@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.figures import comparison_figure, run_panels
+from dashboards.figures import comparison_figure
+from dashboards.panels import run_panels
 from dashboards.report import write_comparison, write_evidence_report, write_run_report
 from dashboards.runs import load_run
 from tests.dashboards.runfolders import FAULT_LABEL, RunSpec, make_run
