@@ -168,7 +168,8 @@ def _select(name: str, values: list[str], chosen: str | None) -> str:
     options = "".join(
         f"<option{' selected' if v == chosen else ''}>{html.escape(v)}</option>" for v in values
     )
-    return f"<label>{name} <select name='{name}'><option value=''>any</option>{options}</select>"
+    choices = f"<option value=''>any</option>{options}"
+    return f"<label>{name} <select name='{name}'>{choices}</select></label>"
 
 
 def _index_html(

@@ -181,6 +181,9 @@ def test_run_list(page: tuple["Page", _Problems], base_url: str, tmp_path: Path)
             # Downloads (Content-Disposition: attachment) are fetched, not navigated to.
             answer = tab.request.get(base_url + str(link.get_attribute("href")))
             assert (answer.status, answer.body()[: len(start)]) == (200, start), name
+    evidence = tab.get_by_role("link", name="evidence report")
+    answer = tab.request.get(base_url + str(evidence.get_attribute("href")))
+    assert (answer.status, "Gatecrash evidence" in answer.text()) == (200, True)
     assert tab.get_by_text("2 of 2 runs").is_visible()
     _screenshot(tab, tmp_path / "runs.png")
     with tab.expect_navigation():
