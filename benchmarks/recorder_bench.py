@@ -35,9 +35,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from loadtests import LoadSpec, Mix, read_rows, start_load  # noqa: E402
+from loadtests import LoadSpec, Mix, start_load  # noqa: E402
 from loadtests.layout import RunPaths  # noqa: E402
 from loadtests.live import read_workers  # noqa: E402
+from records import read_rows  # noqa: E402
 
 GOAL = 0.95
 WARMUP_S = 2.0

@@ -12,23 +12,21 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chaos.client import ProxyStats, ToxiproxyClient
 from chaos.errors import ChaosError
 from chaos.runtime.base import InstanceState, InstanceStatus, Runtime
+from records.events import FaultEvent, HopTraffic, ParamValue, Proof
 
 __all__ = [
     "FAULTS",
     "Fault",
     "FaultError",
-    "FaultEvent",
     "FaultSpec",
     "Injector",
-    "Proof",
     "TargetSpec",
     "parse_fault",
 ]
@@ -41,23 +39,25 @@ class FaultError(ChaosError):
     """A fault could not be parsed, targeted, applied or removed."""
 
 
-@dataclass(frozen=True)
-class Proof:
-    ok: bool
-    detail: str
-
-
 # -- fault values ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Fault:
+class Fault(BaseModel):
+    """A fault's own parameters; `params()` is what the run record keeps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
     kind: ClassVar[str]
     scope: ClassVar[Literal["instance", "hop"]]
 
-    def params(self) -> dict[str, Any]:
-        return asdict(self)
+    def params(self) -> dict[str, ParamValue]:
+        return self.model_dump()
 
 
-@dataclass(frozen=True)
+def _wire(default: int, name: str, wire: str) -> Any:
+    """A toxic parameter: named with its unit here, sent to Toxiproxy under its wire
+    name, and accepted under both (experiment files written with the wire names load)."""
+    return Field(default, ge=0, validation_alias=AliasChoices(name, wire),
+                 serialization_alias=wire)
+
+
 class Kill(Fault):
     """SIGKILL; removal restarts the instance (the recovery the window measures)."""
 
@@ -66,14 +66,12 @@ class Kill(Fault):
     restart: bool = True
 
 
-@dataclass(frozen=True)
 class Terminate(Fault):
     kind = "terminate"
     scope = "instance"
     restart: bool = True
 
 
-@dataclass(frozen=True)
 class Pause(Fault):
     """SIGSTOP: alive, port open, never answers; removal sends SIGCONT."""
 
@@ -81,68 +79,60 @@ class Pause(Fault):
     scope = "instance"
 
 
-@dataclass(frozen=True)
 class Restart(Fault):
     kind = "restart"
     scope = "instance"
 
 
-@dataclass(frozen=True)
 class Toxic(Fault):
-    """A Toxiproxy toxic on the hop into each target; attributes are its fields."""
+    """A Toxiproxy toxic on the hop into each target."""
 
     scope = "hop"
 
     def attributes(self) -> dict[str, int]:
-        return {f.name: int(getattr(self, f.name)) for f in fields(self)}
+        """The toxic's attributes under Toxiproxy's wire names."""
+        return {name: int(value) for name, value in self.model_dump(by_alias=True).items()}
 
 
-@dataclass(frozen=True)
 class Latency(Toxic):
     kind = "latency"
-    latency: int = 1000  # ms
-    jitter: int = 0  # ms
+    latency_ms: int = _wire(1000, "latency_ms", "latency")
+    jitter_ms: int = _wire(0, "jitter_ms", "jitter")
 
 
-@dataclass(frozen=True)
 class Bandwidth(Toxic):
     kind = "bandwidth"
-    rate: int = 100  # KB/s
+    rate_kb: int = _wire(100, "rate_kb", "rate")  # KB/s
 
 
-@dataclass(frozen=True)
 class SlowClose(Toxic):
     kind = "slow_close"
-    delay: int = 1000  # ms
+    delay_ms: int = _wire(1000, "delay_ms", "delay")
 
 
-@dataclass(frozen=True)
 class TimeoutToxic(Toxic):
     kind = "timeout"
-    timeout: int = 0  # ms; 0 holds the connection forever
+    # 0 holds the connection (and its data) until the toxic is removed.
+    timeout_ms: int = _wire(0, "timeout_ms", "timeout")
 
 
-@dataclass(frozen=True)
 class ResetPeer(Toxic):
     kind = "reset_peer"
-    timeout: int = 0  # ms
+    timeout_ms: int = _wire(0, "timeout_ms", "timeout")
 
 
-@dataclass(frozen=True)
 class Slicer(Toxic):
     kind = "slicer"
-    average_size: int = 64
-    size_variation: int = 32
-    delay: int = 10  # µs
+    average_size: int = Field(64, ge=0)  # bytes
+    size_variation: int = Field(32, ge=0)  # bytes
+    delay_us: int = _wire(10, "delay_us", "delay")
 
 
-@dataclass(frozen=True)
 class LimitData(Toxic):
     kind = "limit_data"
-    bytes: int = 1024
+    bytes: int = Field(1024, ge=0)
 
 
-@dataclass(frozen=True)
 class ProxyDown(Fault):
     """Disable the hop's proxy: listener and live connections closed."""
 
@@ -157,19 +147,33 @@ FAULTS: dict[str, type[Fault]] = {
 }
 
 
+def _wire_names(cls: type[Fault]) -> dict[str, str]:
+    """Toxiproxy's name of each parameter that has another one, to our name."""
+    return {f.serialization_alias: name for name, f in cls.model_fields.items()
+            if f.serialization_alias and f.serialization_alias != name}
+
+
 def parse_fault(kind: str, params: dict[str, Any] | None = None) -> Fault:
     cls = FAULTS.get(kind)
     if cls is None:
         raise FaultError(f"unknown fault {kind!r}; allowed: {', '.join(sorted(FAULTS))}")
-    allowed = {f.name for f in fields(cls)}
-    unknown = set(params or {}) - allowed
+    params = params or {}
+    wire = _wire_names(cls)
+    unknown = set(params) - set(cls.model_fields) - set(wire)
     if unknown:
+        also = f" (Toxiproxy's names also: {', '.join(sorted(wire))})" if wire else ""
         raise FaultError(f"fault {kind}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                         f"allowed: {', '.join(sorted(allowed)) or 'none'}")
+                         f"allowed: {', '.join(sorted(cls.model_fields)) or 'none'}{also}")
+    twice = sorted(w for w, name in wire.items() if w in params and name in params)
+    if twice:
+        raise FaultError(f"fault {kind}: give {twice[0]} or {wire[twice[0]]}, not both "
+                         "(the same parameter)")
     try:
-        return cls(**(params or {}))
-    except TypeError as exc:
-        raise FaultError(f"fault {kind}: {exc}") from exc
+        return cls.model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise FaultError(f"fault {kind}: {where}: {first['msg']}") from None
 
 
 # -- targets ----------------------------------------------------------------
@@ -248,30 +252,6 @@ class FaultSpec(BaseModel):
         return parse_fault(self.fault, self.params)
 
 
-@dataclass
-class FaultEvent:
-    id: str
-    fault: str
-    params: dict[str, Any]
-    targets: list[str]
-    label: str
-    start: float
-    end: float | None = None
-    # When the proof read back that the fault took effect (a container takes a
-    # moment to die): requests sent between `start` and this belong to no window.
-    effective: float | None = None
-    proof: Proof | None = None
-    removal_proof: Proof | None = None
-    traffic: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["kind"] = "fault"
-        data["target"] = ", ".join(self.targets)
-        data["hop"] = self.targets if FAULTS[self.fault].scope == "hop" else None
-        return data
-
-
 # -- applying ---------------------------------------------------------------
 class Injector:
     """Applies faults to one deployed stack through its runtime and Toxiproxy API."""
@@ -286,7 +266,8 @@ class Injector:
         fault = spec.value
         targets = spec.target.resolve(self.runtime.statuses())
         label = f"{fault.kind} {', '.join(targets)}"
-        event = FaultEvent(event_id, fault.kind, fault.params(), targets, label, time.time())
+        event = FaultEvent(id=event_id, fault=fault.kind, params=fault.params(), targets=targets,
+                           label=label, start=time.time())
         # Traffic proves a toxic met live connections; a disabled proxy has none by design.
         counts_traffic = isinstance(fault, Toxic)
         before = self._stats(targets) if counts_traffic else {}
@@ -308,10 +289,10 @@ class Injector:
         while True:
             states = {s.id: s.state for s in self.runtime.statuses() if s.id in targets}
             if all(states.get(t) in wanted for t in targets):
-                return Proof(True, "; ".join(f"{t}: {states[t]}" for t in targets))
+                return Proof(ok=True, detail="; ".join(f"{t}: {states[t]}" for t in targets))
             if time.monotonic() > deadline:
-                return Proof(False, "; ".join(f"{t}: {states.get(t)}" for t in targets)
-                             + f" (wanted {'/'.join(sorted(wanted))})")
+                seen = "; ".join(f"{t}: {states.get(t)}" for t in targets)
+                return Proof(ok=False, detail=f"{seen} (wanted {'/'.join(sorted(wanted))})")
             time.sleep(0.05)
 
     def _apply(self, fault: Fault, spec: FaultSpec, targets: list[str], eid: str) -> Proof:
@@ -334,22 +315,23 @@ class Injector:
             for t in targets:
                 client.disable_proxy(t)
             disabled = [t for t in targets if not client.proxy(t).enabled]
-            return Proof(disabled == targets, f"disabled proxies: {', '.join(disabled)}")
+            return Proof(ok=disabled == targets,
+                         detail=f"disabled proxies: {', '.join(disabled)}")
         assert isinstance(fault, Toxic)
         name = f"{TOXIC_PREFIX}-{eid}"
         for t in targets:
             client.add_toxic(t, fault.kind, fault.attributes(), stream=spec.stream,
                              toxicity=spec.toxicity, name=name)
         present = [t for t in targets if any(x.name == name for x in client.toxics(t))]
-        return Proof(present == targets,
-                     f"toxic {name} ({fault.kind} {fault.attributes()}, {spec.stream}, "
-                     f"toxicity {spec.toxicity}) present on: {', '.join(present)}")
+        return Proof(ok=present == targets,
+                     detail=f"toxic {name} ({fault.kind} {fault.attributes()}, {spec.stream}, "
+                            f"toxicity {spec.toxicity}) present on: {', '.join(present)}")
 
     def _remove(self, fault: Fault, targets: list[str], eid: str) -> Proof:
         try:
             if isinstance(fault, Kill | Terminate):
                 if not fault.restart:
-                    return Proof(True, "left stopped (restart: false)")
+                    return Proof(ok=True, detail="left stopped (restart: false)")
                 # All at once: one by one would stretch the outage by a start-up each.
                 for t in targets:
                     self.runtime.restart(t, wait_healthy=False)
@@ -366,15 +348,17 @@ class Injector:
                 for t in targets:
                     client.enable_proxy(t)
                 enabled = [t for t in targets if client.proxy(t).enabled]
-                return Proof(enabled == targets, f"enabled again: {', '.join(enabled)}")
+                return Proof(ok=enabled == targets,
+                             detail=f"enabled again: {', '.join(enabled)}")
             name = f"{TOXIC_PREFIX}-{eid}"
             for t in targets:
                 client.remove_toxic(t, name)
             left = [t for t in targets if any(x.name == name for x in client.toxics(t))]
-            return Proof(not left, f"toxic {name} removed from: {', '.join(targets)}"
-                         + (f"; still on {', '.join(left)}" if left else ""))
+            still = f"; still on {', '.join(left)}" if left else ""
+            return Proof(ok=not left,
+                         detail=f"toxic {name} removed from: {', '.join(targets)}{still}")
         except ChaosError as exc:
-            return Proof(False, f"removal failed: {exc}")
+            return Proof(ok=False, detail=f"removal failed: {exc}")
 
     # hop traffic -----------------------------------------------------------
     def _client(self) -> ToxiproxyClient:
@@ -389,7 +373,7 @@ class Injector:
 
     @staticmethod
     def _traffic(before: dict[str, ProxyStats | None],
-                 after: dict[str, ProxyStats | None]) -> dict[str, dict[str, int]]:
+                 after: dict[str, ProxyStats | None]) -> dict[str, HopTraffic]:
         """Connections and bytes through each faulted hop while the fault was on:
         the proof that the fault met live traffic (absent on a real Toxiproxy)."""
         out = {}
@@ -397,9 +381,9 @@ class Injector:
             a = after.get(t)
             if a is None or b is None:
                 continue
-            out[t] = {"connections": a.connections_total - b.connections_total,
-                      "bytes_upstream": a.bytes_upstream - b.bytes_upstream,
-                      "bytes_downstream": a.bytes_downstream - b.bytes_downstream}
+            out[t] = HopTraffic(connections=a.connections_total - b.connections_total,
+                                bytes_upstream=a.bytes_upstream - b.bytes_upstream,
+                                bytes_downstream=a.bytes_downstream - b.bytes_downstream)
         return out
 
     def reset(self) -> None:

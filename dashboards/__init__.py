@@ -16,7 +16,7 @@ from dashboards.errors import (
 )
 from dashboards.metrics import MetricSpec
 from dashboards.outcomes import classify, prepare_rows
-from dashboards.runs import RunData, list_runs, load_run
+from dashboards.runs import list_runs, load_run
 from dashboards.timelines import timeline, timeline_by
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "FaultSummary",
     "MetricSpec",
     "RowsSchemaError",
-    "RunData",
     "RunFolderError",
     "SelectorError",
     "UnknownMetricError",

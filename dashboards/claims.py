@@ -1,9 +1,9 @@
 """The claims of DESIGN.md §2, for the evidence report, and how a run names its claim."""
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from records import RunMeta
 
 __all__ = ["CLAIMS", "Claim", "claim_of"]
 
@@ -71,11 +71,9 @@ _CLAIM_PREFIX = re.compile(r"^\s*(c\d+)(?:\b|[-_ ])", re.IGNORECASE)
 _CLAIM_ID = re.compile(r"^\s*c\d+\s*$", re.IGNORECASE)
 
 
-def claim_of(meta: Mapping[str, Any]) -> str | None:
-    """The claim id of a run: meta `claim_id`, a `claim` that is an id, or the experiment prefix."""
-    for key in ("claim_id", "claim"):
-        value = meta.get(key)
-        if isinstance(value, str) and _CLAIM_ID.match(value):
-            return value.strip().upper()
-    match = _CLAIM_PREFIX.match(str(meta.get("experiment", "")))
+def claim_of(meta: RunMeta) -> str | None:
+    """The claim id of a run: its experiment's `claim_id`, else its name's prefix."""
+    if meta.claim_id and _CLAIM_ID.match(meta.claim_id):
+        return meta.claim_id.strip().upper()
+    match = _CLAIM_PREFIX.match(meta.experiment)
     return match.group(1).upper() if match else None

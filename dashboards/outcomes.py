@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dashboards.rows import normalize_rows
+from records.rows import ERROR_KINDS, FALLBACK_ROUTES, ROUTES
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -27,18 +28,6 @@ __all__ = [
     "prepare_rows",
 ]
 
-ROUTES = ("primary", "retry", "cache-hit", "fallback-cache", "fallback-degraded")
-FALLBACK_ROUTES = ("fallback-cache", "fallback-degraded")
-ERROR_KINDS = (
-    "connect",
-    "timeout",
-    "reset",
-    "http_4xx",
-    "http_5xx",
-    "stream_cut",
-    "protocol",
-    "other",
-)
 STATUS_REJECTED = 429
 STATUS_SUCCESS_MIN = 200
 STATUS_SUCCESS_END = 300

@@ -6,32 +6,24 @@ number comes from `dashboards.analysis` (tables) or `dashboards.figures`
 """
 
 import html
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
-import plotly.graph_objects as go
-import plotly.offline
-
-from dashboards.analysis import METRICS, TABLE_METRICS, evaluate, fault_summary, window_table
+from dashboards.analysis import METRICS, TABLE_METRICS, fault_summary, window_table
 from dashboards.claims import CLAIMS, claim_of
-from dashboards.errors import DashboardsError
-from dashboards.figures import (
-    claim_figure,
-    comparison_figure,
-    run_panels,
-    run_span,
-    timeline_figure,
-)
-from dashboards.rows import Selector
-from dashboards.runs import REPORT_FILE, RunData, Verdict, load_run
+from dashboards.differences import differences_html, domains
+from dashboards.figures import claim_figure, comparison_figure, timeline_figure
+from dashboards.pages import figure_html, page, when, write_page
+from dashboards.panels import run_panels, run_span
+from dashboards.runs import load_run
 from dashboards.tables import Html, format_metric, format_value, html_table, verdict_badge
 from dashboards.timelines import bucket_width
-from dashboards.windows import BASELINE, FAULT, RECOVERY, Windows, rows_span
+from dashboards.windows import Windows, rows_span
+from records import Proof, RunRecord, Verdict
+from records.layout import REPORT_FILE
 
 __all__ = [
     "EVIDENCE_FILE",
@@ -44,97 +36,20 @@ __all__ = [
 ]
 
 EVIDENCE_FILE = "evidence.html"
-PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 ARCH_ORDER = ("single", "dual")
-# Metrics where a larger value is the better architecture; latency, failures and
-# times are better smaller; the rest (degraded_ratio, ratio) is a matter of design.
-HIGHER_IS_BETTER = frozenset({"availability", "rate_rps", "count", "tokens_per_s"})
-LOWER_IS_BETTER = frozenset(
-    {"failure_rate", "failed", "requests_lost", "time_to_failover_s", "time_to_recover_s"}
-    | {name for name, spec in METRICS.items() if spec.unit == "ms"}
-)
-COMPARED_WINDOW_METRICS = ("availability", "failure_rate", "p95_ms", "p99_ms", "rate_rps")
-RUN_METRIC_NAMES = ("requests_lost", "time_to_failover_s", "time_to_recover_s")
 _METRIC_AT_START = re.compile(r"^\s*([a-z][a-z0-9_]*)")
-
-PAGE_CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400px;
-       color: #222; padding: 0 1rem; }
-h1 { margin-bottom: .2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
-.meta { color: #555; } blockquote { color: #444; border-left: 3px solid #ccc;
-       margin: .5rem 0; padding-left: .8rem; }
-table { border-collapse: collapse; margin: .6rem 0; font-size: .92rem; }
-th, td { border: 1px solid #ddd; padding: .25rem .55rem; text-align: left; }
-th { background: #f4f4f4; } td.n { text-align: right; }
-caption { text-align: left; font-weight: 600; padding: .3rem 0; }
-.badge { padding: .1rem .5rem; border-radius: .6rem; font-weight: 600; color: #fff;
-         background: #888; }
-.badge.holds { background: #2e7d32; } .badge.fails { background: #c62828; }
-.badge.inconclusive { background: #ef6c00; }
-.problems { color: #8a4b00; } .better { color: #2e7d32; font-weight: 600; }
-.worse { color: #c62828; } code { background: #f4f4f4; padding: 0 .2rem; }
-"""
-
-
-# plotly.js "basic" (scatter, bar, pie) of the same version plotly.py pins, from
-# npm's plotly.js-basic-dist-min (MIT, see static/plotly-basic.LICENSE): the
-# figures need nothing more, and it is a quarter of the full bundle, which
-# is what made a large report slow to open.
-BASIC_BUNDLE = Path(__file__).with_name("static") / "plotly-basic.min.js"
-BASIC_TRACES = frozenset({"scatter", "bar", "pie"})
-
-
-@lru_cache(maxsize=1)
-def _plotly_js() -> str:
-    if BASIC_BUNDLE.exists():
-        return BASIC_BUNDLE.read_text(encoding="utf-8")
-    return str(plotly.offline.get_plotlyjs())
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{PAGE_CSS}</style>"
-        f"<script type='text/javascript'>{_plotly_js()}</script></head>"
-        f"<body>{body}</body></html>\n"
-    )
-
-
-def _figure_html(fig: go.Figure) -> str:
-    return str(fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG))
-
-
-def _write(path: Path, text: str) -> Path:
-    """Write through a temporary file so a server never serves half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-    return path
-
-
-def _when(ts: object) -> str:
-    if not isinstance(ts, int | float):
-        return "—"
-    return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _selector_text(selector: Mapping[str, str]) -> str:
     return "{" + ",".join(f"{k}={v}" for k, v in selector.items()) + "}" if selector else ""
 
 
-def _windows(run: RunData) -> Windows:
+def _windows(run: RunRecord) -> Windows:
     """The run's windows; the whole run as one window when meta.json has none."""
     if run.windows:
         return run.windows
     span = rows_span(run.rows) if not run.rows.empty else run_span(run)
     return {"run": (span.start, span.end)}
-
-
-def _domains(run: RunData) -> list[str]:
-    if run.rows.empty or "domain" not in run.rows:
-        return []
-    return sorted(str(d) for d in run.rows["domain"].dropna().unique())
 
 
 def _hypothesis_unit(verdict: Verdict) -> str:
@@ -146,22 +61,18 @@ def _hypothesis_unit(verdict: Verdict) -> str:
 # --- one run -------------------------------------------------------------------------------
 
 
-def _header(run: RunData) -> str:
+def _header(run: RunRecord) -> str:
     span = run_span(run)
-    load = run.meta.get("load") or {}
-    mode = load.get("mode", "—") if isinstance(load, Mapping) else "—"
-    status = str(run.meta.get("status", "unknown"))
+    meta = run.meta
     parts = [
         f"<h1>{html.escape(run.experiment or run.run_id)} — {html.escape(run.arch or '?')}</h1>",
         "<p class='meta'>"
-        f"run <code>{html.escape(run.run_id)}</code> · status <b>{html.escape(status)}</b> · "
-        f"{_when(run.meta.get('started'))} · {span.duration_s:.1f} s · "
-        f"{len(run.rows):,} requests · {html.escape(str(mode))} loop · "
-        f"seed {html.escape(str(run.meta.get('seed', '—')))}</p>",
+        f"run <code>{html.escape(run.run_id)}</code> · status <b>{meta.status}</b> · "
+        f"{when(meta.started)} · {span.duration_s:.1f} s · "
+        f"{len(run.rows):,} requests · {meta.load_mode} loop · seed {meta.seed}</p>",
     ]
-    claim = run.meta.get("claim")
-    if claim:
-        parts.append(f"<blockquote>{html.escape(str(claim))}</blockquote>")
+    if meta.claim:
+        parts.append(f"<blockquote>{html.escape(meta.claim)}</blockquote>")
     if run.problems:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in run.problems)
         parts.append(f"<div class='problems'><b>Read with care:</b><ul>{items}</ul></div>")
@@ -176,7 +87,7 @@ def _scorecard(verdicts: Sequence[Verdict]) -> str:
         unit = _hypothesis_unit(v)
         rows.append(
             [
-                v.claim,
+                v.claim_id or "—",
                 v.arch,
                 Html(f"<code>{html.escape(v.hypothesis)}</code>"),
                 format_value(v.measured, unit),
@@ -189,12 +100,12 @@ def _scorecard(verdicts: Sequence[Verdict]) -> str:
     return html_table(header, rows, "Verdicts")
 
 
-def _faults_table(run: RunData) -> str:
+def _faults_table(run: RunRecord) -> str:
     if not run.faults:
         return "<p>No fault was applied in this run.</p>"
 
-    def proof(ok: bool | None) -> str:
-        return "—" if ok is None else ("proven" if ok else "NOT proven")
+    def proof(read_back: Proof | None) -> str:
+        return "—" if read_back is None else ("proven" if read_back.ok else "NOT proven")
 
     rows = [
         [
@@ -202,8 +113,8 @@ def _faults_table(run: RunData) -> str:
             f"+{f.start - run.t0:.2f} s",
             "—" if f.end is None else f"+{f.end - run.t0:.2f} s",
             "—" if f.end is None else f"{f.end - f.start:.2f} s",
-            proof(f.proof_ok),
-            proof(f.removal_proof_ok),
+            proof(f.proof),
+            proof(f.removal_proof),
         ]
         for f in run.faults
     ]
@@ -211,11 +122,11 @@ def _faults_table(run: RunData) -> str:
     return html_table(header, rows, "Faults")
 
 
-def _selectors(run: RunData) -> list[dict[str, str]]:
-    return [{}, *({"domain": d} for d in _domains(run))]
+def _selectors(run: RunRecord) -> list[dict[str, str]]:
+    return [{}, *({"domain": d} for d in domains(run))]
 
 
-def _fault_metrics_table(run: RunData) -> str:
+def _fault_metrics_table(run: RunRecord) -> str:
     rows = []
     for selector in _selectors(run):
         summary = fault_summary(run.rows, _windows(run), selector)
@@ -231,7 +142,7 @@ def _fault_metrics_table(run: RunData) -> str:
     return html_table(header, rows, "Fault handling (fault + recovery windows)")
 
 
-def _window_metrics_tables(run: RunData) -> str:
+def _window_metrics_tables(run: RunRecord) -> str:
     windows = _windows(run)
     parts = []
     for selector in _selectors(run):
@@ -251,7 +162,7 @@ def _window_metrics_tables(run: RunData) -> str:
     return f"<p class='meta'>Windows: {html.escape(spans)}</p>{first}{details}"
 
 
-def render_run_report(run: RunData) -> str:
+def render_run_report(run: RunRecord) -> str:
     """The HTML of one run's report."""
     panels = run_panels(run)
     figure = timeline_figure(run, panels, "Timeline (shaded: faults)") if panels else None
@@ -264,94 +175,29 @@ def render_run_report(run: RunData) -> str:
         _fault_metrics_table(run) if not run.rows.empty else "",
         "<h2>Timeline</h2>",
         "<p>No requests were recorded.</p>" if run.rows.empty else "",
-        _figure_html(figure) if figure is not None else "",
+        figure_html(figure) if figure is not None else "",
         "<h2>Windows</h2>",
         _window_metrics_tables(run) if not run.rows.empty else "<p>No requests.</p>",
     ]
-    return _page(f"{run.experiment} {run.arch} — {run.run_id}", "".join(body))
+    return page(f"{run.experiment} {run.arch} — {run.run_id}", "".join(body))
 
 
 def write_run_report(run_dir: str | Path) -> Path:
     """Write ``<run_dir>/report.html`` and return its path."""
     run = load_run(run_dir)
-    return _write(run.path / REPORT_FILE, render_run_report(run))
+    return write_page(run.path / REPORT_FILE, render_run_report(run))
 
 
 # --- two runs ------------------------------------------------------------------------------
 
 
-def _labels(a: RunData, b: RunData) -> tuple[str, str]:
+def _labels(a: RunRecord, b: RunRecord) -> tuple[str, str]:
     if a.arch and b.arch and a.arch != b.arch:
         return a.arch, b.arch
     return a.run_id, b.run_id
 
 
-def _difference(metric: str, unit: str, va: float, vb: float, la: str, lb: str) -> tuple[str, str]:
-    """(difference text, which is better) for B relative to A."""
-    if any(math.isnan(v) for v in (va, vb)):
-        return "—", ""
-    if va == vb:
-        return "equal", ""
-    if any(math.isinf(v) for v in (va, vb)):
-        text = "one never settled"
-    elif unit == "fraction":
-        text = f"{(vb - va) * 100:+.2f} pts"
-    else:
-        text = f"{format_value(vb - va, unit)}" + (f" (x{vb / va:.2f})" if va else "")
-    if metric in HIGHER_IS_BETTER:
-        return text, lb if vb > va else la
-    if metric in LOWER_IS_BETTER:
-        return text, lb if vb < va else la
-    return text, ""
-
-
-def _comparisons(a: RunData, b: RunData) -> list[tuple[str, str, Selector, str | None]]:
-    """(label, metric, selector, window) of the numbers that decide between two runs."""
-    common = [w for w in (BASELINE, FAULT, RECOVERY) if w in a.windows and w in b.windows]
-    items: list[tuple[str, str, Selector, str | None]] = []
-    for window in common:
-        items += [(f"{m}@{window}", m, {}, window) for m in COMPARED_WINDOW_METRICS]
-    if FAULT in common:
-        for domain in sorted(set(_domains(a)) | set(_domains(b))):
-            selector = {"domain": domain}
-            items.append(
-                (f"availability{{domain={domain}}}@fault", "availability", selector, FAULT)
-            )
-    if {FAULT, RECOVERY} <= set(common):
-        items += [(m, m, {}, None) for m in RUN_METRIC_NAMES]
-    return items
-
-
-def _safe_evaluate(run: RunData, metric: str, selector: Selector, window: str | None) -> float:
-    try:
-        return evaluate(run.rows, run.windows, metric, selector, window)
-    except DashboardsError:
-        return math.nan
-
-
-def _differences(a: RunData, b: RunData, la: str, lb: str) -> str:
-    rows, sentences = [], []
-    for label, metric, selector, window in _comparisons(a, b):
-        unit = METRICS[metric].unit
-        va = _safe_evaluate(a, metric, selector, window)
-        vb = _safe_evaluate(b, metric, selector, window)
-        diff, better = _difference(metric, unit, va, vb, la, lb)
-        fa, fb = format_value(va, unit), format_value(vb, unit)
-        rows.append([Html(f"<code>{html.escape(label)}</code>"), fa, fb, diff, better or "—"])
-        if better:
-            sentences.append(
-                f"<li><code>{html.escape(label)}</code>: {html.escape(la)} {fa}, "
-                f"{html.escape(lb)} {fb} — <span class='better'>"
-                f"{html.escape(better)} better</span> ({html.escape(diff)})</li>"
-            )
-    if not rows:
-        return "<p>The two runs share no windows to compare.</p>"
-    table = html_table(["metric", la, lb, f"{lb} - {la}", "better"], rows, "Side by side")
-    listing = f"<ul>{''.join(sentences)}</ul>" if sentences else "<p>No difference.</p>"
-    return f"<h2>What differs</h2>{listing}{table}"
-
-
-def render_comparison(a: RunData, b: RunData) -> str:
+def render_comparison(a: RunRecord, b: RunRecord) -> str:
     """The HTML of two runs side by side on the same time and y scales."""
     la, lb = _labels(a, b)
     span_a, span_b = run_span(a), run_span(b)
@@ -367,13 +213,13 @@ def render_comparison(a: RunData, b: RunData) -> str:
         f"<p class='meta'>{html.escape(la)}: <code>{html.escape(a.run_id)}</code> "
         f"({len(a.rows):,} requests) · {html.escape(lb)}: <code>{html.escape(b.run_id)}</code> "
         f"({len(b.rows):,} requests) · time in seconds since each run's start</p>",
-        _differences(a, b, la, lb),
+        differences_html(a, b, la, lb),
         "<h2>Verdicts</h2>",
         scorecards,
         "<h2>Timelines (same scales)</h2>",
-        _figure_html(figure),
+        figure_html(figure),
     ]
-    return _page(f"{la} vs {lb}", "".join(body))
+    return page(f"{la} vs {lb}", "".join(body))
 
 
 def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path) -> Path:
@@ -382,18 +228,18 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path) -> P
     target = Path(out)
     if target.is_dir():
         target = target / f"compare_{a.path.name}_vs_{b.path.name}.html"
-    return _write(target, render_comparison(a, b))
+    return write_page(target, render_comparison(a, b))
 
 
 # --- the claims suite ----------------------------------------------------------------------
 
 
-def _arches(runs: Iterable[RunData]) -> list[str]:
+def _arches(runs: Iterable[RunRecord]) -> list[str]:
     present = {run.arch for run in runs if run.arch}
     return [a for a in ARCH_ORDER if a in present] + sorted(present - set(ARCH_ORDER))
 
 
-def _verdict_cell(run: RunData | None, href: str | None) -> Html:
+def _verdict_cell(run: RunRecord | None, href: str | None) -> Html:
     if run is None:
         return Html("<span class='meta'>not run</span>")
     numbers = "<br>".join(
@@ -405,9 +251,9 @@ def _verdict_cell(run: RunData | None, href: str | None) -> Html:
     return Html(f"{verdict_badge(run.verdict)}{link}<br><small>{numbers}</small>")
 
 
-def render_evidence_report(runs: Sequence[RunData], links: Mapping[Path, str]) -> str:
+def render_evidence_report(runs: Sequence[RunRecord], links: Mapping[Path, str]) -> str:
     """The HTML of the claims suite: each claim, its verdict per architecture, its key figure."""
-    by_claim: dict[str, dict[str, RunData]] = {}
+    by_claim: dict[str, dict[str, RunRecord]] = {}
     unclaimed = []
     for run in sorted(runs, key=lambda r: r.t0):
         claim_id = claim_of(run.meta)
@@ -442,7 +288,7 @@ def render_evidence_report(runs: Sequence[RunData], links: Mapping[Path, str]) -
         ordered = [chosen[a] for a in arches if a in chosen]
         sections.append(
             f"<h3 id='{claim.id}'>{claim.id} — {html.escape(claim.statement)}</h3>"
-            + _figure_html(claim_figure(ordered))
+            + figure_html(claim_figure(ordered))
         )
     others = ""
     if unclaimed:
@@ -454,13 +300,13 @@ def render_evidence_report(runs: Sequence[RunData], links: Mapping[Path, str]) -
         others = f"<h2>Other runs</h2><ul>{items}</ul>"
     body = [
         "<h1>Gatecrash evidence</h1>",
-        f"<p class='meta'>{len(runs)} runs · generated {_when(datetime.now(UTC).timestamp())}</p>",
+        f"<p class='meta'>{len(runs)} runs · generated {when(datetime.now(UTC).timestamp())}</p>",
         html_table(["claim", "statement / measurable form", *arches], rows, "Claims"),
         "<h2>Key figures</h2>",
         "".join(sections) or "<p>No run names a claim.</p>",
         others,
     ]
-    return _page("Gatecrash evidence", "".join(body))
+    return page("Gatecrash evidence", "".join(body))
 
 
 def write_evidence_report(run_dirs: Iterable[str | Path], out: str | Path) -> Path:
@@ -476,7 +322,7 @@ def write_evidence_report(run_dirs: Iterable[str | Path], out: str | Path) -> Pa
     for run in runs:
         report = run.path / REPORT_FILE
         if not report.is_file():
-            _write(report, render_run_report(run))
+            write_page(report, render_run_report(run))
         relative = os.path.relpath(report.resolve(), target.parent.resolve())
         links[run.path] = Path(relative).as_posix()
-    return _write(target, render_evidence_report(runs, links))
+    return write_page(target, render_evidence_report(runs, links))

@@ -1,4 +1,4 @@
-"""Per-request rows (docs/contracts.md): the schema, its normalisation, and selectors.
+"""Per-request rows (schema: `records.rows`): their normalisation, and selectors.
 
 A *selector* is a mapping of column to value, e.g. ``{"domain": "identity"}``;
 a row matches when every listed column equals the value. A value may list
@@ -11,8 +11,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dashboards.errors import RowsSchemaError, SelectorError
+from records.rows import ROW_SCHEMA
 
 __all__ = [
     "BOOL_COLUMNS",
@@ -29,34 +31,17 @@ __all__ = [
 
 Selector = Mapping[str, str]
 
-# Columns of the contract, by the dtype the analysis works with. Integer columns
-# that may be null (tokens_out) are floats here so that NaN can stand for null.
-FLOAT_COLUMNS = (
-    "ts_send",
-    "ts_intended",
-    "ts_end",
-    "latency_ms",
-    "latency_corrected_ms",
-    "ttft_ms",
-    "tpot_ms",
-    "itl_mean_ms",
-    "itl_max_ms",
-    "e2e_ms",
-    "tokens_out",
-    "response_bytes",
-)
-STRING_COLUMNS = (
-    "error_kind",
-    "domain",
-    "endpoint",
-    "method",
-    "route",
-    "instance",
-    "gateway",
-    "worker",
-)
-BOOL_COLUMNS = ("stream",)
+# The analysis's dtype of each contract column, derived from the row schema. Status
+# is the one integer a selector matches exactly; every other number is a float here,
+# so that NaN can stand for null (tokens_out may be null).
 INT_COLUMNS = ("status",)
+FLOAT_COLUMNS = tuple(
+    f.name
+    for f in ROW_SCHEMA
+    if (pa.types.is_floating(f.type) or pa.types.is_integer(f.type)) and f.name not in INT_COLUMNS
+)
+STRING_COLUMNS = tuple(f.name for f in ROW_SCHEMA if pa.types.is_string(f.type))
+BOOL_COLUMNS = tuple(f.name for f in ROW_SCHEMA if pa.types.is_boolean(f.type))
 # Without these nothing can be placed in time or classified.
 REQUIRED_COLUMNS = ("ts_send", "status")
 

@@ -14,28 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import uvicorn
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from dashboards.errors import RunFolderError
 from dashboards.report import render_comparison, render_evidence_report, render_run_report
-from dashboards.runs import (
-    JUNIT_FILE,
-    LIVE_FILE,
-    META_FILE,
-    REPORT_FILE,
-    ROWS_DIR,
-    ROWS_FILE,
-    RunSummary,
-    list_runs,
-    load_run,
-    read_json,
-    read_rows,
-)
+from dashboards.runs import RunSummary, list_runs, load_run
 from dashboards.tables import Html, html_table, verdict_badge
+from records import RecordError, RunFolder, read_live, read_meta, read_rows, read_rows_table
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LIVE_POLL_MS", "create_app", "serve"]
 
@@ -46,7 +34,9 @@ LIVE_POLL_MS = 1000
 CSV_CHUNK_ROWS = 50_000
 # Rendered reports kept in memory, keyed by run folder and its files' mtimes.
 CACHE_ENTRIES = 16
-RUNNING_STATUSES = frozenset({"running", "starting", ""})
+# A run folder this server cannot read (another record version): the request was
+# understood, the folder conflicts with this reader.
+UNREADABLE_RUN_STATUS = 409
 FORBIDDEN_ID_PARTS = ("..", "\\", "\x00")
 
 RunId = Annotated[str, "a run folder path relative to the runs folder"]
@@ -95,11 +85,16 @@ poll();
 
 
 def _page(title: str, body: str, script: str = "") -> HTMLResponse:
+    return _page_with_status(title, body, 200, script)
+
+
+def _page_with_status(title: str, body: str, status: int, script: str = "") -> HTMLResponse:
     tail = f"<script>{script}</script>" if script else ""
     return HTMLResponse(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{INDEX_CSS}</style></head>"
-        f"<body>{body}{tail}</body></html>"
+        f"<body>{body}{tail}</body></html>",
+        status_code=status,
     )
 
 
@@ -117,23 +112,14 @@ class _Runs:
         path = (self.root / run_id).resolve()
         if not path.is_relative_to(self.root) or path == self.root:
             raise HTTPException(400, f"invalid run id {run_id!r}")
-        is_run = (path / META_FILE).is_file() or (path / ROWS_FILE).is_file()
-        if not path.is_dir() or not (is_run or (path / ROWS_DIR).is_dir()):
+        if not path.is_dir() or not RunFolder(path).meta.is_file():
             raise HTTPException(404, f"no run {run_id!r}")
         return path
 
-    def file(self, run_id: str, name: str) -> Path:
-        path = self.resolve(run_id) / name
-        if not path.is_file():
-            raise HTTPException(404, f"run {run_id!r} has no {name}")
-        return path
-
     def _stamp(self, path: Path) -> tuple[float, ...]:
-        names = (META_FILE, ROWS_FILE, "verdicts.json", "events.jsonl", "cpu.jsonl")
-        stamps = [(path / n).stat().st_mtime if (path / n).exists() else 0.0 for n in names]
-        rows_dir = path / ROWS_DIR
-        stamps.append(max((p.stat().st_mtime for p in rows_dir.glob("*")), default=0.0))
-        return tuple(stamps)
+        folder = RunFolder(path)
+        files = (folder.meta, folder.verdicts, folder.events, folder.cpu, *folder.parts())
+        return tuple(f.stat().st_mtime if f.exists() else 0.0 for f in files)
 
     def rendered(self, key: tuple[Any, ...], render: Any) -> str:
         if key not in self._cache:
@@ -143,7 +129,7 @@ class _Runs:
         return self._cache[key]
 
     def report(self, path: Path) -> str:
-        ready = path / REPORT_FILE
+        ready = RunFolder(path).report
         if ready.is_file():
             return ready.read_text(encoding="utf-8")
         return self.rendered(
@@ -182,7 +168,8 @@ def _select(name: str, values: list[str], chosen: str | None) -> str:
     options = "".join(
         f"<option{' selected' if v == chosen else ''}>{html.escape(v)}</option>" for v in values
     )
-    return f"<label>{name} <select name='{name}'><option value=''>any</option>{options}</select>"
+    choices = f"<option value=''>any</option>{options}"
+    return f"<label>{name} <select name='{name}'>{choices}</select></label>"
 
 
 def _index_html(
@@ -208,16 +195,12 @@ def _index_html(
     rows = [
         [
             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.started)),
-            _link(f"/runs/{r.run_id}", r.run_id),
+            _link(f"/runs/{r.run_id}", r.run_id) if r.problem is None else r.run_id,
             r.experiment,
             r.arch,
-            r.status,
+            r.status if r.problem is None else f"{r.status}: {r.problem}",
             verdict_badge(r.verdict),
-            _link(f"/runs/{r.run_id}/rows.csv", "csv")
-            + " "
-            + _link(f"/runs/{r.run_id}/rows.parquet", "parquet")
-            + " "
-            + _link(f"/runs/{r.run_id}/junit.xml", "junit"),
+            _downloads(r),
         ]
         for r in shown
     ]
@@ -235,15 +218,26 @@ def _link(href: str, text: str) -> Html:
     return Html(f"<a href='{html.escape(href)}'>{html.escape(text)}</a>")
 
 
+def _downloads(run: RunSummary) -> Html:
+    """Links to a run's rows (CSV, Parquet) and, once it has one, its JUnit file."""
+    if run.problem is not None:
+        return Html("")
+    links = [_link(f"/runs/{run.run_id}/rows.csv", "csv"),
+             _link(f"/runs/{run.run_id}/rows.parquet", "parquet")]
+    if RunFolder(run.path).junit.is_file():
+        links.append(_link(f"/runs/{run.run_id}/junit.xml", "junit"))
+    # Joined as markup: a plain str would be escaped by the table and show as text.
+    return Html(" ".join(links))
+
+
 def _is_live(path: Path) -> bool:
-    """A run still going: live.json present and meta.json not saying it ended."""
-    if not (path / LIVE_FILE).is_file():
+    """A run still going: live.json present and meta.json saying it is running."""
+    if not RunFolder(path).live.is_file():
         return False
     try:
-        meta = read_json(path / META_FILE) if (path / META_FILE).is_file() else {}
-    except RunFolderError:
-        return True
-    return str(meta.get("status", "")) in RUNNING_STATUSES
+        return read_meta(path).status == "running"
+    except RecordError:
+        return False
 
 
 def _csv_chunks(path: Path) -> Iterator[bytes]:
@@ -257,6 +251,11 @@ def create_app(runs_dir: str | Path) -> FastAPI:
     """The dashboard app over one runs folder."""
     runs = _Runs(Path(runs_dir))
     app = FastAPI(title="Gatecrash dashboard", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(RunFolderError)
+    def unreadable(_: Request, exc: RunFolderError) -> Response:
+        return _page_with_status("Unreadable run", f"<p>{html.escape(str(exc))}</p>",
+                                 UNREADABLE_RUN_STATUS)
 
     @app.get("/", response_class=HTMLResponse)
     def index(
@@ -289,15 +288,13 @@ def create_app(runs_dir: str | Path) -> FastAPI:
     @app.get("/api/runs/{run_id:path}/live")
     def live(run_id: RunId) -> JSONResponse:
         path = runs.resolve(run_id)
-        live_file = path / LIVE_FILE
-        if not live_file.is_file():
-            raise HTTPException(404, f"run {run_id!r} has no live progress")
         try:
-            data = read_json(live_file)
-        except RunFolderError:
-            # Caught mid-write; the next poll reads the finished file.
-            data = {}
-        payload = dict(data) if isinstance(data, dict) else {}
+            progress = read_live(path)
+        except RecordError as exc:
+            raise RunFolderError(str(exc)) from exc
+        if progress is None:
+            raise HTTPException(404, f"run {run_id!r} has no live progress")
+        payload: dict[str, Any] = progress.model_dump()
         payload["finished"] = not _is_live(path)
         return JSONResponse(payload, headers={"Cache-Control": "no-store"})
 
@@ -315,10 +312,8 @@ def create_app(runs_dir: str | Path) -> FastAPI:
     def rows_parquet(run_id: RunId) -> Response:
         path = runs.resolve(run_id)
         name = path.name + "-rows.parquet"
-        if (path / ROWS_FILE).is_file():
-            return FileResponse(path / ROWS_FILE, filename=name)
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(read_rows(path), preserve_index=False), buffer)
+        pq.write_table(read_rows_table(path, []), buffer)
         return Response(
             buffer.getvalue(),
             media_type="application/vnd.apache.parquet",
@@ -326,8 +321,11 @@ def create_app(runs_dir: str | Path) -> FastAPI:
         )
 
     @app.get("/runs/{run_id:path}/junit.xml")
-    def junit(run_id: RunId) -> FileResponse:
-        return FileResponse(runs.file(run_id, JUNIT_FILE), media_type="application/xml")
+    def junit(run_id: RunId) -> Response:
+        path = RunFolder(runs.resolve(run_id)).junit
+        if not path.is_file():
+            raise HTTPException(404, f"run {run_id!r} has no junit.xml yet")
+        return Response(path.read_bytes(), media_type="application/xml")
 
     @app.get("/runs/{run_id:path}", response_class=HTMLResponse)
     def run_page(run_id: RunId) -> HTMLResponse:

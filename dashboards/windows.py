@@ -7,12 +7,12 @@ request sent just before a kill that fails after it counts before the fault.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dashboards.errors import UnknownWindowError
+from records.meta import BASELINE, FAULT, RECOVERY
 
 __all__ = [
     "BASELINE",
@@ -23,14 +23,10 @@ __all__ = [
     "get_window",
     "rows_span",
     "slice_window",
-    "windows_from_meta",
 ]
 
 Windows = Mapping[str, tuple[float, float]]
 
-BASELINE = "baseline"
-FAULT = "fault"
-RECOVERY = "recovery"
 # Name given to the span of all rows when a metric is asked with no window.
 WHOLE_RUN = "run"
 
@@ -79,8 +75,3 @@ def slice_window(rows: pd.DataFrame, window: Window) -> pd.DataFrame:
         sliced = sliced[sliced["ts_end"].to_numpy() < window.ends_by]
     return sliced
 
-
-def windows_from_meta(meta: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
-    """The `windows` of a run's meta.json as ``{name: (start, end)}``."""
-    raw = meta.get("windows") or {}
-    return {str(name): (float(span[0]), float(span[1])) for name, span in raw.items()}

@@ -20,7 +20,6 @@ from dashboards.errors import DashboardsError
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, load_experiment
-from gatecrash.junit import write_junit
 from gatecrash.stacks import (
     Stack,
     deploy,
@@ -34,6 +33,8 @@ from gatecrash.stacks import (
 )
 from gatecrash.suite import SuiteResult, run_suite
 from loadtests.errors import LoadError
+from records import RunFolder, write_junit
+from records.errors import RecordError
 from targets.errors import TargetsError
 
 __all__ = ["PACKAGE_ERRORS", "main"]
@@ -51,7 +52,7 @@ UP_TIMEOUT_S = 120.0
 # The exception root of every package: each ends as one line and exit 2, never
 # a traceback. A new package adds its root here.
 PACKAGE_ERRORS: tuple[type[Exception], ...] = (
-    GatecrashError, ChaosError, TargetsError, LoadError, DashboardsError)
+    GatecrashError, ChaosError, TargetsError, LoadError, DashboardsError, RecordError)
 
 
 class _Stop(Exception):
@@ -243,7 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = runs[1].run_dir.parent / f"compare-{runs[1].run_dir.name}.html"
         print(f"comparison: {write_comparison(runs[0].run_dir, runs[1].run_dir, out)}")
     for run in runs:
-        print(f"report: {run.run_dir / 'report.html'}")
+        print(f"report: {RunFolder(run.run_dir).report}")
     return EXIT_INTERRUPTED if stop.is_set() else code
 
 

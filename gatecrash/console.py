@@ -6,8 +6,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from gatecrash.runner import LiveLine, summarize
-from gatecrash.verdicts import Verdict
+from gatecrash.runner import summarize
+from records import LiveProgress, Verdict
 
 __all__ = ["LivePrinter", "verdict_table"]
 
@@ -22,7 +22,7 @@ class LivePrinter:
         self.stream = stream
         self.tty = stream.isatty()
 
-    def __call__(self, line: LiveLine) -> None:
+    def __call__(self, line: LiveProgress) -> None:
         done = min(1.0, line.elapsed_s / line.total_s) if line.total_s else 1.0
         bar = "#" * int(done * BAR_WIDTH) + "-" * (BAR_WIDTH - int(done * BAR_WIDTH))
         fault = ", ".join(line.active_faults) or "none"

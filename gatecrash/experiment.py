@@ -18,11 +18,12 @@ from dashboards.analysis import METRICS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
 from loadtests.spec import LoadSpec
+from records.meta import WINDOW_NAMES, RunWindows
 from targets.topology import Arch
 
 __all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec", "load_experiment"]
 
-WINDOWS = ("baseline", "fault", "recovery")
+WINDOWS = WINDOW_NAMES
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -189,15 +190,15 @@ class Experiment(_Strict):
             stage["duration_s"] *= factor
         return Experiment.model_validate(data)
 
-    def windows(self, t0: float) -> dict[str, tuple[float, float]]:
+    def windows(self, t0: float) -> RunWindows:
         """Windows in unix seconds for a load that started at `t0`."""
         if not self.faults:
-            return {"baseline": (t0 + self.warmup_s, t0 + self.load.duration_s)}
-        return {
-            "baseline": (t0 + self.warmup_s, t0 + self.fault_start_s),
-            "fault": (t0 + self.fault_start_s, t0 + self.fault_end_s),
-            "recovery": (t0 + self.fault_end_s, t0 + self.fault_end_s + self.recovery_s),
-        }
+            return RunWindows(baseline=(t0 + self.warmup_s, t0 + self.load.duration_s))
+        return RunWindows(
+            baseline=(t0 + self.warmup_s, t0 + self.fault_start_s),
+            fault=(t0 + self.fault_start_s, t0 + self.fault_end_s),
+            recovery=(t0 + self.fault_end_s, t0 + self.fault_end_s + self.recovery_s),
+        )
 
 
 def _line_of(root: yaml.Node | None, path: tuple[int | str, ...]) -> int | None:

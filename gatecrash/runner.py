@@ -8,7 +8,6 @@ marked aborted (DESIGN.md §4).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import threading
 import time
@@ -18,20 +17,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
-from chaos.faults import FaultEvent, Injector
+from chaos.faults import Injector
 from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack, deployed_stack
-from gatecrash.verdicts import Verdict, exit_code, judge, validity_problems
-from loadtests import LoadError, LoadRun, LoadSpec, read_rows, start_load
+from gatecrash.verdicts import exit_code, judge, validity_problems
+from loadtests import LoadError, LoadRun, LoadSpec, start_load
+from records import (
+    AbortEvent,
+    FaultEvent,
+    LiveProgress,
+    PhaseEvent,
+    RecordError,
+    RunMeta,
+    RunStatus,
+    RunWindows,
+    RunWriter,
+    Verdict,
+    read_cpu,
+    read_rows,
+)
+from records.events import PhaseName
 
-__all__ = ["LiveLine", "RunResult", "deploy_options", "run_experiment"]
+__all__ = ["RunResult", "deploy_options", "run_experiment"]
 
 # Fine enough that a fault lands within ~50 ms of its planned time.
 TICK_S = 0.05
@@ -42,21 +54,10 @@ END_MARGIN_S = 30.0
 
 
 @dataclass
-class LiveLine:
-    arch: str
-    elapsed_s: float
-    total_s: float
-    requests: int
-    rate_rps: float
-    failures: int
-    active_faults: list[str]
-
-
-@dataclass
 class RunResult:
     run_dir: Path
     arch: str
-    status: str
+    status: RunStatus
     verdicts: list[Verdict] = field(default_factory=list)
     aborted: str | None = None
 
@@ -65,30 +66,6 @@ class RunResult:
         if self.status == "error":
             return 2
         return exit_code(self.verdicts)
-
-
-class _EventLog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.faults: list[dict[str, Any]] = []
-
-    def write(self, event: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(event, default=str) + "\n")
-
-    def phase(self, name: str, **extra: Any) -> None:
-        self.write({"kind": "phase", "name": name, "ts": time.time(), **extra})
-
-    def fault(self, event: FaultEvent) -> None:
-        data = event.to_dict()
-        self.faults.append(data)
-        self.write(data)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
 
 
 class _Abort:
@@ -115,41 +92,46 @@ class _Abort:
 
 class _Run:
     def __init__(self, experiment: Experiment, arch: str, run_dir: Path,
-                 stop: threading.Event, live: Callable[[LiveLine], None] | None) -> None:
+                 stop: threading.Event, live: Callable[[LiveProgress], None] | None) -> None:
         self.exp = experiment
         self.arch = arch
         self.run_dir = run_dir
         self.stop = stop
         self.live = live
-        self.events = _EventLog(run_dir / "events.jsonl")
-        self.meta: dict[str, Any] = {
-            "run_id": run_dir.name, "experiment": experiment.name, "claim": experiment.claim,
-            "claim_id": experiment.claim_id, "arch": arch, "seed": experiment.seed,
-            "started": time.time(), "ended": None, "status": "running", "windows": {},
-            "load": experiment.load.model_dump(mode="json"),
-            "faults": [f.model_dump(mode="json") for f in experiment.faults],
-            "hypotheses": [h.expr for h in experiment.hypotheses],
-        }
+        self.meta = RunMeta(
+            run_id=run_dir.name, experiment=experiment.name, claim=experiment.claim,
+            claim_id=experiment.claim_id, arch=arch, seed=experiment.seed,
+            load_mode=experiment.load.mode, started=time.time(),
+            hypotheses=[h.expr for h in experiment.hypotheses],
+            spec=experiment.model_dump(mode="json"))
+        self.record = RunWriter.create(run_dir, self.meta)
+        self.faults: list[FaultEvent] = []
         self.aborted: str | None = None
         self.t0: float | None = None
 
     def save_meta(self) -> None:
-        _write_json(self.run_dir / "meta.json", self.meta)
+        self.record.write_meta(self.meta)
+
+    def phase(self, name: PhaseName, **extra: Any) -> None:
+        self.record.event(PhaseEvent(name=name, ts=extra.pop("ts", time.time()), **extra))
+
+    def abort(self, reason: str, now: float) -> None:
+        self.aborted = reason
+        self.record.event(AbortEvent(reason=reason, ts=now))
 
     def execute(self, deployed: tuple[Stack, Runtime] | None) -> None:
-        self.save_meta()
         if deployed is not None:
-            self.events.phase("stack-reused", stack=deployed[0].name)
+            self.phase("stack-reused", stack=deployed[0].name)
             self._on_stack(*deployed)
             return
-        self.events.phase("deploy-start")
+        self.phase("deploy-start")
         with deployed_stack(self.arch, name=f"run-{self.run_dir.name[-24:]}",
                             **deploy_options(self.exp)) as (stack, runtime):
             self._on_stack(stack, runtime)
 
     def _on_stack(self, stack: Stack, runtime: Runtime) -> None:
-        self.events.phase("deployed", entry_url=stack.spec.entry_url,
-                          instances=[i.id for i in stack.spec.instances])
+        self.phase("deployed", entry_url=stack.spec.entry_url,
+                   instances=[i.id for i in stack.spec.instances])
         if self.stop.is_set():
             self.aborted = "stopped before the load started"
             return
@@ -163,34 +145,34 @@ class _Run:
             spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
             load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
             cleanup.callback(load.stop)
-            sampler = CpuSampler(self.run_dir / "cpu.jsonl", runtime.pids, lambda: load.pids)
+            sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
             sampler.start()
             cleanup.callback(sampler.stop)
             started = load.wait_started(LOAD_START_TIMEOUT_S)
             self.t0 = started.started or time.time()
-            self.meta["t0"] = self.t0
-            self.meta["windows"] = self.exp.windows(self.t0)
+            self.meta.t0 = self.t0
+            self.meta.windows = self.exp.windows(self.t0)
             self.save_meta()
-            self.events.phase("load-start", ts=self.t0)
+            self.phase("load-start", ts=self.t0)
             self._drive(load, injector, spec)
-            self.events.phase("load-end")
+            self.phase("load-end")
             self._windows_from_faults()
 
     def _windows_from_faults(self) -> None:
         """Windows on the faults' actual times: a fault lands a tick after its plan,
         and a request sent in between must not count as sent under the fault."""
-        if not self.events.faults or self.t0 is None:
+        if not self.faults or self.t0 is None:
             return
-        issued = min(float(f["start"]) for f in self.events.faults)
-        effective = min(float(f.get("effective") or f["start"]) for f in self.events.faults)
-        end = max(float(f["end"]) for f in self.events.faults)
+        issued = min(f.start for f in self.faults)
+        effective = min(f.effective or f.start for f in self.faults)
+        end = max(f.end or f.start for f in self.faults)
         baseline_start = self.t0 + self.exp.warmup_s
-        self.meta["planned_windows"] = self.meta["windows"]
-        self.meta["windows"] = {
-            "baseline": (baseline_start, max(baseline_start, issued)),
-            "fault": (effective, end),
-            "recovery": (end, end + self.exp.recovery_s),
-        }
+        self.meta.planned_windows = self.meta.windows
+        self.meta.windows = RunWindows(
+            baseline=(baseline_start, max(baseline_start, issued)),
+            fault=(effective, end),
+            recovery=(end, end + self.exp.recovery_s),
+        )
         self.save_meta()
 
     @staticmethod
@@ -216,8 +198,7 @@ class _Run:
                     event = stack.enter_context(
                         injector.applied(step.spec(self.arch), f"f{index + 1}"))
                     active[index] = (step, stack, event)
-                    self.events.phase("fault-applied", fault=event.label,
-                                      proof=event.proof.__dict__ if event.proof else None)
+                    self.phase("fault-applied", fault=event.label, proof=event.proof)
                 due = [i for i, (s, _, _) in active.items() if s.end_s <= elapsed]
                 for index in due:  # faults planned to end together end at one moment
                     active[index][2].end = now
@@ -233,14 +214,15 @@ class _Run:
                     disturbed = bool(active) or now < settled_after
                     reason = abort.check(now, stats.requests, stats.failures, disturbed)
                     if reason:
-                        self.aborted = reason
-                        self.events.write({"kind": "abort", "reason": reason, "ts": now})
+                        self.abort(reason, now)
                         break
-                    line = LiveLine(self.arch, elapsed, float(spec.duration_s), stats.requests,
-                                    stats.rate_rps, stats.failures,
-                                    [e.label for _, _, e in active.values()])
+                    line = LiveProgress(
+                        arch=self.arch, elapsed_s=elapsed, total_s=float(spec.duration_s),
+                        requests=stats.requests, rate_rps=stats.rate_rps,
+                        failures=stats.failures,
+                        active_faults=[e.label for _, _, e in active.values()], ts=now)
                     # The dashboard polls this file to show a run while it goes.
-                    _write_json(self.run_dir / "live.json", {**line.__dict__, "ts": now})
+                    self.record.write_live(line)
                     if self.live:
                         self.live(line)
                 if now > deadline:
@@ -248,8 +230,7 @@ class _Run:
                                          f"log: {load.log_path}")
                 time.sleep(TICK_S)
             if self.stop.is_set() and not self.aborted:
-                self.aborted = "stopped by signal"
-                self.events.write({"kind": "abort", "reason": self.aborted, "ts": time.time()})
+                self.abort("stopped by signal", time.time())
         finally:
             for item in list(active.values()):
                 self._end_fault(item)
@@ -257,23 +238,18 @@ class _Run:
     def _end_fault(self, item: tuple[FaultStep, ExitStack, FaultEvent]) -> None:
         _, stack, event = item
         stack.close()
-        self.events.fault(event)
+        self.faults.append(event)
+        self.record.event(event)
 
     def analyse(self) -> list[Verdict]:
-        rows = read_rows(self.run_dir)
-        windows = self.meta.get("windows") or {}
-        cpu = _read_cpu(self.run_dir / "cpu.jsonl")
-        problems = validity_problems(self.exp, windows, self.events.faults, cpu, self.aborted)
+        problems: list[str] = []
+        rows = read_rows(self.run_dir, problems)
+        windows = self.meta.window_spans()
+        cpu = read_cpu(self.run_dir, problems)
+        problems += validity_problems(self.exp, windows, self.faults, cpu, self.aborted)
         if rows.empty:
             problems.append("no request was recorded")
         return judge(self.exp, self.arch, rows, windows, problems)
-
-
-def _read_cpu(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()
-    lines = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
-    return pd.DataFrame([{k: v for k, v in ln.items() if k != "instances"} for ln in lines])
 
 
 def deploy_options(experiment: Experiment) -> dict[str, Any]:
@@ -286,7 +262,7 @@ def deploy_options(experiment: Experiment) -> dict[str, Any]:
 
 def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
                    stop: threading.Event | None = None,
-                   live: Callable[[LiveLine], None] | None = None,
+                   live: Callable[[LiveProgress], None] | None = None,
                    report: bool = True,
                    deployed: tuple[Stack, Runtime] | None = None) -> RunResult:
     """Run one experiment on one architecture; the run folder keeps everything.
@@ -300,30 +276,31 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
     while run_dir.exists():
         suffix += 1
         run_dir = out_root / f"{stamp}-{experiment.name}-{arch}-{suffix}"
-    run_dir.mkdir(parents=True)
-    run = _Run(experiment, arch, run_dir, stop or threading.Event(), live)
-    status = "completed"
+    try:
+        run = _Run(experiment, arch, run_dir, stop or threading.Event(), live)
+    except RecordError as exc:
+        raise GatecrashError(f"cannot start the run record: {exc}") from exc
+    status: RunStatus = "completed"
     error: str | None = None
     try:
         run.execute(deployed)
-    except (GatecrashError, ChaosError, LoadError) as exc:
+    except (GatecrashError, ChaosError, LoadError, RecordError) as exc:
         status, error = "error", str(exc)
     finally:
-        run.meta["ended"] = time.time()
         if run.aborted and status != "error":
             status = "aborted"
-        run.meta["status"] = status
-        run.meta["abort_reason"] = run.aborted
-        run.meta["error"] = error
+        run.meta = run.meta.model_copy(update={
+            "ended": time.time(), "status": status, "abort_reason": run.aborted, "error": error})
         run.save_meta()
     result = RunResult(run_dir, arch, status, aborted=run.aborted)
     if status == "error":
         raise GatecrashError(f"run {run_dir.name} failed: {error}")
-    result.verdicts = run.analyse()
-    _write_json(run_dir / "verdicts.json", [v.to_dict() for v in result.verdicts])
-    from gatecrash.junit import write_junit
-
-    write_junit(run_dir / "junit.xml", [(f"{experiment.name}[{arch}]", result.verdicts)])
+    try:
+        result.verdicts = run.analyse()
+        run.record.write_verdicts(result.verdicts)
+        run.record.write_junit(f"{experiment.name}[{arch}]", result.verdicts)
+    except RecordError as exc:
+        raise GatecrashError(f"run {run_dir.name}: {exc}") from exc
     if report:
         from dashboards.report import write_run_report
 

@@ -6,14 +6,14 @@ generator was saturated is inconclusive, and these samples are the evidence.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import psutil
+
+from records import CpuSample, RunWriter
 
 __all__ = ["CpuSampler"]
 
@@ -23,9 +23,9 @@ SAMPLE_INTERVAL_S = 1.0
 
 
 class CpuSampler:
-    def __init__(self, path: Path, instance_pids: Callable[[], dict[str, int]],
+    def __init__(self, record: RunWriter, instance_pids: Callable[[], dict[str, int]],
                  generator_pids: Callable[[], Iterable[int]]) -> None:
-        self.path = path
+        self.record = record
         self.instance_pids = instance_pids
         self.generator_pids = generator_pids
         self._stop = threading.Event()
@@ -55,7 +55,7 @@ class CpuSampler:
             return 0.0
 
     def _loop(self) -> None:
-        with self.path.open("a", encoding="utf-8") as out:
+        with self.record.cpu_log() as out:
             while not self._stop.wait(SAMPLE_INTERVAL_S):
                 try:
                     generator = [self._pct(p) for p in self.generator_pids()]
@@ -65,10 +65,8 @@ class CpuSampler:
                     # A process vanishing mid-sample must not end the run; say so.
                     log.warning("cpu sample skipped: %s", exc)
                     continue
-                sample = {"ts": time.time(), "host_pct": psutil.cpu_percent(None),
-                          "cores": psutil.cpu_count() or 1,
-                          "generator_pct": round(sum(generator), 1),
-                          "generator_max_pct": round(max(generator, default=0.0), 1),
-                          "instances": instances}
-                out.write(json.dumps(sample) + "\n")
-                out.flush()
+                out.write(CpuSample(ts=time.time(), host_pct=psutil.cpu_percent(None),
+                                    cores=psutil.cpu_count() or 1,
+                                    generator_pct=round(sum(generator), 1),
+                                    generator_max_pct=round(max(generator, default=0.0), 1),
+                                    instances=instances))

@@ -14,9 +14,10 @@ from typing import Any
 from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment
-from gatecrash.runner import LiveLine, RunResult, deploy_options, run_experiment
+from gatecrash.runner import RunResult, deploy_options, run_experiment
 from gatecrash.stacks import Stack, deployed_stack, wait_pools_healthy
 from gatecrash.verdicts import Verdict, exit_code
+from records import LiveProgress
 
 __all__ = ["SuiteResult", "run_suite"]
 
@@ -54,7 +55,7 @@ def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
 
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
               runtime: str = "local", stop: threading.Event | None = None,
-              live: Callable[[LiveLine], None] | None = None,
+              live: Callable[[LiveProgress], None] | None = None,
               announce: Callable[[str], None] | None = None) -> SuiteResult:
     """Run every experiment on its architectures (or `arch`), sharing stacks."""
     stop = stop or threading.Event()

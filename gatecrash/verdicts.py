@@ -8,9 +8,7 @@ or load generator makes it inconclusive, never passed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -18,31 +16,10 @@ from dashboards.analysis import evaluate
 from dashboards.errors import DashboardsError
 from dashboards.outcomes import prepare_rows
 from gatecrash.experiment import Experiment, HypothesisSpec
+from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, VerdictWord
 
+# Verdict is re-exported: the conductor's callers take verdicts from here.
 __all__ = ["HOLDS", "Verdict", "exit_code", "judge", "validity_problems"]
-
-HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    experiment: str
-    claim: str
-    claim_id: str | None
-    arch: str
-    hypothesis: str
-    verdict: str
-    measured: float | None
-    threshold: float | None
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("measured", "threshold"):
-            value = data[key]
-            if isinstance(value, float) and not math.isfinite(value):
-                data[key] = None if math.isnan(value) else str(value)
-        return data
 
 
 def _mean_in(cpu: pd.DataFrame, column: str, start: float, end: float) -> float:
@@ -52,8 +29,8 @@ def _mean_in(cpu: pd.DataFrame, column: str, start: float, end: float) -> float:
     return float(inside[column].mean()) if len(inside) else math.nan
 
 
-def validity_problems(experiment: Experiment, windows: dict[str, tuple[float, float]],
-                      fault_events: Sequence[dict[str, Any]], cpu: pd.DataFrame,
+def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
+                      fault_events: Sequence[FaultEvent], cpu: pd.DataFrame,
                       aborted: str | None) -> list[str]:
     """Why this run's measurements cannot decide anything (empty: they can)."""
     problems = []
@@ -63,14 +40,11 @@ def validity_problems(experiment: Experiment, windows: dict[str, tuple[float, fl
         problems.append(f"{len(experiment.faults) - len(fault_events)} planned fault(s) "
                         "never applied")
     for event in fault_events:
-        proof = event.get("proof") or {}
-        if not proof.get("ok"):
-            problems.append(f"fault {event.get('label')}: no proof it took effect "
-                            f"({proof.get('detail', 'missing')})")
-        traffic = event.get("traffic") or {}
-        if traffic and not any(t.get("connections", 0) or t.get("bytes_downstream", 0)
-                               for t in traffic.values()):
-            problems.append(f"fault {event.get('label')}: no traffic crossed the faulted hop")
+        if event.proof is None or not event.proof.ok:
+            why = event.proof.detail if event.proof else "missing"
+            problems.append(f"fault {event.label}: no proof it took effect ({why})")
+        if event.traffic and not any(t.any for t in event.traffic.values()):
+            problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
     if windows and experiment.require_unsaturated:
         start = min(a for a, _ in windows.values())
         end = max(b for _, b in windows.values())
@@ -85,17 +59,18 @@ def validity_problems(experiment: Experiment, windows: dict[str, tuple[float, fl
 
 
 def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec, rows: pd.DataFrame,
-               windows: dict[str, tuple[float, float]], problems: list[str]) -> Verdict:
+               windows: Mapping[str, Span], problems: list[str]) -> Verdict:
     comparison = spec.comparison
     text = spec.name or spec.expr
 
     def lookup(name: str, selector: dict[str, str], window: str | None) -> float:
         return evaluate(rows, windows, name, selector, window)
 
-    def verdict(word: str, measured: float | None, threshold: float | None,
+    def verdict(word: VerdictWord, measured: float | None, threshold: float | None,
                 detail: str) -> Verdict:
-        return Verdict(experiment.name, experiment.claim, experiment.claim_id, arch, text, word,
-                       measured, threshold, detail)
+        return Verdict(experiment=experiment.name, claim=experiment.claim,
+                       claim_id=experiment.claim_id, arch=arch, hypothesis=text, verdict=word,
+                       measured=measured, threshold=threshold, detail=detail)
 
     try:
         outcome = comparison.evaluate(lookup)
@@ -106,13 +81,13 @@ def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec, rows: pd
     if outcome.holds is None:
         return verdict(INCONCLUSIVE, outcome.measured, outcome.threshold,
                        "a side of the comparison has no data in its window")
-    word = HOLDS if outcome.holds else FAILS
+    word: VerdictWord = HOLDS if outcome.holds else FAILS
     return verdict(word, outcome.measured, outcome.threshold,
                    f"{outcome.measured:.4g} {comparison.op} {outcome.threshold:.4g}")
 
 
 def judge(experiment: Experiment, arch: str, rows: pd.DataFrame,
-          windows: dict[str, tuple[float, float]], problems: list[str]) -> list[Verdict]:
+          windows: Mapping[str, Span], problems: list[str]) -> list[Verdict]:
     prepared = prepare_rows(rows)
     return [_judge_one(experiment, arch, spec, prepared, windows, problems)
             for spec in experiment.hypotheses if spec.applies_to(arch)]  # type: ignore[arg-type]

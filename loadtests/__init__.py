@@ -3,7 +3,8 @@
 What the conductor uses is exported here, and none of it imports Locust or
 gevent (they run only in the Locust processes that `start_load` launches).
 Exports load lazily so that a Locust worker importing `loadtests.users` does
-not also pull in pandas for `read_rows`.
+not also pull in what only the conductor needs. The rows they write are read
+back with `records.read_rows`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,9 @@ if TYPE_CHECKING:
     from loadtests.hostguard import check_host
     from loadtests.launcher import LoadRun, start_load
     from loadtests.live import LiveStats
-    from loadtests.rows import read_rows
-    from loadtests.schema import COLUMNS, ERROR_KINDS, ROW_SCHEMA
     from loadtests.spec import ChatOptions, LoadSpec, Mix, RateStage
 
 __all__ = [
-    "COLUMNS",
-    "ERROR_KINDS",
-    "ROW_SCHEMA",
     "ChatOptions",
     "HostNotAllowedError",
     "LiveStats",
@@ -34,16 +30,14 @@ __all__ = [
     "Mix",
     "RateStage",
     "check_host",
-    "read_rows",
     "start_load",
 ]
 
 _HOME = {
-    "COLUMNS": "schema", "ERROR_KINDS": "schema", "ROW_SCHEMA": "schema",
     "ChatOptions": "spec", "LoadSpec": "spec", "Mix": "spec", "RateStage": "spec",
     "HostNotAllowedError": "errors", "LoadError": "errors", "LoadStartError": "errors",
     "LiveStats": "live", "LoadRun": "launcher", "start_load": "launcher",
-    "check_host": "hostguard", "read_rows": "rows",
+    "check_host": "hostguard",
 }
 
 

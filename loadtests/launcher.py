@@ -22,9 +22,10 @@ import psutil
 from loadtests.config import API_KEY_ENV, LaunchConfig
 from loadtests.errors import LoadError, LoadStartError
 from loadtests.hostguard import check_host
-from loadtests.layout import CONFIG_ENV, PART_GLOB, RunPaths
+from loadtests.layout import CONFIG_ENV, RunPaths
 from loadtests.live import LiveStats, read_live
 from loadtests.spec import LoadSpec
+from records.layout import PART_GLOB
 
 __all__ = ["LoadRun", "start_load"]
 
@@ -121,7 +122,7 @@ class LoadRun:
 
     @property
     def rows_path(self) -> Path:
-        """Folder of the Parquet parts (read them with loadtests.read_rows(run_dir))."""
+        """Folder of the Parquet parts (read them with records.read_rows(run_dir))."""
         return self.paths.rows_dir
 
     @property

@@ -87,7 +87,8 @@ def _kind_of(exc: BaseException) -> str | None:
 
 
 def classify_error(status: int, exc: BaseException | None) -> str | None:
-    """The row's `error_kind`: None for a 1xx-3xx answer without error, else one of ERROR_KINDS.
+    """The row's `error_kind`: None for a 1xx-3xx answer without error, else one of
+    `records.rows.ERROR_KINDS`.
 
     A stream cut after a 200 is a cut (not a success); otherwise the HTTP status
     wins over the exception Locust attaches to a 4xx/5xx.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loadtests.layout import part_name
 from loadtests.live import WorkerLive
 from loadtests.metrics import MS, StreamMetrics, classify_error
-from loadtests.schema import ROW_SCHEMA
+from records.layout import part_name
+from records.rows import FALLBACK_ROUTES, Row, rows_table, write_rows_part
 
 __all__ = [
     "HEADER_GATEWAY",
     "HEADER_INSTANCE",
     "HEADER_ROUTE",
     "RowRecorder",
-    "rows_to_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,20 +40,11 @@ log = logging.getLogger(__name__)
 HEADER_ROUTE = "X-Gatecrash-Route"
 HEADER_INSTANCE = "X-Gatecrash-Instance"
 HEADER_GATEWAY = "X-Gatecrash-Gateway"
-DEGRADED_ROUTES = frozenset({"fallback-cache", "fallback-degraded"})
+DEGRADED_ROUTES = frozenset(FALLBACK_ROUTES)
 REJECTED_STATUS = 429
 FLUSH_ROWS = 5000
 _NO_METRICS = StreamMetrics()
 _EMPTY: dict[str, Any] = {}
-
-Row = tuple[Any, ...]
-
-
-def rows_to_table(rows: list[Row]) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_SCHEMA)
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ROW_SCHEMA, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=ROW_SCHEMA)
-
 
 def _last(value: Any) -> str | None:
     """A repeated header arrives as a list: the last hop's value wins."""
@@ -110,7 +99,7 @@ class RowRecorder:
         import holds the GIL and import locks, stalls the event loop and can
         deadlock a shutdown. Done here it costs startup time only.
         """
-        pq.write_table(rows_to_table([]), pa.BufferOutputStream())
+        pq.write_table(rows_table([]), pa.BufferOutputStream())
 
     # -- hot path -------------------------------------------------------------
     def on_request(
@@ -195,11 +184,9 @@ class RowRecorder:
         self._pending = []
 
     def _write(self, rows: list[Row], path: Path) -> None:
-        # A unique temp name: close() may write the same part as the writer thread.
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        # The part's temp name is unique: close() may write the same part as the thread.
         try:
-            pq.write_table(rows_to_table(rows), tmp)
-            os.replace(tmp, path)
+            write_rows_part(path, rows_table(rows))
         except Exception:
             # Losing a part is a measurement error the run must show, not hide.
             log.exception("could not write %d rows to %s", len(rows), path)

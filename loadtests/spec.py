@@ -7,9 +7,11 @@ the field name and what to do, before any process starts.
 from __future__ import annotations
 
 import math
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from records.meta import LoadMode
 
 __all__ = ["DOMAINS", "ChatOptions", "LoadSpec", "Mix", "RateStage"]
 
@@ -85,7 +87,7 @@ class LoadSpec(_Strict):
     workers), for more than one core.
     """
 
-    mode: Literal["closed", "open"]
+    mode: LoadMode
     duration_s: int = Field(ge=1, description="run time; Locust takes whole seconds")
     # closed loop
     users: int | None = Field(default=None, ge=1)

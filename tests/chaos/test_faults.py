@@ -40,11 +40,35 @@ def test_targets_by_name_service_count_percent_role_and_seed() -> None:
 
 
 def test_fault_values_are_validated_with_the_allowed_names() -> None:
-    assert parse_fault("latency", {"latency": 50}).attributes() == {"latency": 50, "jitter": 0}
+    assert parse_fault("latency", {"latency_ms": 50}).attributes() == {"latency": 50, "jitter": 0}
     with pytest.raises(FaultError, match=r"allowed: .*kill.*latency"):
         parse_fault("meltdown")
-    with pytest.raises(FaultError, match=r"unknown parameter.*allowed: jitter, latency"):
+    with pytest.raises(FaultError, match=r"unknown parameter.*allowed: jitter_ms, latency_ms"):
         parse_fault("latency", {"delay": 5})
+    with pytest.raises(FaultError, match=r"latency_ms: Input should be greater than or equal"):
+        parse_fault("latency", {"latency_ms": -1})
+
+
+@pytest.mark.parametrize(("kind", "ours", "wire"), [
+    ("latency", {"latency_ms": 300, "jitter_ms": 20}, {"latency": 300, "jitter": 20}),
+    ("bandwidth", {"rate_kb": 64}, {"rate": 64}),
+    ("slow_close", {"delay_ms": 100}, {"delay": 100}),
+    ("timeout", {"timeout_ms": 250}, {"timeout": 250}),
+    ("reset_peer", {"timeout_ms": 5}, {"timeout": 5}),
+    ("slicer", {"average_size": 8, "size_variation": 2, "delay_us": 40},
+     {"average_size": 8, "size_variation": 2, "delay": 40}),
+    ("limit_data", {"bytes": 10}, {"bytes": 10}),
+])
+def test_unit_names_here_wire_names_to_toxiproxy_and_accepted_as_aliases(
+        kind: str, ours: dict[str, int], wire: dict[str, int]) -> None:
+    fault = parse_fault(kind, ours)
+    assert (fault.params(), fault.attributes()) == (ours, wire)
+    assert parse_fault(kind, wire) == fault  # an experiment file with Toxiproxy's names
+
+
+def test_a_parameter_under_both_names_is_refused() -> None:
+    with pytest.raises(FaultError, match="give latency or latency_ms, not both"):
+        parse_fault("latency", {"latency": 1, "latency_ms": 2})
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +105,9 @@ def test_instance_faults_are_proven_and_undone(stack, fault: str,
     assert state(runtime, "orders-1") is InstanceState.RUNNING
 
 
-TOXICS = {"latency": {"latency": 300}, "bandwidth": {"rate": 1}, "slow_close": {"delay": 100},
-          "timeout": {"timeout": 100}, "reset_peer": {"timeout": 0}, "slicer": {},
-          "limit_data": {"bytes": 10}}
+TOXICS = {"latency": {"latency_ms": 300}, "bandwidth": {"rate_kb": 1},
+          "slow_close": {"delay_ms": 100}, "timeout": {"timeout_ms": 100},
+          "reset_peer": {"timeout_ms": 0}, "slicer": {}, "limit_data": {"bytes": 10}}
 
 
 @pytest.mark.slow
@@ -101,7 +125,7 @@ def test_network_faults_meet_live_traffic_and_are_removed(stack, toxic: str) -> 
         with contextlib.suppress(httpx.HTTPError):
             httpx.get(f"{articles.url}/v1/articles", timeout=2.0, trust_env=False)
         elapsed = time.monotonic() - started
-    assert ev.traffic["articles-1"]["connections"] >= 1
+    assert ev.traffic["articles-1"].connections >= 1
     if toxic == "latency":
         assert elapsed >= 0.3
     assert ev.removal_proof is not None and ev.removal_proof.ok

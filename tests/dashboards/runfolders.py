@@ -1,18 +1,32 @@
-"""Synthetic run folders (docs/contracts.md layout) of a gateway kill, for report tests."""
+"""Synthetic run folders of a gateway kill, written by the real run-record writer
+(`records.RunWriter`), so they cannot drift from what a run writes."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-__all__ = ["RunSpec", "make_run"]
+from records import (
+    CpuSample,
+    FaultEvent,
+    PhaseEvent,
+    Proof,
+    RunMeta,
+    RunStatus,
+    RunWindows,
+    RunWriter,
+    Verdict,
+    VerdictWord,
+)
+
+__all__ = ["FAULT_LABEL", "T0", "RunSpec", "make_run"]
 
 T0 = 1_700_000_000.0
 DOMAINS = np.array(["identity", "business", "chat"])
+FAULT_LABEL = "kill gateway-business-1"
+HYPOTHESES = ("availability{domain=identity}@fault >= 0.999", "time_to_failover_s <= 1")
 
 
 @dataclass(frozen=True)
@@ -27,7 +41,8 @@ class RunSpec:
     open_loop: bool = False
     parts: int = 1
     seed: int = 1
-    status: str = "completed"
+    status: RunStatus = "completed"
+    started: float = T0
 
 
 def _rows(spec: RunSpec) -> pd.DataFrame:
@@ -92,82 +107,87 @@ def _rows(spec: RunSpec) -> pd.DataFrame:
 
 
 def make_run(root: Path, spec: RunSpec = RunSpec()) -> Path:
-    """Write a run folder under `root`; returns its path."""
-    run_dir = root / spec.run_id
-    run_dir.mkdir(parents=True)
+    """Write a run folder under `root` through the real writer; returns its path."""
     third = spec.seconds / 3
-    windows = {
-        "baseline": [T0 + 1, T0 + third],
-        "fault": [T0 + third, T0 + 2 * third],
-        "recovery": [T0 + 2 * third, T0 + spec.seconds],
-    }
-    meta = {
-        "run_id": spec.run_id,
-        "experiment": spec.experiment,
-        "claim": "une panne d'une gateway n'affecte pas l'autre",
-        "arch": spec.arch,
-        "seed": spec.seed,
-        "started": T0,
-        "ended": T0 + spec.seconds,
-        "status": spec.status,
-        "windows": windows,
-        "load": {"mode": "open" if spec.open_loop else "closed"},
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta))
-    rows = _rows(spec)
-    table = pa.Table.from_pandas(rows, preserve_index=False)
-    if spec.parts == 1:
-        pq.write_table(table, run_dir / "rows.parquet")
-    else:
-        (run_dir / "rows").mkdir()
-        step = -(-len(rows) // spec.parts)
-        for i in range(spec.parts):
-            pq.write_table(table.slice(i * step, step), run_dir / "rows" / f"part-{i:05d}.parquet")
-    fault = {
-        "kind": "fault",
-        "id": "f1",
-        "fault": "kill",
-        "target": "gateway-business",
-        "hop": None,
-        "params": {},
-        "start": T0 + third,
-        "end": T0 + 2 * third,
-        "proof": {"ok": True, "detail": "pid gone"},
-        "removal_proof": {"ok": True, "detail": "up"},
-        "label": "kill gateway-business",
-    }
-    events = [{"kind": "phase", "name": "load-start", "ts": T0}, fault]
-    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    cpu = [
-        {
-            "ts": T0 + s,
-            "host_pct": 40.0 + (55.0 if s == 12 else 0.0),
-            "generator_pct": 20.0,
-            "instances": {"gateway-business": 10.0},
-        }
-        for s in range(int(spec.seconds))
-    ]
-    (run_dir / "cpu.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cpu))
-    identity_holds = "holds" if spec.arch == "dual" else "fails"
+    running = spec.status == "running"
+    meta = RunMeta(
+        run_id=spec.run_id,
+        experiment=spec.experiment,
+        claim="une panne d'une gateway n'affecte pas l'autre",
+        claim_id="C2",
+        arch=spec.arch,
+        seed=spec.seed,
+        load_mode="open" if spec.open_loop else "closed",
+        hypotheses=[HYPOTHESES[0], HYPOTHESES[1]],
+        status=spec.status,
+        started=spec.started,
+        ended=None if running else spec.started + spec.seconds,
+        t0=T0,
+        windows=RunWindows(
+            baseline=(T0 + 1, T0 + third),
+            fault=(T0 + third, T0 + 2 * third),
+            recovery=(T0 + 2 * third, T0 + spec.seconds),
+        ),
+    )
+    writer = RunWriter.create(root / spec.run_id, meta)
+    table = pa.Table.from_pandas(_rows(spec), preserve_index=False)
+    step = -(-table.num_rows // spec.parts)
+    for i in range(spec.parts):
+        writer.write_rows(table.slice(i * step, step), "w1")
+    writer.event(PhaseEvent(name="load-start", ts=T0))
+    writer.event(
+        FaultEvent(
+            id="f1",
+            fault="kill",
+            targets=["gateway-business-1"],
+            label=FAULT_LABEL,
+            start=T0 + third,
+            end=T0 + 2 * third,
+            effective=T0 + third,
+            proof=Proof(ok=True, detail="gateway-business-1: exited"),
+            removal_proof=Proof(ok=True, detail="gateway-business-1: running"),
+        )
+    )
+    with writer.cpu_log() as cpu:
+        for s in range(int(spec.seconds)):
+            cpu.write(
+                CpuSample(
+                    ts=T0 + s,
+                    host_pct=40.0 + (55.0 if s == 12 else 0.0),
+                    cores=2,
+                    generator_pct=20.0,
+                    generator_max_pct=20.0,
+                    instances={"gateway-business-1": 10.0},
+                )
+            )
+    if running:  # a run still going has no verdicts yet
+        return writer.path
+    dual = spec.arch == "dual"
     verdicts = [
-        {
-            "claim": "C2",
-            "arch": spec.arch,
-            "hypothesis": "availability{domain=identity}@fault >= 0.999",
-            "measured": 1.0 if spec.arch == "dual" else 0.0,
-            "threshold": 0.999,
-            "verdict": identity_holds,
-        },
-        {
-            "claim": "C2",
-            "arch": spec.arch,
-            "hypothesis": "time_to_failover_s <= 1",
-            "measured": 0.0,
-            "threshold": 1.0,
-            "verdict": "inconclusive",
-            "detail": "host busy",
-        },
+        _verdict(spec, HYPOTHESES[0], "holds" if dual else "fails", 1.0 if dual else 0.0, 0.999),
+        _verdict(spec, HYPOTHESES[1], "inconclusive", 0.0, 1.0, "host busy"),
     ]
-    (run_dir / "verdicts.json").write_text(json.dumps(verdicts))
-    (run_dir / "junit.xml").write_text("<testsuite name='gatecrash' tests='2'/>")
-    return run_dir
+    writer.write_verdicts(verdicts)
+    writer.write_junit(f"{spec.experiment}[{spec.arch}]", verdicts)
+    return writer.path
+
+
+def _verdict(
+    spec: RunSpec,
+    hypothesis: str,
+    word: VerdictWord,
+    measured: float,
+    threshold: float,
+    detail: str = "",
+) -> Verdict:
+    return Verdict(
+        experiment=spec.experiment,
+        claim="une panne d'une gateway n'affecte pas l'autre",
+        claim_id="C2",
+        arch=spec.arch,
+        hypothesis=hypothesis,
+        verdict=word,
+        measured=measured,
+        threshold=threshold,
+        detail=detail,
+    )

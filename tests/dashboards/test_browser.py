@@ -1,10 +1,12 @@
 """The dashboard in a real headless browser: Debian's chromium driven by Playwright.
 
 The real server (`create_app` under uvicorn, on a free 127.0.0.1 port, in a thread)
-serves two synthetic runs of the same gateway-kill experiment, one per architecture.
-Each page must load without a console error or page error, draw every plotly figure
-(an SVG inside each `.js-plotly-plot`, with traces) and show the fault's label; a
-full-page screenshot of each is left in the test's tmp_path.
+serves two synthetic runs of the same gateway-kill experiment, one per architecture,
+written by the real run-record writer. Each page must load without a console error
+or page error, draw every plotly figure (an SVG inside each `.js-plotly-plot`, with
+traces) and show the fault's label; the index's links must be links (not markup shown
+as text) and each must open. A full-page screenshot of each page is left in the
+test's tmp_path.
 
 Skipped when chromium or the `playwright` package is missing (scripts/install-browser.sh
 installs chromium; Playwright's own browser downloads are never used).
@@ -23,7 +25,7 @@ import pytest
 import uvicorn
 
 from dashboards.server import create_app
-from tests.dashboards.runfolders import RunSpec, make_run
+from tests.dashboards.runfolders import FAULT_LABEL, RunSpec, make_run
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
@@ -43,8 +45,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FAULT_LABEL = "kill gateway-business"
 EXPERIMENT = "c2-gateway-kill"
+# What each download link of a run must answer with (the start of its body).
+DOWNLOADS = {"rows.csv": b"ts_send,", "rows.parquet": b"PAR1", "junit.xml": b"<?xml"}
 SERVER_START_S = 10.0
 PAGE_TIMEOUT_MS = 30_000
 FAVICON = "/favicon.ico"
@@ -169,10 +172,23 @@ def _screenshot(tab: "Page", path: Path) -> None:
 def test_run_list(page: tuple["Page", _Problems], base_url: str, tmp_path: Path) -> None:
     tab, problems = page
     _open(tab, base_url + "/")
+    assert "<a href" not in tab.inner_text("body"), "links shown as text"
     for run_id in ("single-1", "dual-1"):
         assert tab.locator(f"a[href='/runs/{run_id}']").is_visible()
+        for name, start in DOWNLOADS.items():
+            link = tab.locator(f"a[href='/runs/{run_id}/{name}']")
+            assert link.is_visible(), f"{run_id}: no {name} link"
+            # Downloads (Content-Disposition: attachment) are fetched, not navigated to.
+            answer = tab.request.get(base_url + str(link.get_attribute("href")))
+            assert (answer.status, answer.body()[: len(start)]) == (200, start), name
+    evidence = tab.get_by_role("link", name="evidence report")
+    answer = tab.request.get(base_url + str(evidence.get_attribute("href")))
+    assert (answer.status, "Gatecrash evidence" in answer.text()) == (200, True)
     assert tab.get_by_text("2 of 2 runs").is_visible()
     _screenshot(tab, tmp_path / "runs.png")
+    with tab.expect_navigation():
+        tab.locator("a[href='/runs/dual-1']").click()
+    assert tab.get_by_role("heading", name=f"{EXPERIMENT} — dual").is_visible()
     assert problems.items == []
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import plotly.offline
 
-from dashboards.report import BASIC_BUNDLE, BASIC_TRACES, write_run_report
+from dashboards.pages import BASIC_BUNDLE, BASIC_TRACES
+from dashboards.report import write_run_report
 
 from .runfolders import make_run
 

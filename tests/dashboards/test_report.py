@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.figures import comparison_figure, run_panels
+from dashboards.figures import comparison_figure
+from dashboards.panels import run_panels
 from dashboards.report import write_comparison, write_evidence_report, write_run_report
 from dashboards.runs import load_run
-from tests.dashboards.runfolders import RunSpec, make_run
+from tests.dashboards.runfolders import FAULT_LABEL, RunSpec, make_run
 
 SMALL_REPORT_BYTES = 6_000_000
 BIG_REPORT_BYTES = 15_000_000
@@ -57,7 +58,7 @@ def test_run_report_plotly_js_once(run_report: str) -> None:
 
 
 def test_run_report_labels_the_fault(run_report: str) -> None:
-    assert "kill gateway-business" in run_report
+    assert FAULT_LABEL in run_report
 
 
 def test_run_report_scorecard(run_report: str) -> None:
@@ -86,7 +87,8 @@ def test_run_report_size_bounded(run_report: str) -> None:
 
 def test_report_of_run_without_rows(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, RunSpec(status="aborted"))
-    (run_dir / "rows.parquet").unlink()
+    for part in (run_dir / "rows").iterdir():
+        part.unlink()
     assert "No requests were recorded" in write_run_report(run_dir).read_text("utf-8")
 
 

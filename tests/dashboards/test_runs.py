@@ -1,12 +1,12 @@
-import json
 from pathlib import Path
 
 import pytest
 
 from dashboards.claims import claim_of
 from dashboards.errors import RunFolderError
-from dashboards.runs import Verdict, list_runs, load_run, overall_verdict
-from tests.dashboards.runfolders import T0, RunSpec, make_run
+from dashboards.runs import list_runs, load_run
+from records import RunMeta
+from tests.dashboards.runfolders import FAULT_LABEL, T0, RunSpec, make_run
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_windows_from_meta(runs_root: Path) -> None:
 
 
 def test_fault_events(runs_root: Path) -> None:
-    assert [f.label for f in load_run(runs_root / "dual-1").faults] == ["kill gateway-business"]
+    assert [f.label for f in load_run(runs_root / "dual-1").faults] == [FAULT_LABEL]
 
 
 def test_cpu_samples(runs_root: Path) -> None:
@@ -47,9 +47,7 @@ def test_verdicts(runs_root: Path) -> None:
 
 def test_list_runs_newest_first(tmp_path: Path) -> None:
     make_run(tmp_path, RunSpec(run_id="old"))
-    newer = make_run(tmp_path / "group", RunSpec(run_id="new"))
-    meta = json.loads((newer / "meta.json").read_text())
-    (newer / "meta.json").write_text(json.dumps({**meta, "started": T0 + 100}))
+    make_run(tmp_path / "group", RunSpec(run_id="new", started=T0 + 100))
     assert [r.run_id for r in list_runs(tmp_path)] == ["group/new", "old"]
 
 
@@ -73,20 +71,31 @@ def test_truncated_event_line_is_skipped(tmp_path: Path) -> None:
 
 def test_unreadable_rows_part_is_skipped(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, RunSpec(parts=2))
-    (run_dir / "rows" / "part-99999.parquet").write_bytes(b"PAR1 half written")
+    (run_dir / "rows" / "part-w1-99999.parquet").write_bytes(b"PAR1 half written")
     run = load_run(run_dir)
-    assert (len(run.rows), "part-99999" in run.problems[0]) == (1800, True)
+    assert (len(run.rows), "part-w1-99999" in run.problems[0]) == (1800, True)
 
 
 def test_run_without_rows_loads_empty(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, RunSpec())
-    (run_dir / "rows.parquet").unlink()
+    for part in (run_dir / "rows").iterdir():
+        part.unlink()
     assert load_run(run_dir).rows.empty
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
-    with pytest.raises(RunFolderError, match=r"neither meta\.json nor rows"):
+    with pytest.raises(RunFolderError, match=r"no meta\.json"):
         load_run(tmp_path)
+
+
+def test_other_record_version_is_refused_and_listed_as_unreadable(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, RunSpec())
+    meta = run_dir / "meta.json"
+    meta.write_text(meta.read_text().replace('"record_version": 1', '"record_version": 99'))
+    with pytest.raises(RunFolderError, match="record version 99"):
+        load_run(run_dir)
+    (summary,) = list_runs(tmp_path)
+    assert (summary.status, "re-run" in (summary.problem or "")) == ("unreadable", True)
 
 
 def test_missing_folder(tmp_path: Path) -> None:
@@ -94,41 +103,26 @@ def test_missing_folder(tmp_path: Path) -> None:
         load_run(tmp_path / "nope")
 
 
-def test_verdict_field_aliases(tmp_path: Path) -> None:
+def test_verdicts_not_written_by_the_writer_are_refused(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, RunSpec())
-    aliased = [{"expression": "requests_lost <= 0", "outcome": "pass", "value": 0, "expected": 0}]
-    (run_dir / "verdicts.json").write_text(json.dumps({"verdicts": aliased}))
-    verdict = load_run(run_dir).verdicts[0]
-    assert (verdict.hypothesis, verdict.verdict, verdict.measured) == (
-        "requests_lost <= 0",
-        "holds",
-        0.0,
-    )
+    other = '[{"expression": "requests_lost <= 0", "outcome": "pass", "value": 0}]'
+    (run_dir / "verdicts.json").write_text(other)
+    with pytest.raises(RunFolderError, match=r"verdicts\.json: not a run record"):
+        load_run(run_dir)
 
 
-def _v(word: str) -> Verdict:
-    return Verdict("h", word, None, None, "", "", "")
-
-
-def test_overall_verdict_fails_wins() -> None:
-    assert overall_verdict([_v("holds"), _v("fails"), _v("inconclusive")]) == "fails"
-
-
-def test_overall_verdict_inconclusive_over_holds() -> None:
-    assert overall_verdict([_v("holds"), _v("inconclusive")]) == "inconclusive"
-
-
-def test_overall_verdict_none() -> None:
-    assert overall_verdict([]) == "none"
+def _meta(experiment: str, claim_id: str | None = None) -> RunMeta:
+    return RunMeta(run_id="r", experiment=experiment, claim="une panne...", claim_id=claim_id,
+                   arch="dual", seed=1, load_mode="closed", started=T0)
 
 
 def test_claim_from_experiment_name() -> None:
-    assert claim_of({"experiment": "c4-replica-kill"}) == "C4"
+    assert claim_of(_meta("c4-replica-kill")) == "C4"
 
 
 def test_claim_from_claim_id() -> None:
-    assert claim_of({"claim_id": "c9", "experiment": "router"}) == "C9"
+    assert claim_of(_meta("router", claim_id="c9")) == "C9"
 
 
 def test_claim_text_is_not_an_id() -> None:
-    assert claim_of({"claim": "une panne...", "experiment": "smoke"}) is None
+    assert claim_of(_meta("smoke")) is None

@@ -1,7 +1,7 @@
 """Routes of the dashboard server, including attempts to leave the runs folder."""
 
 import io
-import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,16 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboards.server import LIVE_POLL_MS, create_app
-from tests.dashboards.runfolders import T0, RunSpec, make_run
+from records import LiveProgress, RunWriter
+from tests.dashboards.runfolders import FAULT_LABEL, T0, RunSpec, make_run
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("runs")
     make_run(base, RunSpec(run_id="dual-1", arch="dual"))
-    single = make_run(base, RunSpec(run_id="single-1", arch="single", parts=3))
-    meta = json.loads((single / "meta.json").read_text())
-    (single / "meta.json").write_text(json.dumps({**meta, "started": T0 + 60}))
+    make_run(base, RunSpec(run_id="single-1", arch="single", parts=3, started=T0 + 60))
     (base.parent / "secret.txt").write_text("outside the runs folder")
     (base / "escape").symlink_to(base.parent)
     return base
@@ -32,6 +31,13 @@ def client(root: Path) -> TestClient:
 def test_index_lists_runs_newest_first(client: TestClient) -> None:
     page = client.get("/").text
     assert page.index("single-1") < page.index("dual-1")
+
+
+def test_index_links_are_markup_not_text(client: TestClient) -> None:
+    page = client.get("/").text
+    hrefs = re.findall(r"<a href='([^']+)'>", page)
+    downloads = {"/runs/dual-1/rows.csv", "/runs/dual-1/rows.parquet", "/runs/dual-1/junit.xml"}
+    assert (downloads <= set(hrefs), "&lt;a href" in page) == (True, False)
 
 
 def test_index_filters_by_arch(client: TestClient) -> None:
@@ -49,7 +55,7 @@ def test_api_runs_filter_by_experiment(client: TestClient) -> None:
 
 def test_run_report_rendered_without_writing(root: Path, client: TestClient) -> None:
     response = client.get("/runs/dual-1")
-    assert (response.status_code, "kill gateway-business" in response.text) == (200, True)
+    assert (response.status_code, FAULT_LABEL in response.text) == (200, True)
     assert not (root / "dual-1" / "report.html").exists()
 
 
@@ -78,13 +84,8 @@ def test_rows_parquet_from_parts(client: TestClient) -> None:
     assert pq.read_table(io.BytesIO(body)).num_rows == 30 * 60
 
 
-def test_rows_parquet_file(client: TestClient) -> None:
-    body = client.get("/runs/dual-1/rows.parquet").content
-    assert pq.read_table(io.BytesIO(body)).num_rows == 30 * 60
-
-
 def test_junit(client: TestClient) -> None:
-    assert client.get("/runs/dual-1/junit.xml").text.startswith("<testsuite")
+    assert '<testsuite name="c2-gateway-kill[dual]"' in client.get("/runs/dual-1/junit.xml").text
 
 
 def test_unknown_run_is_404(client: TestClient) -> None:
@@ -128,24 +129,34 @@ def test_read_only(client: TestClient) -> None:
     assert client.post("/runs/dual-1").status_code == 405
 
 
+PROGRESS = LiveProgress(arch="dual", elapsed_s=3.0, total_s=30.0, requests=360, rate_rps=120.5,
+                        failures=2, active_faults=["kill x"], ts=T0 + 3)
+
+
 def test_live_progress_page_polls(tmp_path: Path) -> None:
-    run_dir = make_run(tmp_path, RunSpec(status="running"))
-    (run_dir / "live.json").write_text(json.dumps({"elapsed_s": 3.0, "total_s": 30.0}))
+    RunWriter(make_run(tmp_path, RunSpec(status="running"))).write_live(PROGRESS)
     page = TestClient(create_app(tmp_path)).get("/runs/run-1").text
     assert "id='live'" in page and f"setTimeout(poll, {LIVE_POLL_MS})" in page
 
 
 def test_live_endpoint_while_running(tmp_path: Path) -> None:
-    run_dir = make_run(tmp_path, RunSpec(status="running"))
-    (run_dir / "live.json").write_text(json.dumps({"rate_rps": 120.5, "active_fault": "kill x"}))
+    RunWriter(make_run(tmp_path, RunSpec(status="running"))).write_live(PROGRESS)
     live = TestClient(create_app(tmp_path)).get("/api/runs/run-1/live").json()
-    assert live == {"rate_rps": 120.5, "active_fault": "kill x", "finished": False}
+    assert live == {**PROGRESS.model_dump(), "finished": False}
 
 
 def test_live_endpoint_after_the_run(tmp_path: Path) -> None:
-    run_dir = make_run(tmp_path, RunSpec(status="completed"))
-    (run_dir / "live.json").write_text(json.dumps({"rate_rps": 0}))
+    RunWriter(make_run(tmp_path, RunSpec(status="completed"))).write_live(PROGRESS)
     assert TestClient(create_app(tmp_path)).get("/api/runs/run-1/live").json()["finished"]
+
+
+def test_run_of_another_record_version_is_named_not_served(tmp_path: Path) -> None:
+    meta = make_run(tmp_path, RunSpec()) / "meta.json"
+    meta.write_text(meta.read_text().replace('"record_version": 1', '"record_version": 99'))
+    client = TestClient(create_app(tmp_path))
+    page = client.get("/runs/run-1")
+    assert (page.status_code, "record version 99" in page.text) == (409, True)
+    assert "unreadable: " in client.get("/").text
 
 
 def test_live_endpoint_without_live_file(client: TestClient) -> None:

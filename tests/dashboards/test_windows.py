@@ -2,7 +2,7 @@ import pytest
 
 from dashboards.errors import UnknownWindowError
 from dashboards.outcomes import prepare_rows
-from dashboards.windows import Window, get_window, rows_span, slice_window, windows_from_meta
+from dashboards.windows import Window, get_window, rows_span, slice_window
 from tests.dashboards.frames import frame
 
 ROWS = prepare_rows(frame(*({"ts_send": t} for t in (0.0, 1.0, 1.5, 2.0, 3.0))))
@@ -28,11 +28,3 @@ def test_unknown_window_lists_the_runs_windows() -> None:
     with pytest.raises(UnknownWindowError, match="baseline, fault"):
         get_window({"fault": (1.0, 2.0), "baseline": (0.0, 1.0)}, "recovery")
 
-
-def test_windows_from_meta() -> None:
-    meta = {"windows": {"baseline": [0, 1], "fault": [1, 2]}}
-    assert windows_from_meta(meta) == {"baseline": (0.0, 1.0), "fault": (1.0, 2.0)}
-
-
-def test_windows_from_meta_without_windows() -> None:
-    assert windows_from_meta({}) == {}

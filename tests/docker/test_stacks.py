@@ -3,7 +3,6 @@ from the engine, and nothing left behind after teardown."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from chaos.runtime.docker import COMPOSE_PROJECT_LABEL, DockerRuntime, docker_cl
 from gatecrash.containers import docker_deployed_stack, find_leftovers
 from gatecrash.experiment import load_experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
+from records import read_run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -80,10 +80,9 @@ def _assert_nothing_left(stack: str, project: str, volumes_before: set[str]) -> 
 
 def _assert_holds(result: RunResult) -> None:
     assert result.status == "completed", result.aborted
-    events = [json.loads(line) for line in
-              (result.run_dir / "events.jsonl").read_text().splitlines()]
-    faults = [e for e in events if e.get("kind") == "fault"]
-    assert faults and all(e["proof"]["ok"] and e["removal_proof"]["ok"] for e in faults), faults
+    faults = read_run(result.run_dir).faults
+    assert faults and all(f.proof and f.proof.ok and f.removal_proof and f.removal_proof.ok
+                          for f in faults), faults
     summary = [(v.hypothesis, v.verdict, v.measured, v.detail) for v in result.verdicts]
     assert not [v for v in result.verdicts if v.verdict == "fails"], summary
     # DESIGN.md §2: a saturated host makes a run inconclusive, never passed. On a

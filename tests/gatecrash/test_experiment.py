@@ -39,9 +39,10 @@ def test_the_claims_suite_is_valid(path: Path) -> None:
 
 def test_windows_follow_the_timeline(tmp_path: Path) -> None:
     experiment = load_experiment(write(tmp_path, GOOD))
-    assert experiment.windows(100.0) == {"baseline": (102.0, 103.0), "fault": (103.0, 107.0),
-                                         "recovery": (107.0, 110.0)}
-    assert experiment.scaled(2).windows(0.0)["fault"] == (6.0, 14.0)
+    assert experiment.windows(100.0).spans() == {"baseline": (102.0, 103.0),
+                                                 "fault": (103.0, 107.0),
+                                                 "recovery": (107.0, 110.0)}
+    assert experiment.scaled(2).windows(0.0).fault == (6.0, 14.0)
 
 
 def test_unknown_fault_names_the_line_and_the_allowed_values(tmp_path: Path) -> None:
@@ -88,3 +89,21 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_experiment(tmp_path / "nope.yaml")
     with pytest.raises(InputError, match="not valid YAML"):
         load_experiment(write(tmp_path, "name: [unclosed"))
+
+
+@pytest.mark.parametrize("params", ["{latency_ms: 80, jitter_ms: 5}", "{latency: 80, jitter: 5}"],
+                         ids=["unit-names", "toxiproxy-names"])
+def test_toxic_parameters_load_under_both_names(tmp_path: Path, params: str) -> None:
+    fault = (f"  - {{at_s: 3, for_s: 4, fault: latency, params: {params}, "
+             "target: {service: orders}}")
+    text = GOOD.replace("  - {at_s: 3, for_s: 4, fault: kill, target: {service: orders, count: 1}}",
+                        fault)
+    step = load_experiment(write(tmp_path, text)).faults[0]
+    assert step.spec("dual").value.params() == {"latency_ms": 80, "jitter_ms": 5}
+
+
+def test_an_unknown_toxic_parameter_names_both_spellings(tmp_path: Path) -> None:
+    text = GOOD.replace("fault: kill, target: {service: orders, count: 1}",
+                        "fault: latency, params: {latncy: 80}, target: {service: orders}")
+    with pytest.raises(InputError, match=r"exp.yaml:\d+: .*latncy.*allowed: jitter_ms, latency_ms"):
+        load_experiment(write(tmp_path, text))

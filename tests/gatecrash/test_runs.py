@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from gatecrash.experiment import Experiment, load_experiment
 from gatecrash.stacks import STACK_MARKER_ENV
 from gatecrash.suite import run_suite
+from records import FaultEvent, read_events, read_meta, read_run
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_each_claim_type_holds(tmp_path: Path) -> None:
     kill_replica = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: users, count: 1}}"
     kill_gateway = "  - {at_s: 3, for_s: 3, fault: kill, target: {role: \"gateway:business\"}}"
     kill_orders = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: orders}}"
-    latency = ("  - {at_s: 3, for_s: 3, fault: latency, params: {latency: 150}, "
+    latency = ("  - {at_s: 3, for_s: 3, fault: latency, params: {latency_ms: 150}, "
                "target: {service: articles}}")
     files = [
         experiment(tmp_path, "replica-kill", "dual", kill_replica,
@@ -74,13 +74,13 @@ def test_each_claim_type_holds(tmp_path: Path) -> None:
     assert len(result.runs) == 5
     for verdict in result.verdicts:
         assert verdict.verdict == "holds", verdict
-    run = result.runs[0].run_dir
-    for name in ("meta.json", "events.jsonl", "verdicts.json", "junit.xml", "report.html"):
-        assert (run / name).exists(), name
-    assert list((run / "rows").glob("*.parquet"))
-    faults = [json.loads(ln) for ln in (run / "events.jsonl").read_text().splitlines()
-              if '"kind": "fault"' in ln]
-    assert faults and all(f["proof"]["ok"] and f["removal_proof"]["ok"] for f in faults)
+    record = read_run(result.runs[0].run_dir)
+    assert (record.meta.status, record.problems, record.verdicts) == \
+        ("completed", [], result.runs[0].verdicts)
+    assert len(record.rows) > 0 and (record.path / "report.html").is_file()
+    faults = record.faults
+    assert faults and all(f.proof and f.proof.ok and f.removal_proof and f.removal_proof.ok
+                          for f in faults)
     assert stack_processes(Path(os.environ["GATECRASH_HOME"])) == []
 
 
@@ -122,7 +122,10 @@ def test_signal_during_a_run_aborts_cleanly(tmp_path: Path, sig: signal.Signals)
         if proc.poll() is None:
             proc.kill()
     run = next((tmp_path / "runs").glob("*-long-dual"))
-    meta = json.loads((run / "meta.json").read_text())
-    assert meta["status"] == "aborted" and "signal" in meta["abort_reason"]
+    meta = read_meta(run)
+    assert meta.status == "aborted" and "signal" in (meta.abort_reason or "")
+    problems: list[str] = []
+    faults = [e for e in read_events(run, problems) if isinstance(e, FaultEvent)]
+    assert faults and faults[0].removal_proof and faults[0].removal_proof.ok  # pause undone
     assert list((run / "rows").glob("*.parquet"))
     assert stack_processes(home) == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from gatecrash.experiment import Experiment
-from gatecrash.verdicts import Verdict, exit_code, validity_problems
+from gatecrash.verdicts import exit_code, validity_problems
+from records import FaultEvent, HopTraffic, Proof, Verdict, VerdictWord
 
 EXP = Experiment.model_validate({
     "name": "v", "claim": "c", "architectures": ["dual"],
@@ -13,8 +14,9 @@ EXP = Experiment.model_validate({
     "faults": [{"at_s": 3, "for_s": 2, "fault": "latency", "target": {"service": "auth"}}],
     "hypotheses": ["requests_lost <= 0"]})
 WINDOWS = {"baseline": (0.0, 3.0), "fault": (3.0, 5.0), "recovery": (5.0, 10.0)}
-GOOD_FAULT = {"label": "latency auth-1", "proof": {"ok": True, "detail": "present"},
-              "traffic": {"auth-1": {"connections": 3, "bytes_downstream": 100}}}
+GOOD_FAULT = FaultEvent(id="f1", fault="latency", targets=["auth-1"], label="latency auth-1",
+                        start=3.0, end=5.0, proof=Proof(ok=True, detail="present"),
+                        traffic={"auth-1": HopTraffic(connections=3, bytes_downstream=100)})
 
 
 def cpu(host: float, gen: float) -> pd.DataFrame:
@@ -22,8 +24,9 @@ def cpu(host: float, gen: float) -> pd.DataFrame:
                          "generator_max_pct": [gen] * 3})
 
 
-def verdict(word: str) -> Verdict:
-    return Verdict("e", "c", None, "dual", "h", word, 1.0, 1.0, "")
+def verdict(word: VerdictWord) -> Verdict:
+    return Verdict(experiment="e", claim="c", arch="dual", hypothesis="h", verdict=word,
+                   measured=1.0, threshold=1.0)
 
 
 def test_a_clean_run_has_no_problem() -> None:
@@ -38,9 +41,9 @@ def test_saturated_host_or_generator() -> None:
 
 
 def test_missing_proof_no_traffic_never_applied_aborted() -> None:
-    unproven = {**GOOD_FAULT, "proof": {"ok": False, "detail": "absent"}}
+    unproven = GOOD_FAULT.model_copy(update={"proof": Proof(ok=False, detail="absent")})
     assert "no proof" in validity_problems(EXP, WINDOWS, [unproven], cpu(5, 5), None)[0]
-    quiet = {**GOOD_FAULT, "traffic": {"auth-1": {"connections": 0, "bytes_downstream": 0}}}
+    quiet = GOOD_FAULT.model_copy(update={"traffic": {"auth-1": HopTraffic()}})
     assert "no traffic" in validity_problems(EXP, WINDOWS, [quiet], cpu(5, 5), None)[0]
     assert "never applied" in validity_problems(EXP, WINDOWS, [], cpu(5, 5), None)[0]
     assert "aborted" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(5, 5), "x")[0]

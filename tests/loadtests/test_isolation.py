@@ -9,8 +9,10 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 import loadtests
-from loadtests import LoadSpec, LoadRun, start_load, read_rows, check_host, ROW_SCHEMA, LiveStats
-import loadtests.launcher, loadtests.rows, loadtests.spec, loadtests.live, loadtests.metrics
+from loadtests import LoadSpec, LoadRun, start_load, check_host, LiveStats
+import loadtests.launcher, loadtests.recorder, loadtests.spec, loadtests.live, loadtests.metrics
+import records
+from records import ROW_SCHEMA, read_rows, RunWriter
 bad = sorted(m for m in sys.modules if m.split(".")[0] in {"locust", "gevent", "geventhttpclient"})
 assert not bad, bad
 """

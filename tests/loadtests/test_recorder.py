@@ -9,8 +9,7 @@ import pytest
 
 from loadtests.metrics import StreamMetrics
 from loadtests.recorder import RowRecorder
-from loadtests.rows import read_rows
-from loadtests.schema import COLUMNS, ROW_SCHEMA
+from records import COLUMNS, ROW_SCHEMA, read_rows
 
 EXPECTED_DTYPES = {
     "ts_send": "float64", "ts_intended": "float64", "ts_end": "float64",

@@ -18,10 +18,9 @@ from loadtests import (
     LoadRun,
     LoadSpec,
     Mix,
-    read_rows,
     start_load,
 )
-from loadtests.schema import COLUMNS
+from records import COLUMNS, read_rows
 from tests.loadtests.conftest import SLOW_DELAY_S
 from tests.loadtests.fake_service import FAKE_API_KEY
 

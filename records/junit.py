@@ -1,4 +1,4 @@
-"""JUnit XML: one testsuite per run, one testcase per hypothesis."""
+"""junit.xml: one testsuite per run, one testcase per hypothesis."""
 
 from __future__ import annotations
 
@@ -6,24 +6,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from gatecrash.verdicts import Verdict
+from records.verdicts import FAILS, INCONCLUSIVE, Verdict
 
 __all__ = ["write_junit"]
 
 
 def write_junit(path: Path, suites: Sequence[tuple[str, Sequence[Verdict]]]) -> None:
+    """`fails` is a failure, `inconclusive` a skip (with why), `holds` a pass."""
     root = ET.Element("testsuites", name="gatecrash")
     for suite_name, verdicts in suites:
         suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(verdicts)),
-                              failures=str(sum(v.verdict == "fails" for v in verdicts)),
-                              skipped=str(sum(v.verdict == "inconclusive" for v in verdicts)))
+                              failures=str(sum(v.verdict == FAILS for v in verdicts)),
+                              skipped=str(sum(v.verdict == INCONCLUSIVE for v in verdicts)))
         for v in verdicts:
             case = ET.SubElement(suite, "testcase", classname=suite_name,
                                  name=f"[{v.arch}] {v.hypothesis}")
             text = f"measured {v.measured} vs threshold {v.threshold}: {v.detail}"
-            if v.verdict == "fails":
+            if v.verdict == FAILS:
                 ET.SubElement(case, "failure", message=text).text = text
-            elif v.verdict == "inconclusive":
+            elif v.verdict == INCONCLUSIVE:
                 ET.SubElement(case, "skipped", message=text)
             ET.SubElement(case, "system-out").text = text
     ET.indent(root)
