@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from chaos.errors import ChaosError
 
@@ -24,7 +24,10 @@ __all__ = [
     "InstanceUnreachable",
     "Runtime",
     "RuntimeFailure",
+    "by_id",
 ]
+
+_T = TypeVar("_T")
 
 # A probe answers in milliseconds; an instance silent this long is not serving.
 PROBE_TIMEOUT_S = 2.0
@@ -36,6 +39,15 @@ class RuntimeFailure(ChaosError):
 
 class DeployError(RuntimeFailure):
     """A stack did not come up; whatever had started was torn down."""
+
+
+def by_id(table: dict[str, _T], instance_id: str) -> _T:
+    """A runtime's entry for an instance, or an error listing the instances it has."""
+    try:
+        return table[instance_id]
+    except KeyError:
+        known = ", ".join(sorted(table))
+        raise RuntimeFailure(f"no instance {instance_id!r}; instances: {known}") from None
 
 
 class InstanceUnreachable(RuntimeFailure):

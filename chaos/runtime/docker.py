@@ -33,6 +33,7 @@ from chaos.runtime.base import (
     InstanceStatus,
     InstanceUnreachable,
     RuntimeFailure,
+    by_id,
 )
 from chaos.runtime.engine import (
     COMPOSE_PROJECT_LABEL,
@@ -187,11 +188,7 @@ class DockerRuntime:
         return out
 
     def _instance(self, instance_id: str) -> ContainerInstance:
-        try:
-            return self.instances[instance_id]
-        except KeyError:
-            known = ", ".join(sorted(self.instances))
-            raise RuntimeFailure(f"no instance {instance_id!r}; instances: {known}") from None
+        return by_id(self.instances, instance_id)
 
     def _container(self, instance_id: str) -> Container:
         self._instance(instance_id)

@@ -30,6 +30,7 @@ from chaos.runtime.base import (
     InstanceStatus,
     InstanceUnreachable,
     RuntimeFailure,
+    by_id,
 )
 
 __all__ = ["InstancePlan", "LocalRuntime"]
@@ -215,11 +216,7 @@ class LocalRuntime:
 
     # -- readiness ---------------------------------------------------------
     def _plan(self, instance_id: str) -> InstancePlan:
-        try:
-            return self.plans[instance_id]
-        except KeyError:
-            known = ", ".join(sorted(self.plans))
-            raise RuntimeFailure(f"no instance {instance_id!r}; instances: {known}") from None
+        return by_id(self.plans, instance_id)
 
     def serving(self, instance_id: str) -> bool:
         plan = self._plan(instance_id)
