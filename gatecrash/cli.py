@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tiny (default), smollm2, path:/dir or upstream:URL")
     up.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for health (default: 120 local, 240 docker)")
-    up.add_argument("--runtime", choices=RUNTIMES, default="local",
+    up.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     up.set_defaults(func=cmd_up)
 
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto",
                      help="default: the file's architectures")
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
-    run.add_argument("--runtime", choices=RUNTIMES, default="local",
+    run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     run.set_defaults(func=cmd_run)
 
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto")
     gate.add_argument("--out", type=Path, default=Path("runs"))
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
-    gate.add_argument("--runtime", choices=RUNTIMES, default="local",
+    gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     gate.set_defaults(func=cmd_gate)
 
@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="short runs (about 3 minutes on 2 cores)")
     evidence.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
     evidence.add_argument("--out", type=Path, default=Path("runs"))
-    evidence.add_argument("--runtime", choices=RUNTIMES, default="local",
+    evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     evidence.set_defaults(func=cmd_evidence)
     return parser
