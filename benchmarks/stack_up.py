@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from gatecrash.stacks import STACK_MARKER_ENV
+from gatecrash.local import STACK_MARKER_ENV
 
 
 def stack_processes(home: str) -> list[psutil.Process]:

@@ -14,41 +14,39 @@ from types import FrameType
 from typing import Any
 
 from chaos.errors import ChaosError
-from chaos.runtime.base import Runtime
-from chaos.runtime.local import LocalRuntime
 from dashboards.errors import DashboardsError
 from gatecrash.console import LivePrinter, verdict_table
-from gatecrash.errors import GatecrashError, InputError
+from gatecrash.errors import GatecrashError, InputError, StackError
 from gatecrash.experiment import Experiment, load_experiment
-from gatecrash.stacks import (
-    Stack,
+from gatecrash.runtimes import (
+    BACKENDS,
+    attach,
+    backend,
     deploy,
-    find_stack,
-    list_stacks,
     new_stack,
-    proxy_configs,
+    remove_stack,
     runtime_for,
-    sweep_leftover_processes,
     undeploy,
 )
+from gatecrash.stacks import Stack, find_stack, list_stacks
 from gatecrash.suite import SuiteResult, run_suite
 from loadtests.errors import LoadError
 from records import RunFolder, write_junit
 from records.errors import RecordError
 from targets.errors import TargetsError
+from targets.stack import RuntimeKind
 
 __all__ = ["PACKAGE_ERRORS", "main"]
 
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-RUNTIMES = ("local", "docker")
+RUNTIMES = [k.value for k in RuntimeKind]
 # The claims suite of a checkout; `--suite` points elsewhere.
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "experiments"
 BEYOND_SEEDS = {"C9"}
 FULL_SCALE = 3.0  # the full suite runs every experiment 3x longer than --quick
 DEFAULT_STACK = "default"
-UP_TIMEOUT_S = 120.0
 # The exception root of every package: each ends as one line and exit 2, never
 # a traceback. A new package adds its root here.
 PACKAGE_ERRORS: tuple[type[Exception], ...] = (
@@ -80,20 +78,8 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     _install_stop_handlers()
-    if args.runtime == "docker":
-        from gatecrash.containers import (
-            docker_runtime_for,
-            new_docker_stack,
-            undeploy_docker_stack,
-        )
-
-        stack, topology = new_docker_stack(args.name, args.arch, replicas=args.replicas,
-                                           inference_backend=args.inference_backend)
-        stack.save()
-        containers = docker_runtime_for(stack, topology)
-        return _hold(args, stack, lambda: containers.deploy(timeout_s=args.timeout),
-                     lambda: undeploy_docker_stack(stack))
-    stack = new_stack(args.name, args.arch, base_port=args.base_port, replicas=args.replicas,
+    stack = new_stack(args.name, args.arch, runtime=RuntimeKind(args.runtime),
+                      base_port=args.base_port, replicas=args.replicas,
                       inference_backend=args.inference_backend)
     stack.save()
     runtime = runtime_for(stack, attached=not args.detach)
@@ -102,7 +88,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         undeploy(stack, runtime)
         stack.remove_files()
 
-    return _hold(args, stack, lambda: deploy(stack, runtime, args.timeout), remove)
+    timeout_s = args.timeout or backend(stack.spec.runtime).deploy_timeout_s
+    return _hold(args, stack, lambda: deploy(stack, runtime, timeout_s), remove)
 
 
 def _hold(args: argparse.Namespace, stack: Stack, start: Callable[[], None],
@@ -132,27 +119,19 @@ def _hold(args: argparse.Namespace, stack: Stack, start: Callable[[], None],
     return EXIT_OK
 
 
-def _runtime_of(stack: Stack) -> Runtime:
-    if stack.spec.runtime == "docker":
-        from gatecrash.containers import docker_runtime_for
-
-        return docker_runtime_for(stack)
-    return LocalRuntime.attach(stack.dir)
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     stacks = list_stacks() if args.all else [find_stack(args.name)]
     reports: list[dict[str, Any]] = []
     for stack in stacks:
         assert stack is not None
-        runtime = _runtime_of(stack)
+        runtime = attach(stack)
         reports.append({
             "name": stack.name, "arch": stack.spec.arch.value, "runtime": runtime.name,
             "entry_url": stack.spec.entry_url, "api_key": stack.api_key,
             "toxiproxy_url": stack.spec.toxiproxy_url,
             "instances": [s.to_dict() for s in runtime.statuses()],
             "proxies": [{"name": c.name, "listen": c.listen, "upstream": c.upstream}
-                        for c in proxy_configs(stack)],
+                        for c in stack.plan.proxies],
         })
     if args.json:
         print(json.dumps(reports if args.all else reports[0], indent=2))
@@ -177,36 +156,28 @@ def cmd_down(args: argparse.Namespace) -> int:
     for stack in stacks:
         assert stack is not None
         try:
-            if stack.spec.runtime == "docker":
-                from gatecrash.containers import undeploy_docker_stack
-
-                undeploy_docker_stack(stack)
-            else:
-                undeploy(stack, LocalRuntime.attach(stack.dir))
-        except ChaosError as exc:
+            remove_stack(stack)
+        except (ChaosError, StackError) as exc:
             print(f"warning: {exc}", file=sys.stderr)
-        stack.remove_files()
         print(f"stack {stack.name!r} removed")
     if args.all:
-        for item in sweep_leftover_processes():
-            print(f"killed leftover {item}")
-        _remove_container_leftovers()
+        _sweep_leftovers()
     elif not stacks:
         print("no stack to remove")
     return EXIT_OK
 
 
-def _remove_container_leftovers() -> None:
-    """Containers of a crashed harness, found by their labels (when an engine answers)."""
-    try:
-        from gatecrash.containers import remove_leftovers
-
-        removed = remove_leftovers()
-    except ChaosError as exc:  # no engine here is the common case, not an error
-        print(f"(no container sweep: {exc})", file=sys.stderr)
-        return
-    for item in removed:
-        print(f"removed leftover {item}")
+def _sweep_leftovers() -> None:
+    """What crashed harnesses left, found by each runtime (processes by their marker,
+    containers by their labels)."""
+    for kind, chosen in BACKENDS.items():
+        try:
+            removed = chosen.sweep()
+        except ChaosError as exc:  # e.g. no Docker engine here: the common case
+            print(f"(no {kind} sweep: {exc})", file=sys.stderr)
+            continue
+        for item in removed:
+            print(f"removed leftover {item}")
 
 
 def _stop_event() -> threading.Event:
@@ -234,7 +205,8 @@ def _archs(option: str | None, experiment: Experiment) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.file)
     stop = _stop_event()
-    result = run_suite([experiment], args.out, arch=args.arch, runtime=args.runtime, stop=stop,
+    result = run_suite([experiment], args.out, arch=args.arch,
+                       runtime=RuntimeKind(args.runtime), stop=stop,
                        live=LivePrinter(), announce=_say)
     code = _finish_suite(result, None, "run")
     runs = result.runs
@@ -300,7 +272,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
     stop = _stop_event()
-    result = run_suite(experiments, args.out, arch=args.arch, runtime=args.runtime, stop=stop,
+    result = run_suite(experiments, args.out, arch=args.arch,
+                       runtime=RuntimeKind(args.runtime), stop=stop,
                        live=LivePrinter(), announce=_say)
     code = _finish_suite(result, args.junit, "gate")
     return EXIT_INTERRUPTED if stop.is_set() else code
@@ -319,7 +292,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
     stop = _stop_event()
     started = time.monotonic()
-    result = run_suite(experiments, args.out, runtime=args.runtime, stop=stop,
+    result = run_suite(experiments, args.out, runtime=RuntimeKind(args.runtime), stop=stop,
                        live=LivePrinter(), announce=_say)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     code = _finish_suite(result, args.out / f"evidence-{stamp}.junit.xml", "evidence")
@@ -337,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chaos-and-load harness for API-gateway architectures serving LLMs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="deploy an architecture as local processes")
+    up = sub.add_parser("up", help="deploy an architecture (local processes or containers)")
     up.add_argument("--arch", choices=["single", "dual"], default="dual")
     up.add_argument("--name", default=DEFAULT_STACK, help="stack name (default: %(default)s)")
     up.add_argument("--detach", action="store_true", help="leave it running and return")
@@ -347,9 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replicas of every backend service (default: 2)")
     up.add_argument("--inference-backend", default=None,
                     help="tiny (default), smollm2, path:/dir or upstream:URL")
-    up.add_argument("--timeout", type=float, default=UP_TIMEOUT_S,
-                    help="seconds to wait for health (default: %(default)s)")
-    up.add_argument("--runtime", choices=RUNTIMES, default="local",
+    up.add_argument("--timeout", type=float, default=None,
+                    help="seconds to wait for health (default: 120 local, 240 docker)")
+    up.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     up.set_defaults(func=cmd_up)
 
@@ -383,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto",
                      help="default: the file's architectures")
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
-    run.add_argument("--runtime", choices=RUNTIMES, default="local",
+    run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     run.set_defaults(func=cmd_run)
 
@@ -392,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto")
     gate.add_argument("--out", type=Path, default=Path("runs"))
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
-    gate.add_argument("--runtime", choices=RUNTIMES, default="local",
+    gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     gate.set_defaults(func=cmd_gate)
 
@@ -402,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="short runs (about 3 minutes on 2 cores)")
     evidence.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
     evidence.add_argument("--out", type=Path, default=Path("runs"))
-    evidence.add_argument("--runtime", choices=RUNTIMES, default="local",
+    evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     evidence.set_defaults(func=cmd_evidence)
     return parser

@@ -23,8 +23,9 @@ from chaos.faults import Injector
 from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
+from gatecrash.runtimes import deployed_stack
 from gatecrash.sampler import CpuSampler
-from gatecrash.stacks import Stack, deployed_stack
+from gatecrash.stacks import Stack
 from gatecrash.verdicts import exit_code, judge, validity_problems
 from loadtests import LoadError, LoadRun, LoadSpec, start_load
 from records import (

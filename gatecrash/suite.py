@@ -6,18 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
-from gatecrash.stacks import Stack, deployed_stack, wait_pools_healthy
+from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.verdicts import Verdict, exit_code
 from records import LiveProgress
+from targets.stack import RuntimeKind
 
 __all__ = ["SuiteResult", "run_suite"]
 
@@ -40,21 +38,12 @@ class SuiteResult:
         return 2 if self.errors else exit_code(self.verdicts)
 
 
-def _deployed(runtime: str, arch: str,
-              options: dict[str, Any]) -> AbstractContextManager[tuple[Stack, Runtime]]:
-    if runtime == "docker":
-        from gatecrash.containers import docker_deployed_stack
-
-        return docker_deployed_stack(arch, **options)
-    return deployed_stack(arch, **options)
-
-
 def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
     return arch, repr(sorted(deploy_options(experiment).items()))
 
 
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
-              runtime: str = "local", stop: threading.Event | None = None,
+              runtime: RuntimeKind = RuntimeKind.LOCAL, stop: threading.Event | None = None,
               live: Callable[[LiveProgress], None] | None = None,
               announce: Callable[[str], None] | None = None) -> SuiteResult:
     """Run every experiment on its architectures (or `arch`), sharing stacks."""
@@ -71,11 +60,11 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
         if stop.is_set():
             break
         say(f"== deploying {one} for {len(group)} experiment(s)")
-        with _deployed(runtime, one, deploy_options(group[0])) as deployed:
+        with deployed_stack(one, runtime=runtime, **deploy_options(group[0])) as deployed:
             for experiment in group:
                 if stop.is_set():
                     break
-                if not wait_pools_healthy(deployed[0], SETTLE_TIMEOUT_S):
+                if not wait_pools_healthy(*deployed, SETTLE_TIMEOUT_S):
                     result.errors.append(f"{experiment.name}[{one}]: stack did not settle")
                     continue
                 say(f"== {experiment.name} on {one}")

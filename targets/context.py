@@ -15,6 +15,7 @@ from targets.app import ServiceIdentity
 from targets.errors import ConfigError
 from targets.stack import InstanceSpec, StackSpec
 from targets.store import connect_redis
+from targets.topology import Program, topology_for
 from targets.upstream import UpstreamPool, make_client
 
 __all__ = ["Ctx", "ServiceContext", "context_lifespan"]
@@ -38,6 +39,15 @@ class ServiceContext:
         except KeyError:
             raise ConfigError(f"{self.instance.id} has no pool for {service}") from None
 
+    def callee(self, program: Program) -> UpstreamPool:
+        """The pool of the callee (in `ServiceDef.calls`) that runs `program`."""
+        topology = topology_for(self.stack.arch)
+        for name in topology.service(self.instance.service).calls:
+            if topology.service(name).program is program:
+                return self.pool(name)
+        raise ConfigError(f"{self.instance.service} calls no {program} service in the "
+                          f"{self.stack.arch} topology")
+
     @property
     def store(self) -> aioredis.Redis:
         if self.redis is None:
@@ -45,8 +55,13 @@ class ServiceContext:
         return self.redis
 
 
-def context_lifespan(ctx: ServiceContext, upstreams: tuple[str, ...], *, uses_redis: bool):
-    """A FastAPI lifespan that opens the instance's client, pools and Redis."""
+def context_lifespan(ctx: ServiceContext):
+    """A FastAPI lifespan that opens the instance's client, a pool per callee its
+    service has in the topology (`ServiceDef.calls`), and Redis if it calls Redis."""
+    topology = topology_for(ctx.stack.arch)
+    callees = [topology.service(c) for c in topology.service(ctx.instance.service).calls]
+    upstreams = [c.name for c in callees if c.program is not Program.REDIS]
+    uses_redis = len(upstreams) < len(callees)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

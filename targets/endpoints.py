@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ENDPOINTS", "Domain", "Endpoint", "match"]
+__all__ = ["ENDPOINTS", "ROLE_DOMAINS", "Domain", "Endpoint", "match"]
 
 
 class Domain(StrEnum):
@@ -32,11 +32,14 @@ class Endpoint:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_.-]{1,64})",
                                        self.pattern) + "$")
 
-    @property
-    def gateway_service(self) -> str:
-        """The domain gateway of the dual topology that owns this endpoint."""
-        return "gateway-identity" if self.domain is Domain.IDENTITY else "gateway-business"
 
+
+# The domains a gateway serves, by its role (`ServiceDef.role` in the topology).
+ROLE_DOMAINS: dict[str, frozenset[Domain]] = {
+    "single": frozenset(Domain),
+    "identity": frozenset({Domain.IDENTITY}),
+    "business": frozenset({Domain.BUSINESS, Domain.CHAT}),
+}
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("identity.login", Domain.IDENTITY, "POST", "/v1/identity/login", "auth", True),

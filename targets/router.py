@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from targets.app import create_app
 from targets.context import ServiceContext, context_lifespan
-from targets.endpoints import Domain, Endpoint, match
+from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback
 from targets.gateway.validation import validate_payload
@@ -21,8 +21,9 @@ from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
 from targets.keys import bearer_key, verify_key
 from targets.payload import Rejected
 from targets.problems import error_response
+from targets.topology import Program, topology_for
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "gateways_by_domain"]
 
 FORWARD_REQUEST_HEADERS = ("authorization", "content-type", "x-tenant", "idempotency-key",
                            "accept")
@@ -32,15 +33,29 @@ DROP_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "conne
 MAX_BODY_BYTES = 1024 * 1024  # the gateways enforce the real limit
 
 
+def gateways_by_domain(ctx: ServiceContext) -> dict[Domain, str]:
+    """Which of the router's callees (`ServiceDef.calls`) serves each domain, by role."""
+    topology = topology_for(ctx.stack.arch)
+    out: dict[Domain, str] = {}
+    for name in topology.service(ctx.instance.service).calls:
+        callee = topology.service(name)
+        if callee.program is Program.GATEWAY:
+            for domain in ROLE_DOMAINS[callee.role or "single"]:
+                out.setdefault(domain, callee.name)
+    return out
+
+
 class Router:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.id = ctx.instance.id
+        self.gateways = gateways_by_domain(ctx)
 
     async def handle(self, request: Request) -> Response:
         endpoint, known = match(request.method, request.url.path)
-        if endpoint is None:
-            return self._mark(error_response(405 if known else 404,
+        gateway = self.gateways.get(endpoint.domain) if endpoint is not None else None
+        if endpoint is None or gateway is None:
+            return self._mark(error_response(405 if known and endpoint is None else 404,
                                              f"no route for {request.method} "
                                              f"{request.url.path}", "no_route"))
         body = await request.body()
@@ -49,7 +64,7 @@ class Router:
         headers = {k: v for k in FORWARD_REQUEST_HEADERS if (v := request.headers.get(k))}
         limits = self.ctx.stack.limits
         try:
-            attempt = await self.ctx.pool(endpoint.gateway_service).request(
+            attempt = await self.ctx.pool(gateway).request(
                 request.method, request.url.path, idempotent=endpoint.idempotent,
                 content=body or None, headers=headers, params=dict(request.query_params),
                 stream=True, timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
@@ -61,7 +76,7 @@ class Router:
             # The gateway itself failed (its deliberate errors carry its id).
             await upstream.aclose()
             return self._mark(await self._fallback(
-                request, endpoint, body, f"{endpoint.gateway_service} HTTP {upstream.status_code}"))
+                request, endpoint, body, f"{gateway} HTTP {upstream.status_code}"))
         out = {k: v for k, v in upstream.headers.items() if k not in DROP_RESPONSE_HEADERS}
         return self._mark(StreamingResponse(_relay(upstream), status_code=upstream.status_code,
                                             headers=out))
@@ -102,9 +117,7 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
 
 def build_app(ctx: ServiceContext) -> FastAPI:
     router = Router(ctx)
-    app = create_app(ctx.identity, title="router",
-                     lifespan=context_lifespan(ctx, ("gateway-identity", "gateway-business"),
-                                               uses_redis=True))
+    app = create_app(ctx.identity, title="router", lifespan=context_lifespan(ctx))
 
     @app.get("/upstreams")
     async def upstream_status() -> dict[str, object]:

@@ -8,6 +8,7 @@ service process is started with that file and its own instance id.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
@@ -22,6 +23,7 @@ __all__ = [
     "InferenceSettings",
     "InstanceSpec",
     "Limits",
+    "RuntimeKind",
     "StackSpec",
     "TenantSpec",
     "load_stack",
@@ -31,11 +33,16 @@ ENV_STACK_FILE = "GATECRASH_STACK_FILE"
 ENV_INSTANCE = "GATECRASH_INSTANCE"
 
 
-class InstanceSpec(BaseModel):
-    """One instance: where it listens, and the address its callers use.
+class RuntimeKind(StrEnum):
+    """What deploys a stack: local processes or containers (services never ask)."""
 
-    `address` differs from `host:port` when a proxy sits on the hop.
-    """
+    LOCAL = "local"
+    DOCKER = "docker"
+
+
+class InstanceSpec(BaseModel):
+    """One instance: where it listens (`host`, `port`), and the address its callers
+    use: its hop's proxy when there is one, else the instance itself."""
 
     id: str
     service: str
@@ -46,17 +53,9 @@ class InstanceSpec(BaseModel):
     address: str
 
     @property
-    def listen_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
     def url(self) -> str:
         """Base URL callers use (through the hop's proxy when there is one)."""
         return f"http://{self.address}"
-
-    @property
-    def proxied(self) -> bool:
-        return self.address != f"{self.host}:{self.port}"
 
 
 class TenantSpec(BaseModel):
@@ -88,7 +87,7 @@ class StackSpec(BaseModel):
     name: str
     stack_id: str
     arch: Arch
-    runtime: str = "local"
+    runtime: RuntimeKind = RuntimeKind.LOCAL
     instances: list[InstanceSpec]
     redis_url: str
     signing_key: str = Field(repr=False)

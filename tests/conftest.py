@@ -17,7 +17,7 @@ def gatecrash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["GATECRASH_HOME"] = str(home)
     yield home
     # Safety net, loud: every test removes what it starts; anything found here is a leak.
-    from gatecrash.stacks import sweep_leftover_processes
+    from gatecrash.local import sweep_leftover_processes
 
     leaked = sweep_leftover_processes(tmp_path_factory.getbasetemp())
     if leaked:

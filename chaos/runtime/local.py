@@ -22,7 +22,16 @@ from pathlib import Path
 import httpx
 import psutil
 
-from chaos.runtime.base import DeployError, InstanceState, InstanceStatus, RuntimeFailure
+from chaos.runtime.base import (
+    PROBE_TIMEOUT_S,
+    DeployError,
+    HttpReply,
+    InstanceState,
+    InstanceStatus,
+    InstanceUnreachable,
+    RuntimeFailure,
+    by_id,
+)
 
 __all__ = ["InstancePlan", "LocalRuntime"]
 
@@ -205,6 +214,30 @@ class LocalRuntime:
         except httpx.HTTPError:
             return False
 
+    # -- readiness ---------------------------------------------------------
+    def _plan(self, instance_id: str) -> InstancePlan:
+        return by_id(self.plans, instance_id)
+
+    def serving(self, instance_id: str) -> bool:
+        plan = self._plan(instance_id)
+        state = next(s.state for s in self.statuses() if s.id == instance_id)
+        if state is not InstanceState.RUNNING:
+            return False  # a stopped process's port still accepts: ask the kernel first
+        with httpx.Client(timeout=PROBE_TIMEOUT_S, trust_env=False) as client:
+            return self._ready(client, plan)
+
+    def http_get(self, instance_id: str, path: str,
+                 timeout_s: float = PROBE_TIMEOUT_S) -> HttpReply:
+        plan = self._plan(instance_id)
+        url = f"http://{plan.host}:{plan.port}{path}"
+        try:
+            with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+                response = client.get(url)
+        except httpx.HTTPError as exc:
+            raise InstanceUnreachable(f"instance {instance_id}: GET {url} got no answer: "
+                                      f"{exc!r}") from exc
+        return HttpReply(response.status_code, response.content)
+
     def teardown(self) -> None:
         for iid in list(self.procs):
             self._stop(iid, graceful=True)
@@ -260,9 +293,7 @@ class LocalRuntime:
 
     # -- actions -----------------------------------------------------------
     def _proc(self, instance_id: str) -> _Proc:
-        if instance_id not in self.plans:
-            known = ", ".join(sorted(self.plans))
-            raise RuntimeFailure(f"no instance {instance_id!r}; instances: {known}")
+        self._plan(instance_id)
         proc = self.procs.get(instance_id)
         if proc is None or not self._alive(proc):
             raise RuntimeFailure(f"instance {instance_id} is not running")
@@ -288,8 +319,7 @@ class LocalRuntime:
         self._signal(instance_id, signal.SIGCONT)
 
     def restart(self, instance_id: str, wait_healthy: bool = True) -> None:
-        if instance_id not in self.plans:
-            self._proc(instance_id)  # raises with the list of instances
+        self._plan(instance_id)
         self._stop(instance_id, graceful=True)
         self._start(self.plans[instance_id])
         self._save()

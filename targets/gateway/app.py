@@ -22,7 +22,7 @@ from fastapi.responses import Response, StreamingResponse
 from targets import chatcache
 from targets.app import create_app
 from targets.context import ServiceContext, context_lifespan
-from targets.endpoints import Domain, Endpoint, match
+from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback, remember_identity
 from targets.gateway.authn import AuthOutcome, authenticate_locally, authenticate_remotely
@@ -40,16 +40,10 @@ from targets.headers import (
 from targets.keys import Principal
 from targets.payload import Rejected
 from targets.problems import error_response
-from targets.topology import topology_for
 from targets.upstream import Attempt
 
-__all__ = ["ROLE_DOMAINS", "Gateway", "build_app"]
+__all__ = ["Gateway", "build_app"]
 
-ROLE_DOMAINS: dict[str, frozenset[Domain]] = {
-    "single": frozenset(Domain),
-    "identity": frozenset({Domain.IDENTITY}),
-    "business": frozenset({Domain.BUSINESS, Domain.CHAT}),
-}
 PASS_HEADERS = ("content-type", "retry-after", HEADER_INFERENCE.lower())
 
 
@@ -294,9 +288,7 @@ class Gateway:
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    service = topology_for(ctx.stack.arch).service(ctx.instance.service)
-    upstreams = tuple(c for c in service.calls if c != "redis")
-    base = context_lifespan(ctx, upstreams, uses_redis="redis" in service.calls)
+    base = context_lifespan(ctx)
     gateway = Gateway(ctx)
 
     @asynccontextmanager

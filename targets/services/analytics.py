@@ -14,7 +14,7 @@ __all__ = ["build_app"]
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=True))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
     @app.get("/v1/analytics/summary", response_model=None)
     async def summary(caller: Caller, ctx: Ctx):

@@ -31,7 +31,7 @@ _BY_ID = {str(a["id"]): a for a in CATALOGUE}
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=False))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
     @app.get("/v1/articles")
     async def list_articles(limit: int = 20, offset: int = 0) -> dict[str, object]:

@@ -25,7 +25,7 @@ class VerifyRequest(BaseModel):
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=True))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
     @app.post("/v1/verify", response_model=None)
     async def verify(body: VerifyRequest, ctx: Ctx):

@@ -15,6 +15,7 @@ from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
 from targets.payload import Rejected, json_object
 from targets.problems import error_response
+from targets.topology import Program
 
 __all__ = ["SYSTEM_PROMPT", "build_app", "prepare_context"]
 
@@ -41,14 +42,13 @@ def _passthrough_headers(upstream: httpx.Response, retried: bool, inference: str
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity,
-                     lifespan=context_lifespan(ctx, ("models", "inference"), uses_redis=False))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
     limits = ctx.stack.limits
 
     @app.get("/v1/models", response_model=None)
     async def models(ctx: Ctx):
         try:
-            attempt = await ctx.pool("models").request("GET", "/v1/models", idempotent=True)
+            attempt = await ctx.callee(Program.MODELS).request("GET", "/v1/models", idempotent=True)
         except UpstreamError as exc:
             return error_response(503, f"model catalogue unavailable: {exc}", "upstream")
         return Response(attempt.response.content, attempt.response.status_code,
@@ -65,7 +65,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         payload["messages"] = prepare_context(payload["messages"], limits.max_messages)
         retried = False
         try:
-            chosen = await ctx.pool("models").request(
+            chosen = await ctx.callee(Program.MODELS).request(
                 "POST", "/v1/models/select", json={"model": payload.get("model")},
                 idempotent=True)
             retried = chosen.retried
@@ -74,7 +74,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                                 media_type="application/json")
             payload["model"] = chosen.response.json()["model"]
             # Generation has no side effect: safe to retry before the first byte.
-            attempt = await ctx.pool("inference").request(
+            attempt = await ctx.callee(Program.INFERENCE).request(
                 "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
                 timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
                                       connect=limits.connect_timeout_s))

@@ -32,7 +32,7 @@ class SelectRequest(BaseModel):
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=False))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
     model_id = served_model(ctx.stack.inference.backend)
     created = int(time.time())
 

@@ -25,7 +25,7 @@ class EventBatch(BaseModel):
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=False))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
     metrics: ServiceMetrics = app.state.metrics
     served = Counter("gatecrash_gateway_requests", "Requests reported by gateways",
                      ["gateway", "domain", "route", "status"], registry=metrics.registry)

@@ -29,7 +29,7 @@ class NewOrder(BaseModel):
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=True))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
     @app.get("/v1/orders", response_model=None)
     async def list_orders(caller: Caller, ctx: Ctx):

@@ -29,7 +29,7 @@ def _window() -> tuple[int, int]:
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
-    app = create_app(ctx.identity, lifespan=context_lifespan(ctx, (), uses_redis=True))
+    app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
     def limit_of(tenant: str) -> int | None:
         spec = ctx.stack.tenant(tenant)

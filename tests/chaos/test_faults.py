@@ -11,9 +11,9 @@ import pytest
 
 from chaos.client import ToxiproxyClient
 from chaos.faults import FAULTS, FaultError, FaultSpec, Injector, TargetSpec, parse_fault
-from chaos.runtime.base import InstanceState, InstanceStatus
-from chaos.runtime.local import LocalRuntime
-from gatecrash.stacks import Stack, deployed_stack, wait_pools_healthy
+from chaos.runtime.base import InstanceState, InstanceStatus, Runtime
+from gatecrash.runtimes import deployed_stack, wait_pools_healthy
+from gatecrash.stacks import Stack
 
 INSTANCES = [InstanceStatus(i, s, p, r, 1, "", InstanceState.RUNNING)
              for i, s, p, r in [("orders-1", "orders", "orders", None),
@@ -72,7 +72,7 @@ def test_a_parameter_under_both_names_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[tuple[Stack, LocalRuntime, ToxiproxyClient]]:
+def stack() -> Iterator[tuple[Stack, Runtime, ToxiproxyClient]]:
     with deployed_stack("dual", inference_backend="standin") as (stack, runtime):
         assert stack.spec.toxiproxy_url
         with ToxiproxyClient(stack.spec.toxiproxy_url) as client:
@@ -83,7 +83,7 @@ def spec(fault: str, target: dict[str, object], **params: int) -> FaultSpec:
     return FaultSpec(fault=fault, params=params, target=TargetSpec.model_validate(target))
 
 
-def state(runtime: LocalRuntime, iid: str) -> InstanceState:
+def state(runtime: Runtime, iid: str) -> InstanceState:
     return next(s.state for s in runtime.statuses() if s.id == iid)
 
 
@@ -153,4 +153,4 @@ def test_every_fault_type_is_covered_and_nothing_is_left(stack) -> None:
     assert covered == set(FAULTS)
     assert all(p.enabled and not p.toxics for p in client.proxies().values())
     assert all(s.state is InstanceState.RUNNING for s in runtime.statuses())
-    assert wait_pools_healthy(stack_, 20.0)
+    assert wait_pools_healthy(stack_, runtime, 20.0)

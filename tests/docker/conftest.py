@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chaos.runtime.base import RuntimeFailure
-from chaos.runtime.docker import compose_command, docker_client, engine_problem
-from gatecrash.containers import SERVICE_IMAGE
-
-BUILD_HINT = "run scripts/start-dockerd.sh and scripts/build-images.sh"
+from chaos.runtime.engine import compose_command
+from tests.engine import docker_unusable
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +19,6 @@ def compose_cli() -> list[str]:
 
 @pytest.fixture(scope="session")
 def engine() -> None:
-    problem = engine_problem()
+    problem = docker_unusable()
     if problem:
-        pytest.skip(f"no usable Docker engine: {problem} ({BUILD_HINT})")
-    client = docker_client()
-    try:
-        client.images.get(SERVICE_IMAGE)
-    except Exception:
-        pytest.skip(f"image {SERVICE_IMAGE} not built ({BUILD_HINT})")
-    finally:
-        client.close()
+        pytest.skip(problem)

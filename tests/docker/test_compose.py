@@ -6,7 +6,12 @@ import subprocess
 
 import pytest
 
-from gatecrash.containers import COMPOSE_DIR, expected_files, toxiproxy_config
+from gatecrash.containers.compose import (
+    COMPOSE_DIR,
+    compose_plan,
+    expected_files,
+    toxiproxy_config,
+)
 from targets.topology import Arch, topology_for
 
 pytestmark = pytest.mark.docker
@@ -29,7 +34,7 @@ def test_every_instance_has_a_container_and_a_proxy(arch: Arch) -> None:
     ids = {f"{s.name}-{n}" for s in topology.services for n in range(1, s.replicas + 1)}
     services = yaml.safe_load((COMPOSE_DIR / f"{arch.value}.yaml").read_text())["services"]
     assert ids <= set(services)
-    assert {p["name"] for p in toxiproxy_config(topology)} == ids
+    assert {p["name"] for p in toxiproxy_config(compose_plan(topology))} == ids
 
 
 def _config(compose_cli: list[str], *files: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from gatecrash.experiment import Experiment, load_experiment
-from gatecrash.stacks import STACK_MARKER_ENV
+from gatecrash.local import STACK_MARKER_ENV
 from gatecrash.suite import run_suite
 from records import FaultEvent, read_events, read_meta, read_run
 

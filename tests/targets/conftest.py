@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from chaos.runtime.local import LocalRuntime
-from gatecrash.stacks import Stack, deployed_stack, wait_pools_healthy
+from chaos.runtime.base import Runtime
+from gatecrash.runtimes import deployed_stack, wait_pools_healthy
+from gatecrash.stacks import Stack
 
 HEALTHY_WAIT_S = 20.0
 
@@ -17,7 +18,7 @@ HEALTHY_WAIT_S = 20.0
 @dataclass
 class Deployed:
     stack: Stack
-    runtime: LocalRuntime
+    runtime: Runtime
     client: httpx.Client
 
     @property
@@ -36,7 +37,7 @@ class Deployed:
 
     def wait_all_healthy(self) -> None:
         """Until every gateway/router pool sees every replica healthy again."""
-        if not wait_pools_healthy(self.stack, HEALTHY_WAIT_S):
+        if not wait_pools_healthy(self.stack, self.runtime, HEALTHY_WAIT_S):
             raise AssertionError(f"pools not healthy after {HEALTHY_WAIT_S}s")
 
     def restore(self, instance_ids: list[str]) -> None:

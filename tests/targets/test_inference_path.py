@@ -8,7 +8,8 @@ import httpx
 import openai
 import pytest
 
-from gatecrash.stacks import Stack, deployed_stack
+from gatecrash.runtimes import deployed_stack
+from gatecrash.stacks import Stack
 
 pytestmark = pytest.mark.slow
 

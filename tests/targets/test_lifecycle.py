@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gatecrash.stacks import STACK_MARKER_ENV
+from gatecrash.local import STACK_MARKER_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def test_down_all_sweeps_processes_whose_stack_folder_is_gone(tmp_path: Path) ->
     shutil.rmtree(tmp_path / "stacks" / "lost")  # as a crash or a temp cleaner would
     assert len(stack_processes(tmp_path)) > 20
     swept = gatecrash("down", "--all", home=tmp_path)
-    assert swept.returncode == 0 and "killed leftover" in swept.stdout
+    assert swept.returncode == 0 and "removed leftover pid" in swept.stdout
     assert stack_processes(tmp_path) == []
 
 

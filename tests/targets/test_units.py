@@ -103,3 +103,34 @@ def test_prepare_context_adds_system_prompt_and_trims() -> None:
     out = prepare_context(turns, max_messages=4)
     assert out[0] == {"role": "system", "content": SYSTEM_PROMPT}
     assert [m["content"] for m in out[1:]] == ["7", "8", "9"]
+
+
+def _context(arch: str, instance: str):  # -> ServiceContext
+    from gatecrash.plan import LocalNetwork, plan_stack
+    from targets.context import ServiceContext
+    from targets.stack import StackSpec, TenantSpec
+
+    plan = plan_stack(topology_for(arch), LocalNetwork(23000))
+    spec = StackSpec(name="units", stack_id="0", arch=arch, instances=plan.instances,
+                     redis_url=plan.redis_url, signing_key="k", entry_url=plan.entry_url,
+                     tenants=[TenantSpec(name="demo", quota_per_minute=1)])
+    return ServiceContext(stack=spec, instance=spec.instance(instance))
+
+
+def test_the_router_finds_each_domain_gateway_in_the_topology() -> None:
+    from targets.router import gateways_by_domain
+
+    assert gateways_by_domain(_context("dual", "router-1")) == {
+        Domain.IDENTITY: "gateway-identity", Domain.BUSINESS: "gateway-business",
+        Domain.CHAT: "gateway-business"}
+
+
+def test_a_service_finds_its_callees_by_program_in_the_topology() -> None:
+    from targets.topology import Program
+
+    ctx = _context("single", "chat-1")
+    ctx.pools = {"models": "models pool", "inference": "inference pool"}  # type: ignore[dict-item]
+    assert ctx.callee(Program.MODELS) == "models pool"
+    assert ctx.callee(Program.INFERENCE) == "inference pool"
+    with pytest.raises(ConfigError, match="calls no orders"):
+        ctx.callee(Program.ORDERS)

@@ -1,0 +1,210 @@
+"""The Docker backend: a planned stack as one Compose project, and its runtime.
+
+The stack's folder holds what Compose needs (the compose file rendered from
+the stack's plan, the hop proxies' config) and `docker.json`, from which
+another process attaches to the running project (`gatecrash status/down`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from contextlib import ExitStack
+from pathlib import Path
+
+from chaos.runtime.docker import HTTP_READY, ContainerInstance, DockerRuntime
+from chaos.runtime.engine import (
+    COMPOSE_PROJECT_LABEL,
+    LABEL_STACK,
+    docker_client,
+    find_labelled,
+    remove_labelled,
+)
+from gatecrash.containers.compose import (
+    ENV_ENTRY_PORT,
+    ENV_IMAGE,
+    ENV_REDIS_IMAGE,
+    ENV_RUN,
+    ENV_STACK,
+    ENV_STACK_DIR,
+    ENV_TOXIPROXY_IMAGE,
+    ENV_TOXIPROXY_PORT,
+    ENV_UID,
+    OFFICIAL_REDIS_IMAGE,
+    OFFICIAL_TOXIPROXY_IMAGE,
+    SERVICE_IMAGE,
+    compose_document,
+    render_compose,
+    toxiproxy_config,
+)
+from gatecrash.errors import InputError, StackError
+from gatecrash.plan import TOXIPROXY_ID, TOXIPROXY_SERVICE, ContainerNetwork, PlanOptions
+from gatecrash.stacks import Stack
+from targets.stack import RuntimeKind
+from targets.topology import Program
+
+__all__ = ["DockerBackend", "docker_runtime_for", "find_leftovers", "remove_leftovers"]
+
+log = logging.getLogger(__name__)
+
+BUILTIN_TOXIPROXY_IMAGE = "gatecrash/toxiproxy:latest"
+BUILTIN_REDIS_IMAGE = "gatecrash/redis:latest"
+COMPOSE_FILE_NAME = "compose.yaml"
+TOXIPROXY_FILE_NAME = "toxiproxy.json"
+STATE_FILE = "docker.json"
+DEPLOY_TIMEOUT_S = 240.0
+# The image carries no torch (see compose/README.md): the stand-in answers for inference
+# unless an experiment names a backend (and an image that has what it needs).
+DEFAULT_INFERENCE = "standin"
+# Infrastructure's readiness is the engine's healthcheck: the official Redis and
+# Toxiproxy images have no Python to probe from inside.
+ENGINE_HEALTH = "health"
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports of the host's loopback (held together while picked)."""
+    with ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+    return ports
+
+
+def _image_present(name: str) -> bool:
+    from docker.errors import DockerException
+
+    try:
+        docker_client().images.get(name)
+    except DockerException:
+        return False
+    return True
+
+
+def _image(env: str, official: str, builtin: str) -> str:
+    """The image the user named; else the official one if here; else our built-in one.
+
+    Nothing is pulled (DESIGN.md §7), so an official image that is not here is
+    replaced by the built-in alternative from scripts/build-images.sh.
+    """
+    if os.environ.get(env):
+        return os.environ[env]
+    if _image_present(official) or not _image_present(builtin):
+        return official
+    log.info("%s not present: using the built-in %s", official, builtin)
+    return builtin
+
+
+def _port_of(url: str | None) -> int:
+    return int((url or "").rsplit(":", 1)[1])
+
+
+def container_instances(stack: Stack) -> list[ContainerInstance]:
+    """Every container the runtime acts on: the stack's instances and its proxy server."""
+    out = []
+    for inst in stack.spec.instances:
+        infra = inst.program is Program.REDIS
+        out.append(ContainerInstance(
+            inst.id, inst.service, inst.program.value, inst.role, inst.url, unit=inst.id,
+            port=inst.port, ready=ENGINE_HEALTH if infra else HTTP_READY, phase=0 if infra else 1))
+    server = stack.plan.toxiproxy
+    if server is not None:
+        out.append(ContainerInstance(
+            TOXIPROXY_ID, TOXIPROXY_SERVICE, TOXIPROXY_SERVICE, None,
+            stack.spec.toxiproxy_url or "", unit=TOXIPROXY_SERVICE, port=server.port,
+            ready=ENGINE_HEALTH, phase=0))
+    return out
+
+
+def project_name(stack_name: str) -> str:
+    return f"gatecrash-{stack_name.lower()}"
+
+
+def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
+    """The runtime of a Docker stack; writes its Compose files on first use."""
+    state = stack.dir / STATE_FILE
+    if state.exists():
+        data = json.loads(state.read_text())
+        instances = [ContainerInstance(**i) for i in data["instances"]]
+        return DockerRuntime(data["project"], Path(data["compose_file"]), instances,
+                             data["env"])
+    if not create:
+        raise StackError(f"stack {stack.name} has no Docker state ({state})")
+    compose_file = stack.dir / COMPOSE_FILE_NAME
+    compose_file.write_text(render_compose(compose_document(
+        stack.plan, stack.spec.arch, toxiproxy_file=f"./{TOXIPROXY_FILE_NAME}")))
+    (stack.dir / TOXIPROXY_FILE_NAME).write_text(json.dumps(toxiproxy_config(stack.plan)))
+    env = {
+        ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id, ENV_STACK_DIR: str(stack.dir),
+        ENV_UID: f"{os.getuid()}:{os.getgid()}",
+        ENV_ENTRY_PORT: str(_port_of(stack.spec.entry_url)),
+        ENV_IMAGE: os.environ.get(ENV_IMAGE, SERVICE_IMAGE),
+        ENV_TOXIPROXY_IMAGE: _image(ENV_TOXIPROXY_IMAGE, OFFICIAL_TOXIPROXY_IMAGE,
+                                    BUILTIN_TOXIPROXY_IMAGE),
+        ENV_REDIS_IMAGE: _image(ENV_REDIS_IMAGE, OFFICIAL_REDIS_IMAGE, BUILTIN_REDIS_IMAGE),
+    }
+    if stack.spec.toxiproxy_url is not None:
+        env[ENV_TOXIPROXY_PORT] = str(_port_of(stack.spec.toxiproxy_url))
+    instances = container_instances(stack)
+    project = project_name(stack.name)
+    state.write_text(json.dumps({"project": project, "compose_file": str(compose_file),
+                                 "env": env,
+                                 "instances": [i.__dict__ for i in instances]}, indent=2))
+    return DockerRuntime(project, compose_file, instances, env)
+
+
+def find_leftovers(stack: str | None = None) -> list[str]:
+    """Containers, networks and volumes of Gatecrash stacks (one stack, or all)."""
+    client = docker_client()
+    try:
+        return find_labelled(client, {LABEL_STACK: stack})
+    finally:
+        client.close()
+
+
+def remove_leftovers(stack: str | None = None) -> list[str]:
+    """Remove what a crashed conductor left: by our stack label, then by project."""
+    client = docker_client()
+    try:
+        removed = remove_labelled(client, {LABEL_STACK: stack})
+        if stack:
+            removed += remove_labelled(client, {COMPOSE_PROJECT_LABEL: project_name(stack)})
+    finally:
+        client.close()
+    return removed
+
+
+class DockerBackend:
+    """Plans, starts, finds and sweeps stacks of containers (the registry's entry)."""
+
+    kind = RuntimeKind.DOCKER
+    deploy_timeout_s = DEPLOY_TIMEOUT_S
+    default_inference: str | None = DEFAULT_INFERENCE
+
+    def network(self, instance_count: int, base_port: int | None) -> ContainerNetwork:
+        if base_port is not None:
+            raise InputError("--base-port applies to the local runtime: containers publish "
+                             "only the entry and the proxy API, on free ports")
+        entry_port, toxiproxy_port = _free_ports(2)
+        return ContainerNetwork(entry_port, toxiproxy_port)
+
+    def options(self, proxies: bool) -> PlanOptions:
+        # The stack's own Redis and Toxiproxy: REDIS_URL/TOXIPROXY_URL name services on
+        # the host, which containers do not reach.
+        return PlanOptions(proxies=proxies)
+
+    def runtime(self, stack: Stack, *, attached: bool) -> DockerRuntime:
+        # Containers outlive the conductor either way: `attached` changes nothing here.
+        return docker_runtime_for(stack)
+
+    def attach(self, stack: Stack) -> DockerRuntime:
+        return docker_runtime_for(stack, create=False)
+
+    def leftovers(self, stack: Stack) -> list[str]:
+        return find_leftovers(stack.name)
+
+    def sweep(self) -> list[str]:
+        return remove_leftovers()

@@ -1,0 +1,220 @@
+"""One instance plan: a topology and a network in, every address of a stack out.
+
+`plan_stack(topology, network, options)` is the only place that decides
+instance ids, where each instance listens, the hop proxy in front of it
+(DESIGN.md §4: every hop goes through a Toxiproxy-API proxy), the Redis URL,
+the entry URL, the Toxiproxy URL and each instance's environment. Both
+runtimes deploy from its result, and the Compose files are rendered from it.
+
+The runtimes differ only in their network, a small value given to the plan:
+- `LocalNetwork`: processes on 127.0.0.1, ports from the stack's block of
+  PORT_BLOCK ports (instances at base+0.., hop proxies at base+PROXY_OFFSET..,
+  the proxy API at base+PORT_BLOCK-1);
+- `ContainerNetwork`: one network namespace per container, so every service
+  listens on one port and is named by its instance id; the hop proxies live
+  in the `toxiproxy` container; the conductor reaches only the entry hop and
+  the proxy API, on ports published on the host's loopback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from chaos.client import ProxyConfig
+from targets.stack import InstanceSpec
+from targets.topology import Program, Topology
+
+__all__ = [
+    "CONTAINER_PROXY_PORT_BASE",
+    "CONTAINER_REDIS_PORT",
+    "CONTAINER_SERVICE_PORT",
+    "INSTANCE_ENV",
+    "PORT_BLOCK",
+    "PROXY_OFFSET",
+    "TOXIPROXY_API_PORT",
+    "TOXIPROXY_ID",
+    "TOXIPROXY_SERVICE",
+    "ContainerNetwork",
+    "Endpoint",
+    "LocalNetwork",
+    "Network",
+    "PlanOptions",
+    "StackPlan",
+    "plan_stack",
+]
+
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"
+# Local port block of a stack; blocks of stacks on one machine never overlap.
+PORT_BLOCK = 100
+PROXY_OFFSET = 50
+# Inside containers every service listens on one port: each has its own namespace.
+CONTAINER_SERVICE_PORT = 8000
+CONTAINER_REDIS_PORT = 6379
+# Hop proxies listen in the Toxiproxy container from here, one port per instance.
+CONTAINER_PROXY_PORT_BASE = 10000
+TOXIPROXY_API_PORT = 8474
+# The proxy server is an instance of its own (it can be killed like any other).
+TOXIPROXY_SERVICE = "toxiproxy"
+TOXIPROXY_ID = f"{TOXIPROXY_SERVICE}-1"
+# Every Python service: no model download ever, logs as they come.
+INSTANCE_ENV = {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where something listens (`host`, `port`) and the address others reach it by."""
+
+    host: str
+    port: int
+    address: str
+
+    @property
+    def listen(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Network(Protocol):
+    """How one runtime's instances are addressed; the plan asks, never assumes."""
+
+    def instance(self, index: int, instance_id: str, program: Program) -> Endpoint:
+        """The instance itself (`index`: its rank among the stack's instances)."""
+
+    def hop(self, index: int) -> Endpoint:
+        """The proxy on the hop into instance `index`, as its callers reach it."""
+
+    def toxiproxy(self) -> Endpoint:
+        """The stack's own proxy server's API, as the stack sees it."""
+
+    def entry_url(self, entry: Endpoint) -> str:
+        """The URL the conductor (load, probes) sends to, given how peers reach the entry."""
+
+    def toxiproxy_url(self) -> str:
+        """The proxy API's URL from the conductor."""
+
+
+@dataclass(frozen=True)
+class LocalNetwork:
+    """Processes on this machine's loopback, in one block of ports from `base_port`."""
+
+    base_port: int
+
+    def _at(self, port: int) -> Endpoint:
+        return Endpoint(LOOPBACK, port, f"{LOOPBACK}:{port}")
+
+    def instance(self, index: int, instance_id: str, program: Program) -> Endpoint:
+        return self._at(self.base_port + index)
+
+    def hop(self, index: int) -> Endpoint:
+        return self._at(self.base_port + PROXY_OFFSET + index)
+
+    def toxiproxy(self) -> Endpoint:
+        return self._at(self.base_port + PORT_BLOCK - 1)
+
+    def entry_url(self, entry: Endpoint) -> str:
+        return f"http://{entry.address}"
+
+    def toxiproxy_url(self) -> str:
+        return f"http://{self.toxiproxy().address}"
+
+
+@dataclass(frozen=True)
+class ContainerNetwork:
+    """One container per instance on the project's network, named by instance id.
+
+    `entry_port` and `toxiproxy_port` are the host ports the entry hop and the
+    proxy API are published on (the host's loopback: DESIGN.md §7).
+    """
+
+    entry_port: int
+    toxiproxy_port: int
+
+    def instance(self, index: int, instance_id: str, program: Program) -> Endpoint:
+        port = CONTAINER_REDIS_PORT if program is Program.REDIS else CONTAINER_SERVICE_PORT
+        return Endpoint(ALL_INTERFACES, port, f"{instance_id}:{port}")
+
+    def hop(self, index: int) -> Endpoint:
+        port = CONTAINER_PROXY_PORT_BASE + index
+        return Endpoint(ALL_INTERFACES, port, f"{TOXIPROXY_SERVICE}:{port}")
+
+    def toxiproxy(self) -> Endpoint:
+        return Endpoint(ALL_INTERFACES, TOXIPROXY_API_PORT,
+                        f"{TOXIPROXY_SERVICE}:{TOXIPROXY_API_PORT}")
+
+    def entry_url(self, entry: Endpoint) -> str:
+        return f"http://{LOOPBACK}:{self.entry_port}"
+
+    def toxiproxy_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.toxiproxy_port}"
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What a stack has beyond its topology and network."""
+
+    # Hop proxies in front of every instance (network faults need them).
+    proxies: bool = True
+    # A Redis of the user's instead of the stack's own (then no Redis instance).
+    redis_url: str | None = None
+    # A Toxiproxy of the user's instead of the stack's own proxy server.
+    toxiproxy_url: str | None = None
+
+
+class StackPlan(BaseModel):
+    """Every address of one stack, as `plan_stack` decided them."""
+
+    instances: list[InstanceSpec]
+    proxies: list[ProxyConfig]
+    redis_url: str
+    # The instance id clients enter by, and the URL the conductor reaches it at.
+    entry: str
+    entry_url: str
+    # The API holding the hop proxies (None: no proxies), and where the stack's
+    # own proxy server listens (None: no proxies, or the user's Toxiproxy).
+    toxiproxy_url: str | None
+    toxiproxy: Endpoint | None
+    # Environment of each instance's program, by instance id.
+    env: dict[str, dict[str, str]]
+
+    def instance(self, instance_id: str) -> InstanceSpec:
+        return next(i for i in self.instances if i.id == instance_id)
+
+
+def plan_stack(topology: Topology, network: Network,
+               options: PlanOptions | None = None) -> StackPlan:
+    """Instances (in topology order: ports are stable), their hop proxies, and URLs."""
+    options = options or PlanOptions()
+    instances: list[InstanceSpec] = []
+    proxies: list[ProxyConfig] = []
+    env: dict[str, dict[str, str]] = {}
+    reach: dict[str, Endpoint] = {}
+    for svc in topology.services:
+        if svc.program is Program.REDIS and options.redis_url:
+            continue  # the user's Redis replaces the stack's own
+        for n in range(1, svc.replicas + 1):
+            iid = f"{svc.name}-{n}"
+            index = len(instances)
+            own = network.instance(index, iid, svc.program)
+            reach[iid] = own
+            if options.proxies:
+                hop = network.hop(index)
+                proxies.append(ProxyConfig(name=iid, listen=hop.listen, upstream=own.address))
+                reach[iid] = hop
+            instances.append(InstanceSpec(
+                id=iid, service=svc.name, program=svc.program, role=svc.role,
+                host=own.host, port=own.port, address=reach[iid].address))
+            env[iid] = {} if svc.program is Program.REDIS else dict(INSTANCE_ENV)
+    redis = next((i for i in instances if i.program is Program.REDIS), None)
+    redis_url = options.redis_url or f"redis://{redis.address if redis else ''}/0"
+    entry = f"{topology.entry}-1"
+    toxiproxy_url, toxiproxy = None, None
+    if options.proxies:
+        toxiproxy_url = options.toxiproxy_url
+        if toxiproxy_url is None:
+            toxiproxy, toxiproxy_url = network.toxiproxy(), network.toxiproxy_url()
+    return StackPlan(instances=instances, proxies=proxies, redis_url=redis_url, entry=entry,
+                     entry_url=network.entry_url(reach[entry]), toxiproxy_url=toxiproxy_url,
+                     toxiproxy=toxiproxy, env=env)

@@ -1,0 +1,83 @@
+"""One instance plan: the same topology on both networks, every address from one place."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatecrash.plan import (
+    PORT_BLOCK,
+    PROXY_OFFSET,
+    TOXIPROXY_API_PORT,
+    ContainerNetwork,
+    LocalNetwork,
+    PlanOptions,
+    plan_stack,
+)
+from targets.topology import Arch, Program, topology_for
+
+BASE = 23000
+
+
+@pytest.mark.parametrize("arch", list(Arch))
+def test_both_networks_plan_the_same_instances_and_hops(arch: Arch) -> None:
+    topology = topology_for(arch)
+    local = plan_stack(topology, LocalNetwork(BASE))
+    containers = plan_stack(topology, ContainerNetwork(18080, 18474))
+    ids = [f"{s.name}-{n}" for s in topology.services for n in range(1, s.replicas + 1)]
+    for plan in (local, containers):
+        assert [i.id for i in plan.instances] == ids
+        assert [p.name for p in plan.proxies] == ids  # one hop proxy per instance
+        # Callers go through the hop: every instance's address is its proxy's.
+        listen = {p.name: p.listen.rsplit(":", 1)[1] for p in plan.proxies}
+        assert all(i.address.endswith(f":{listen[i.id]}") for i in plan.instances)
+        assert plan.entry == f"{topology.entry}-1"
+        assert set(plan.env) == set(ids)
+
+
+def test_local_network_uses_the_stack_port_block() -> None:
+    plan = plan_stack(topology_for(Arch.DUAL), LocalNetwork(BASE))
+    first = plan.instances[0]
+    assert (first.id, first.host, first.port) == ("router-1", "127.0.0.1", BASE)
+    assert first.address == f"127.0.0.1:{BASE + PROXY_OFFSET}"
+    hop = plan.proxies[0]
+    assert (hop.listen, hop.upstream) == (f"127.0.0.1:{BASE + PROXY_OFFSET}", f"127.0.0.1:{BASE}")
+    assert plan.entry_url == f"http://127.0.0.1:{BASE + PROXY_OFFSET}"
+    assert plan.toxiproxy_url == f"http://127.0.0.1:{BASE + PORT_BLOCK - 1}"
+    assert plan.toxiproxy is not None and plan.toxiproxy.port == BASE + PORT_BLOCK - 1
+    redis = next(i for i in plan.instances if i.program is Program.REDIS)
+    assert plan.redis_url == f"redis://{redis.address}/0"
+    assert all(p.listen.startswith("127.0.0.1:") for p in plan.proxies)
+
+
+def test_container_network_names_instances_and_publishes_only_entry_and_api() -> None:
+    plan = plan_stack(topology_for(Arch.SINGLE), ContainerNetwork(18080, 18474))
+    auth = plan.instance("auth-1")
+    assert (auth.host, auth.port) == ("0.0.0.0", 8000)
+    assert auth.address.startswith("toxiproxy:")
+    hop = next(p for p in plan.proxies if p.name == "auth-1")
+    assert hop.upstream == "auth-1:8000" and hop.listen.startswith("0.0.0.0:")
+    assert plan.instance("redis-1").port == 6379
+    assert plan.redis_url == f"redis://{plan.instance('redis-1').address}/0"
+    assert plan.entry_url == "http://127.0.0.1:18080"
+    assert plan.toxiproxy_url == "http://127.0.0.1:18474"
+    assert plan.toxiproxy is not None and plan.toxiproxy.port == TOXIPROXY_API_PORT
+
+
+def test_without_proxies_callers_reach_instances_directly() -> None:
+    local = plan_stack(topology_for(Arch.SINGLE), LocalNetwork(BASE), PlanOptions(proxies=False))
+    assert local.proxies == [] and local.toxiproxy_url is None and local.toxiproxy is None
+    assert all(i.address == f"{i.host}:{i.port}" for i in local.instances)
+    containers = plan_stack(topology_for(Arch.SINGLE), ContainerNetwork(18080, 18474),
+                            PlanOptions(proxies=False))
+    assert containers.instance("auth-1").address == "auth-1:8000"
+    assert containers.entry_url == "http://127.0.0.1:18080"
+
+
+def test_external_redis_and_toxiproxy_replace_the_stack_own() -> None:
+    options = PlanOptions(redis_url="redis://10.0.0.1:6379/0",
+                          toxiproxy_url="http://127.0.0.1:8474")
+    plan = plan_stack(topology_for(Arch.DUAL), LocalNetwork(BASE), options)
+    assert all(i.program is not Program.REDIS for i in plan.instances)
+    assert plan.redis_url == "redis://10.0.0.1:6379/0"
+    assert plan.toxiproxy_url == "http://127.0.0.1:8474" and plan.toxiproxy is None
+    assert "redis-1" not in {p.name for p in plan.proxies}
