@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import targets.context
-from gatecrash.stacks import Stack, new_stack
+from gatecrash.runtimes import new_stack
+from gatecrash.stacks import Stack
 from targets.app import ServiceIdentity
 from targets.context import ServiceContext
 from targets.endpoints import ENDPOINTS, Endpoint
