@@ -1,6 +1,6 @@
 """Local runtime: every instance is a process on 127.0.0.1.
 
-State (pids with their start times) is written to `runtime.json` in the
+State (pids with their start ticks) is written to `runtime.json` in the
 stack's folder after every change, so `gatecrash down` in another process
 can find and remove exactly what this one started, and nothing else.
 """
@@ -66,8 +66,25 @@ class InstancePlan:
 class _Proc:
     plan: InstancePlan
     pid: int
-    create_time: float
+    start_ticks: int
     popen: subprocess.Popen[bytes] | None = None
+
+
+def start_ticks(pid: int) -> int | None:
+    """Clock ticks after boot at which `pid` started; None when there is no such process.
+
+    This number never changes for the life of a process, so (pid, ticks) names
+    one process. psutil's create_time() adds /proc/stat's btime, which the
+    kernel recomputes from the wall clock: under NTP or a VM's clock steps it
+    moves by a second, and a match on it once took live instances for dead
+    ones (start refused, teardown skipped them, processes leaked).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # Field 22 (starttime); the command name in field 2 may hold spaces or ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _die_with_parent() -> None:
@@ -106,8 +123,8 @@ class LocalRuntime:
         plans = [InstancePlan(**p["plan"]) for p in data["instances"].values()]
         runtime = cls(plans, state_dir, attached=False)
         for iid, entry in data["instances"].items():
-            if entry.get("pid"):
-                runtime.procs[iid] = _Proc(runtime.plans[iid], entry["pid"], entry["create_time"])
+            if entry.get("pid") and entry.get("start_ticks") is not None:
+                runtime.procs[iid] = _Proc(runtime.plans[iid], entry["pid"], entry["start_ticks"])
         return runtime
 
     def _save(self) -> None:
@@ -118,7 +135,7 @@ class LocalRuntime:
                 iid: {
                     "plan": asdict(plan),
                     "pid": self.procs[iid].pid if iid in self.procs else None,
-                    "create_time": self.procs[iid].create_time if iid in self.procs else None,
+                    "start_ticks": self.procs[iid].start_ticks if iid in self.procs else None,
                 }
                 for iid, plan in self.plans.items()
             },
@@ -166,7 +183,8 @@ class LocalRuntime:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if self.attached else None,
             )
-        self.procs[plan.id] = _Proc(plan, popen.pid, psutil.Process(popen.pid).create_time(), popen)
+        # The child is ours and not yet reaped, so its /proc entry exists.
+        self.procs[plan.id] = _Proc(plan, popen.pid, start_ticks(popen.pid) or 0, popen)
 
     def _log_tail(self, iid: str) -> str:
         path = self.state_dir / "logs" / f"{iid}.log"
@@ -245,10 +263,11 @@ class LocalRuntime:
 
     # -- inspection --------------------------------------------------------
     def _process(self, proc: _Proc) -> psutil.Process | None:
+        # A recycled pid belongs to someone else: never signal it.
+        if start_ticks(proc.pid) != proc.start_ticks:
+            return None
         try:
-            p = psutil.Process(proc.pid)
-            # A recycled pid belongs to someone else: never signal it.
-            return p if abs(p.create_time() - proc.create_time) < 0.01 else None
+            return psutil.Process(proc.pid)
         except psutil.NoSuchProcess:
             return None
 
