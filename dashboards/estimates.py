@@ -108,7 +108,7 @@ def requests_lost_estimate(data: RunData, selector: Selector,
     """The count (exact), with its n and the upper bound on the loss rate it shows."""
     lost, n = _lost(data, selector)
     rate = proportion(lost, n, options.confidence, options.proportion_method)
-    note = (f"{lost} lost of {n:,} requests: loss rate <= {rate.high:.3%} "
+    note = (f"{lost} lost of {n:,} requests: loss rate <= {rate.high * 100:.4g} % "
             f"({method_label(rate)} upper bound)" if n else "no request in fault + recovery")
     return Measurement(observed(float(lost), n, options.confidence), note=note)
 

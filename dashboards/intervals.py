@@ -120,7 +120,7 @@ class IntervalOptions:
 def method_label(estimate: Estimate) -> str:
     """"Wilson 95 %", "order-statistic 95 %", "observed, exact"."""
     label = METHOD_LABELS.get(estimate.method, estimate.method)
-    if estimate.method == OBSERVED:
+    if estimate.method in (OBSERVED, RESOLUTION):  # no sampling confidence to state
         return label
     return f"{label} {estimate.confidence * 100:.4g} %"
 
@@ -173,9 +173,11 @@ def proportion(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE,
         return Estimate(math.nan, 0.0, 1.0, 0, method, confidence)
     low, high = proportion_confint(successes, n, alpha=1 - confidence,
                                    method=PROPORTION_METHODS[method])
-    # statsmodels returns 0.9999999999999999 for k == n: the bound is 1.
-    return Estimate(successes / n, max(0.0, float(low)), min(1.0, float(high)), n, method,
-                    confidence)
+    # statsmodels returns 0.9999999999999999 for k == n (and a hair above 0 for k == 0):
+    # the bound is 1 (0) exactly.
+    low = 0.0 if successes == 0 else max(0.0, float(low))
+    high = 1.0 if successes == n else min(1.0, float(high))
+    return Estimate(successes / n, low, high, n, method, confidence)
 
 
 def proportion_samples_needed(rate: float, op: str, threshold: float,
@@ -262,7 +264,8 @@ def bootstrap_estimate(samples: Sequence[np.ndarray], statistic: Callable[..., f
     arrays = [np.asarray(s) for s in samples]
     n = int(sum(a.size for a in arrays))
     point = float(statistic(*arrays))
-    if any(a.size == 0 for a in arrays) or math.isnan(point):
+    # One observation (or none) cannot be resampled into a spread: nothing is bounded.
+    if any(a.size < 2 for a in arrays) or math.isnan(point):
         return Estimate(point if arrays else math.nan, -math.inf, math.inf, n, BOOTSTRAP,
                         confidence)
     result = stats.bootstrap(arrays, statistic, n_resamples=resamples, paired=False,

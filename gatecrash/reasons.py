@@ -19,6 +19,7 @@ from dashboards.intervals import (
     Decision,
     Estimate,
     bootstrap_samples_needed,
+    decide,
     method_label,
     quantile_bound_min_samples,
 )
@@ -47,8 +48,12 @@ def _percent(j: Judgement) -> bool:
 
 
 def interval_text(estimate: Estimate, percent: bool = False) -> str:
+    """`value [low, high] (method, n)`; an exact value without its degenerate interval."""
+    how = f"({method_label(estimate)}, n={estimate.n:,})"
+    if estimate.low == estimate.high == estimate.value:
+        return f"{number(estimate.value, percent)} {how}"
     return (f"{number(estimate.value, percent)} [{number(estimate.low, percent)}, "
-            f"{number(estimate.high, percent)}] ({method_label(estimate)}, n={estimate.n:,})")
+            f"{number(estimate.high, percent)}] {how}")
 
 
 def _proportion_needed(j: Judgement, op: str, threshold: float) -> str:
@@ -72,8 +77,14 @@ def _proportion_needed(j: Judgement, op: str, threshold: float) -> str:
                    else ("none" if k == 0 else "all") + " matching")
         more = f">= {count:,} requests with {outcome} are needed for {target}"
     else:
-        more = f"about {count:,} requests at the observed rate would decide {target}"
+        outcome = "hold" if _satisfies(estimate.value, op, threshold) else "fail"
+        more = (f"about {count:,} requests at the observed rate would decide {target} "
+                f"(it would {outcome})")
     return f"{evidence}: shows {shown}; {more} ({method_label(estimate)})"
+
+
+def _satisfies(value: float, op: str, threshold: float) -> bool:
+    return decide(Estimate(value, value, value, 1, ""), op, threshold) is Decision.HOLDS
 
 
 def needed(j: Judgement) -> tuple[int | None, str]:

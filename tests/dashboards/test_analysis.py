@@ -53,7 +53,7 @@ def test_fault_summary_values() -> None:
     assert [summary.value(name) for name in names] == [0.0, 0.0, 0.0]
     # requests_lost is exact, with its n and the upper bound on the loss rate.
     lost = summary.requests_lost
-    assert lost is not None and lost.estimate.n == 100 and "loss rate <= 3.699%" in lost.note
+    assert lost is not None and lost.estimate.n == 100 and "loss rate <= 3.699 %" in lost.note
 
 
 def test_fault_summary_nan_without_fault_window() -> None:
