@@ -122,6 +122,8 @@ def _resampled(runs: Mapping[str, RunData], comparison: Comparison, refs: list[M
 
     quantity, counts = resampled_estimate(runs, list(dict.fromkeys(keys.values())), difference,
                                           options)
+    # n: the rows the metrics rest on (the resampled windows hold other rows too).
+    quantity = replace(quantity, n=sum(counts.values()))
     left, right = _point(runs, comparison, default_arch, options)
     rank = None
     distinct = list(dict.fromkeys(refs))

@@ -164,5 +164,5 @@ def reason(j: Judgement, problems: list[str]) -> tuple[str, int | None]:
     if j.trials:
         extras.append(_spread(j.trials))
     if problems:
-        extras.insert(0, "not judged: " + "; ".join(problems))
+        text = f"not judged ({'; '.join(problems)}); measured: {text}"
     return "; ".join([text, *extras]), count
