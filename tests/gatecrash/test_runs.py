@@ -114,6 +114,7 @@ def test_trials_repeat_the_fault_on_one_stack_and_pool_the_rows(tmp_path: Path) 
     assert len(record.faults) == 2 and all(f.proof and f.proof.ok for f in record.faults)
     availability, lost = record.verdicts
     assert len(availability.trials) == 2 and "per trial:" in availability.detail
+    assert (lost.method, len(lost.trials)) == ("observed", 2)  # summed over both trials
     fault_rows = sum(int(((record.rows["ts_send"] >= a) & (record.rows["ts_send"] < b)).sum())
                      for a, b in (first["fault"], second["fault"]))
     assert availability.n is not None and 0 < availability.n <= fault_rows
