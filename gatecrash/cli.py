@@ -297,6 +297,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
         print(f"error: {error}", file=sys.stderr)
     if junit is not None:
         suites = [(f"{r.run_dir.name}", r.verdicts) for r in result.runs]
+        if result.across:
+            suites.append(("across-architectures", result.across))
         write_junit(junit, suites)
         print(f"junit: {junit}")
     return result.exit_code

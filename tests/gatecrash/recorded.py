@@ -34,7 +34,7 @@ def request(ts: float, domain: str = "identity", status: int = 200, latency_ms: 
 
 def spaced(start: float, end: float, count: int, **fields: Any) -> list[tuple[Any, ...]]:
     """`count` requests evenly spread over [start, end)."""
-    step = (end - start) / count
+    step = (end - start) / max(count, 1)
     return [request(start + i * step, **fields) for i in range(count)]
 
 
