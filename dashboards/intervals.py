@@ -349,9 +349,10 @@ def _apply(op: str, x: float, y: float) -> float:
 
 # -- how many samples would decide ---------------------------------------------------------
 def bootstrap_samples_needed(estimate: Estimate, op: str, threshold: float) -> int | None:
-    """About how many rows per sample would decide `X op threshold`: a bootstrap interval
-    narrows as 1/sqrt(n), so n * (half-width / distance to the threshold)^2. None when
-    the point sits on the threshold or the interval is unbounded."""
+    """About how many rows would decide `X op threshold`: a bootstrap interval narrows
+    as 1/sqrt(n), so n * (the interval's reach towards the threshold / the point's
+    distance to it)^2. None when the point sits on the threshold or the interval is
+    unbounded."""
     if not estimate.measured or not math.isfinite(estimate.low) \
             or not math.isfinite(estimate.high) or estimate.n <= 0:
         return None
@@ -360,8 +361,11 @@ def bootstrap_samples_needed(estimate: Estimate, op: str, threshold: float) -> i
     margin = abs(estimate.value - threshold)
     if margin == 0:
         return None
-    half = (estimate.high - estimate.low) / 2
-    return math.ceil(estimate.n * (half / margin) ** 2)
+    # The side of the interval that reaches across the threshold (a percentile
+    # bootstrap interval need not be symmetric).
+    half = estimate.high - estimate.value if threshold > estimate.value \
+        else estimate.value - estimate.low
+    return max(estimate.n + 1, math.ceil(estimate.n * (half / margin) ** 2))
 
 
 def quantile_bound_min_samples(q: float, upper: bool,

@@ -73,14 +73,22 @@ def _proportion_needed(j: Judgement, op: str, threshold: float) -> str:
     if count is None:
         more = f"no sample size decides {target} at the observed rate"
     elif k in (0, n):
-        outcome = (f"{k if failures_are else n - k} failures" if failures_are is not None
-                   else ("none" if k == 0 else "all") + " matching")
-        more = f">= {count:,} requests with {outcome} are needed for {target}"
+        more = f">= {count:,} requests with {_unanimous(j.metric, k == n)} are needed for {target}"
     else:
         outcome = "hold" if _satisfies(estimate.value, op, threshold) else "fail"
         more = (f"about {count:,} requests at the observed rate would decide {target} "
                 f"(it would {outcome})")
     return f"{evidence}: shows {shown}; {more} ({method_label(estimate)})"
+
+
+def _unanimous(metric: str | None, every: bool) -> str:
+    """How a sample where every (or no) request counts is described."""
+    failures_are = FAILURE_COUNTS.get(metric or "")
+    if failures_are is None:
+        return "all matching" if every else "none matching"
+    if every != failures_are:  # every request available, or none failing
+        return "0 failures"
+    return "every one failing"
 
 
 def _satisfies(value: float, op: str, threshold: float) -> bool:
@@ -94,6 +102,9 @@ def needed(j: Judgement) -> tuple[int | None, str]:
         if estimate.method != BOOTSTRAP:
             return None, ("longer runs would narrow each side's interval (combined by "
                           "interval arithmetic: no size rule)")
+        if not (math.isfinite(estimate.low) and math.isfinite(estimate.high)):
+            return None, ("a side has too few rows for the bootstrap to bound it (some "
+                          "resamples held none of them): that side needs more rows")
         count = bootstrap_samples_needed(estimate, j.op, j.bound)
         if count is None:
             return None, "no sample size decides it at the observed difference"

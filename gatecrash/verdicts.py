@@ -71,18 +71,20 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequ
 def _verdict(experiment: Experiment, arch: str, spec: HypothesisSpec,
              judgement: Judgement | None, detail: str, word: VerdictWord,
              samples_needed: int | None = None) -> Verdict:
-    fields: dict[str, object] = {}
-    if judgement is not None:
-        estimate = judgement.estimate
-        fields = dict(measured=judgement.left, threshold=judgement.right,
-                      quantity=judgement.quantity, op=judgement.op, bound=judgement.bound,
-                      value=estimate.value, low=estimate.low, high=estimate.high, n=estimate.n,
-                      samples=judgement.samples, method=estimate.method,
-                      confidence=estimate.confidence, samples_needed=samples_needed,
-                      trials=judgement.trials)
-    return Verdict(experiment=experiment.name, claim=experiment.claim,
-                   claim_id=experiment.claim_id, arch=arch, hypothesis=spec.name or spec.expr,
-                   verdict=word, detail=detail, **fields)  # type: ignore[arg-type]
+    common = Verdict(experiment=experiment.name, claim=experiment.claim,
+                     claim_id=experiment.claim_id, arch=arch,
+                     hypothesis=spec.name or spec.expr, verdict=word, detail=detail)
+    if judgement is None:
+        return common
+    estimate = judgement.estimate
+    # Validated again (not model_copy): NaN becomes null on the way in.
+    return Verdict(**common.model_dump(exclude_defaults=True), measured=judgement.left,
+                   threshold=judgement.right,
+                   quantity=judgement.quantity, op=judgement.op, bound=judgement.bound,
+                   value=estimate.value, low=estimate.low, high=estimate.high, n=estimate.n,
+                   samples=judgement.samples, method=estimate.method,
+                   confidence=estimate.confidence, samples_needed=samples_needed,
+                   trials=list[float | None](judgement.trials))
 
 
 WORDS: dict[Decision, VerdictWord] = {Decision.HOLDS: HOLDS, Decision.FAILS: FAILS,

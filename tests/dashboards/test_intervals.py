@@ -163,6 +163,9 @@ def test_interval_arithmetic_covers_every_combination() -> None:
 def test_bootstrap_samples_needed_scales_as_one_over_root_n() -> None:
     estimate = Estimate(1.0, -1.0, 3.0, 100, "bootstrap")  # half-width 2, margin 1
     assert bootstrap_samples_needed(estimate, ">", 0.0) == 400
+    # An asymmetric interval: only its reach towards the threshold counts.
+    assert bootstrap_samples_needed(Estimate(1.0, -0.5, 10.0, 100, "bootstrap"), ">", 0.0) \
+        == 225
     assert bootstrap_samples_needed(Estimate(0.0, -1.0, 1.0, 100, "bootstrap"), ">", 0.0) is None
 
 

@@ -94,6 +94,14 @@ def test_zero_failures_in_66_holds_only_what_66_can_show(tmp_path: Path) -> None
     assert loose.samples_needed is None and "the whole interval is >= 90 %" in loose.detail
 
 
+def test_a_dead_window_says_so_in_its_own_words(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66, status=0, error_kind="connect"))
+    (verdict,) = judge(experiment("availability@fault <= 0.01"), "dual", data, [])
+    assert verdict.verdict == "inconclusive"
+    assert ("66 failures in 66: shows <= 5.5 %; >= 381 requests with every one failing are "
+            "needed for <= 1 %") in verdict.detail
+
+
 def test_a_clear_shortfall_fails_and_clopper_pearson_is_selectable(tmp_path: Path) -> None:
     half = spaced(T0 + 2, T0 + 6, 30) + spaced(T0 + 2.01, T0 + 6, 30, status=0,
                                                error_kind="connect")
