@@ -31,7 +31,7 @@ __all__ = ["LoadRun", "start_load"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-USER_CLASS = {"closed": "ClosedLoopUser", "open": "OpenLoopUser"}
+USER_CLASS = {"closed": "ClosedLoopUser", "open": "OpenLoopUser", "sweep": "OpenLoopUser"}
 # After SIGINT Locust stops users (stop_timeout_s), fires `quitting` (rows
 # flushed) and exits; this margin covers its interpreter teardown.
 SIGINT_MARGIN_S = 10.0
