@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chaos.faults import FaultSpec, TargetSpec
 from dashboards.analysis import METRICS
+from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
 from loadtests.spec import LoadSpec
@@ -126,9 +127,13 @@ class Experiment(_Strict):
     faults: list[FaultStep] = Field(default_factory=list)
     hypotheses: list[HypothesisSpec] = Field(min_length=1)
     abort: AbortSpec = AbortSpec()
-    # Mean CPU (host: all cores; generator: its busiest process, % of a core) at or
-    # above which the measurement is not trusted and the run is inconclusive.
-    saturation_pct: float = Field(default=95.0, gt=0, le=100)
+    # CPU (host: all cores; generator: its busiest process, % of a core) at or above
+    # which a second is saturated; any saturated second of a judged window makes the
+    # run inconclusive (dashboards.saturation; a sweep does not judge the host's).
+    saturation_pct: float = Field(default=DEFAULT_SATURATION_PCT, gt=0, le=100)
+    # Open loop: p95 send lag (ts_send - ts_intended) of a second above which the
+    # generator is behind its schedule in that second.
+    max_send_lag_ms: float = Field(default=DEFAULT_SEND_LAG_MS, gt=0)
     # Off only where the verdict logic itself is under test on a shared machine.
     require_unsaturated: bool = True
 

@@ -247,7 +247,8 @@ class _Run:
         rows = read_rows(self.run_dir, problems)
         windows = self.meta.window_spans()
         cpu = read_cpu(self.run_dir, problems)
-        problems += validity_problems(self.exp, windows, self.faults, cpu, self.aborted)
+        problems += validity_problems(self.exp, windows, self.faults, cpu, self.aborted,
+                                      rows=rows, t0=self.t0)
         if rows.empty:
             problems.append("no request was recorded")
         return judge(self.exp, self.arch, rows, windows, problems)

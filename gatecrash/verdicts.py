@@ -7,7 +7,6 @@ or load generator makes it inconclusive, never passed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -15,6 +14,7 @@ import pandas as pd
 from dashboards.analysis import evaluate
 from dashboards.errors import DashboardsError
 from dashboards.outcomes import prepare_rows
+from dashboards.saturation import SaturationBounds, saturation_problems
 from gatecrash.experiment import Experiment, HypothesisSpec
 from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, VerdictWord
 
@@ -22,17 +22,15 @@ from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, Verdi
 __all__ = ["HOLDS", "Verdict", "exit_code", "judge", "validity_problems"]
 
 
-def _mean_in(cpu: pd.DataFrame, column: str, start: float, end: float) -> float:
-    if cpu.empty or column not in cpu:
-        return math.nan
-    inside = cpu[(cpu["ts"] >= start) & (cpu["ts"] <= end)]
-    return float(inside[column].mean()) if len(inside) else math.nan
-
-
 def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
                       fault_events: Sequence[FaultEvent], cpu: pd.DataFrame,
-                      aborted: str | None) -> list[str]:
-    """Why this run's measurements cannot decide anything (empty: they can)."""
+                      aborted: str | None, *, rows: pd.DataFrame | None = None,
+                      t0: float | None = None) -> list[str]:
+    """Why this run's measurements cannot decide anything (empty: they can).
+
+    Saturation is judged second by second (dashboards.saturation); `rows` give the
+    generator's schedule lag, `t0` (the load's start) names the seconds.
+    """
     problems = []
     if aborted:
         problems.append(f"run aborted: {aborted}")
@@ -46,15 +44,12 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
         if event.traffic and not any(t.any for t in event.traffic.values()):
             problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
     if windows and experiment.require_unsaturated:
-        start = min(a for a, _ in windows.values())
-        end = max(b for _, b in windows.values())
-        host = _mean_in(cpu, "host_pct", start, end)
-        gen = _mean_in(cpu, "generator_max_pct", start, end)
-        if host >= experiment.saturation_pct:
-            problems.append(f"host saturated: mean CPU {host:.0f}% ≥ "
-                            f"{experiment.saturation_pct:g}%")
-        if gen >= experiment.saturation_pct:
-            problems.append(f"load generator saturated: mean {gen:.0f}% of a core")
+        bounds = SaturationBounds(host_pct=experiment.saturation_pct,
+                                  generator_pct=experiment.saturation_pct,
+                                  send_lag_ms=experiment.max_send_lag_ms,
+                                  judge_host=experiment.load.mode != "sweep")
+        origin = t0 if t0 is not None else min(a for a, _ in windows.values())
+        problems += saturation_problems(cpu, rows, windows.values(), origin, bounds)
     return problems
 
 
