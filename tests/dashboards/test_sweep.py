@@ -1,0 +1,127 @@
+"""The knee rule, and sweeps judged step by step on writer-made rows and samples."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from dashboards.sweep import SweepPlan, find_knee, judge_sweep, step_outcomes
+from records import Slo
+from tests.dashboards.sweeprows import T0, Seconds, Segment, write_run
+
+PLAN = SweepPlan(rates=(20.0, 40.0, 60.0, 80.0, 100.0), step_s=2.0, step_rps=20.0)
+SLO = Slo()  # p95 <= 250 ms, availability >= 0.99
+END = T0 + 11
+
+
+def steps(*segments: Segment) -> list[Segment]:
+    return list(segments)
+
+
+def healthy(k: int, **kw: float) -> Segment:
+    return Segment(2 * k, 2 * k + 2, PLAN.rates[k], **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("passed", "complete", "knee", "first_fail", "decided"), [
+    ([True, True, True, False, False], False, 2, 3, True),
+    ([True, False, True, True, False, False], False, 3, 4, True),  # one failing step is noise
+    ([True, True, False], False, 1, 2, False),  # the next step decides
+    ([True, True, False], True, 1, 2, True),  # the sweep ended on it
+    ([False, False], False, None, 0, True),  # below the first step
+    ([True, True, True], True, 2, None, True),  # the ceiling
+    ([True, False, True], True, 2, None, True),
+    ([], False, None, None, False),
+])
+def test_knee_rule(passed: list[bool], complete: bool, knee: int | None,
+                   first_fail: int | None, decided: bool) -> None:
+    found = find_knee(passed, complete)
+    assert (found.index, found.first_fail, found.decided) == (knee, first_fail, decided)
+
+
+def test_plan_counts_arrivals_like_the_schedule() -> None:
+    assert [PLAN.scheduled(k) for k in range(5)] == [40, 80, 120, 160, 200]
+    odd = SweepPlan(rates=(2.5, 5.0), step_s=1.0, step_rps=2.5)
+    assert [odd.scheduled(0), odd.scheduled(1)] == [3, 5]  # arrivals at 0, .4, .8 | 1.2 ...
+
+
+def test_a_clear_knee(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1), healthy(2),
+        healthy(3, slow_every=5, slow_ms=600), healthy(4, latency_ms=800)), Seconds(10))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END)
+    assert [s.outcome for s in record.steps] == ["pass", "pass", "pass", "fail", "fail"]
+    assert (record.knee_step, record.knee_rps) == (2, 60.0)
+    # Every resample keeps the same knee; the true one lies below the next step.
+    assert (record.capacity.value, record.capacity.low, record.capacity.high) == (60, 60, 80)
+    assert record.capacity.n == 600 and record.notes == []
+    knee = record.steps[2]
+    assert knee.p95_corrected_ms.value == pytest.approx(21.0, abs=0.01)
+    assert knee.availability.value == 1.0 and knee.availability.low < 0.99  # n=120
+    assert knee.lag.p50_ms == 1.0 and knee.lag.missing == 0
+    gateway = next(c for c in knee.components if c.component == "gateway")
+    assert gateway.cpu_ms_per_request == pytest.approx(5.0)  # 30 % of a core at 60 req/s
+    assert record.steps[3].detail.startswith("p95 601 ms (> 250)")
+
+
+def test_a_borderline_step_widens_the_interval(tmp_path: Path) -> None:
+    # Step 2: 6 % of requests at 400 ms: its p95 is over the bound, but resamples can
+    # pass it; step 1: 4 % slow: passes, but resamples can fail it.
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1, slow_every=25, slow_ms=400),
+        healthy(2, slow_every=16, slow_ms=400), healthy(3, latency_ms=900),
+        healthy(4, latency_ms=900)), Seconds(10))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END)
+    assert [s.outcome for s in record.steps] == ["pass", "pass", "fail", "fail", "fail"]
+    assert record.knee_rps == 40.0
+    assert record.capacity.low == 20.0 and record.capacity.high == 80.0
+
+
+def test_unanswered_arrivals_count_as_too_slow(tmp_path: Path) -> None:
+    # Step 3 serves only half its arrivals, fast: the other half never got an answer.
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1), healthy(2), Segment(6, 8, 40), Segment(8, 10, 50)), Seconds(10))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END)
+    third = record.steps[3]
+    assert (third.scheduled, third.sent, third.lag.missing, third.outcome) == \
+        (160, 80, 80, "fail")
+    assert third.p95_corrected_ms.value == pytest.approx(3000.0)  # 3 s since the step ended
+    assert record.knee_rps == 60.0
+
+
+def test_a_generator_bound_failure_leaves_the_capacity_open_above(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1), healthy(2), healthy(3, latency_ms=500, lag_ms=300),
+        healthy(4, latency_ms=500)), Seconds(10, busy={7: (99.0, 99.0)}))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END)
+    assert record.knee_rps == 60.0
+    assert record.steps[3].generator_bound_s == [6, 7] and record.steps[3].host_saturated_s == [7]
+    assert (record.capacity.low, record.capacity.high) == (60.0, math.inf)
+    assert "may be the generator's" in record.notes[0]
+
+
+def test_steps_too_recent_are_cut_and_the_ceiling_leaves_it_open(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps(*(healthy(k) for k in range(5))), Seconds(10))
+    # At T0 + 8.1, step 3 (ended at 8) is not yet 250 ms old: cut, not judged.
+    live = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                       judged_at=T0 + 8.1, complete=False)
+    assert [s.outcome for s in live.steps] == ["pass", "pass", "pass", "cut", "cut"]
+    assert step_outcomes(run.rows, PLAN, SLO, T0 + 8.1, settle_s=0.25) == [True] * 3
+    final = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                        judged_at=END)
+    assert final.knee_rps == 100.0 and final.capacity.high == math.inf
+    assert "raise the ceiling" in final.notes[0]
+
+
+def test_no_step_passed(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps(healthy(0, status=503), healthy(1, status=503)),
+                    Seconds(4))
+    record = judge_sweep(run.rows, run.cpu, arch="dual", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=T0 + 5)
+    assert record.knee_step is None and record.capacity.value == 0.0
+    assert record.capacity.high == 20.0 and "below 20 req/s" in record.notes[0]
