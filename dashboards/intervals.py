@@ -207,7 +207,8 @@ def quantile_samples_needed(values: Sequence[float] | np.ndarray, q: float, op: 
 
 
 # -- anything else: the bootstrap ------------------------------------------------------
-def bootstrap_estimate(samples: Sequence[np.ndarray], statistic: Callable[..., float],
+def bootstrap_estimate(samples: Sequence[np.ndarray],
+                       statistic: Callable[..., float | np.ndarray],
                        confidence: float = DEFAULT_CONFIDENCE,
                        resamples: int = BOOTSTRAP_RESAMPLES,
                        seed: int = BOOTSTRAP_SEED, vectorized: bool = False) -> Estimate:

@@ -57,9 +57,6 @@ class SaturationBounds:
     host_pct: float = DEFAULT_SATURATION_PCT
     generator_pct: float = DEFAULT_SATURATION_PCT
     send_lag_ms: float = DEFAULT_SEND_LAG_MS
-    # False in a capacity sweep: one host runs the architecture and the generator,
-    # and reaching its CPU limit is what the sweep looks for, not a flaw of it.
-    judge_host: bool = True
 
 
 def per_second(cpu: pd.DataFrame, rows: pd.DataFrame | None, t0: float) -> pd.DataFrame:
@@ -106,7 +103,7 @@ def flagged_seconds(seconds: pd.DataFrame, judged: Sequence[int],
     """The judged seconds that break each bound, by kind (HOST, GENERATOR, LAG)."""
     inside = seconds.loc[seconds.index.isin(judged)]
     found = {
-        HOST: inside.index[inside["host_pct"] >= bounds.host_pct] if bounds.judge_host else [],
+        HOST: inside.index[inside["host_pct"] >= bounds.host_pct],
         GENERATOR: inside.index[inside["generator_pct"] >= bounds.generator_pct],
         LAG: inside.index[inside["lag_p95_ms"] > bounds.send_lag_ms],
     }

@@ -19,6 +19,7 @@ from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
 from loadtests.spec import LoadSpec
+from records.capacity import Slo
 from records.meta import WINDOW_NAMES, RunWindows
 from targets.topology import Arch
 
@@ -136,6 +137,8 @@ class Experiment(_Strict):
     max_send_lag_ms: float = Field(default=DEFAULT_SEND_LAG_MS, gt=0)
     # Off only where the verdict logic itself is under test on a shared machine.
     require_unsaturated: bool = True
+    # A sweep load's SLO: the sweep stops once it breaks (gatecrash.sweep).
+    slo: Slo = Slo()
 
     @model_validator(mode="before")
     @classmethod
@@ -166,6 +169,10 @@ class Experiment(_Strict):
                 if step.target is None and arch not in (step.target_by_arch or {}):
                     raise ValueError(f"faults[{i}]: no target for architecture {arch} "
                                      "(add it to target_by_arch)")
+        if self.load.mode == "sweep" and self.faults:
+            raise ValueError("faults: a capacity sweep (load.mode: sweep) runs no fault; "
+                             "measure the capacity first, then give the faulted run "
+                             "a share of it (rate: 50%)")
         if self.faults and self.fault_end_s + self.recovery_s > duration:
             raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
                              f"{self.recovery_s:g}: raise load.duration_s to at least "
@@ -185,7 +192,11 @@ class Experiment(_Strict):
         if factor == 1:
             return self
         data = self.model_dump(mode="json", exclude_none=True)
-        data["load"]["duration_s"] = max(1, round(self.load.duration_s * factor))
+        if self.load.sweep is not None:  # a sweep's duration is its steps'
+            data["load"]["sweep"]["step_s"] *= factor
+            del data["load"]["duration_s"]
+        else:
+            data["load"]["duration_s"] = max(1, round(self.load.duration_s * factor))
         for key in ("warmup_s", "recovery_s"):
             data[key] = getattr(self, key) * factor
         for step in data["faults"]:

@@ -26,6 +26,7 @@ from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.runtimes import deployed_stack
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
+from gatecrash.sweep import SweepRun
 from gatecrash.verdicts import exit_code, judge, validity_problems
 from loadtests import LoadError, LoadRun, LoadSpec, start_load
 from records import (
@@ -109,6 +110,8 @@ class _Run:
         self.faults: list[FaultEvent] = []
         self.aborted: str | None = None
         self.t0: float | None = None
+        self.sweep: SweepRun | None = None
+        self.load_end: float | None = None
 
     def save_meta(self) -> None:
         self.record.write_meta(self.meta)
@@ -144,6 +147,7 @@ class _Run:
             # Last safety net, after every fault context has removed its own.
             cleanup.callback(self._reset, injector)
             spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
+            self.sweep = SweepRun.of(spec, self.exp.slo, self.run_dir)
             load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
@@ -158,6 +162,7 @@ class _Run:
             self._drive(load, injector, spec)
             self.phase("load-end")
             self._windows_from_faults()
+        self.load_end = time.time()  # the load stopped: its last rows are on disk
 
     def _windows_from_faults(self) -> None:
         """Windows on the faults' actual times: a fault lands a tick after its plan,
@@ -212,11 +217,14 @@ class _Run:
                     stats = load.live()
                     # Faults and their recovery are the planned disturbance; the
                     # bound guards everything else.
-                    disturbed = bool(active) or now < settled_after
+                    # A sweep overloads on purpose past its knee.
+                    disturbed = bool(active) or now < settled_after or self.sweep is not None
                     reason = abort.check(now, stats.requests, stats.failures, disturbed)
                     if reason:
                         self.abort(reason, now)
                         break
+                    if self.sweep is not None and self.sweep.check(now):
+                        break  # the knee is found: no need to overload it further
                     line = LiveProgress(
                         arch=self.arch, elapsed_s=elapsed, total_s=float(spec.duration_s),
                         requests=stats.requests, rate_rps=stats.rate_rps,
@@ -245,8 +253,12 @@ class _Run:
     def analyse(self) -> list[Verdict]:
         problems: list[str] = []
         rows = read_rows(self.run_dir, problems)
-        windows = self.meta.window_spans()
         cpu = read_cpu(self.run_dir, problems)
+        if self.sweep is not None and self.t0 is not None:
+            self.meta.windows = self.sweep.finish(self.record, self.arch, rows, cpu, self.t0,
+                                                  self.load_end or time.time())
+            self.save_meta()
+        windows = self.meta.window_spans()
         problems += validity_problems(self.exp, windows, self.faults, cpu, self.aborted,
                                       rows=rows, t0=self.t0)
         if rows.empty:

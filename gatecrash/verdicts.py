@@ -43,11 +43,11 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
             problems.append(f"fault {event.label}: no proof it took effect ({why})")
         if event.traffic and not any(t.any for t in event.traffic.values()):
             problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
-    if windows and experiment.require_unsaturated:
+    # A sweep judges its own seconds, step by step (dashboards.sweep).
+    if windows and experiment.require_unsaturated and experiment.load.mode != "sweep":
         bounds = SaturationBounds(host_pct=experiment.saturation_pct,
                                   generator_pct=experiment.saturation_pct,
-                                  send_lag_ms=experiment.max_send_lag_ms,
-                                  judge_host=experiment.load.mode != "sweep")
+                                  send_lag_ms=experiment.max_send_lag_ms)
         origin = t0 if t0 is not None else min(a for a, _ in windows.values())
         problems += saturation_problems(cpu, rows, windows.values(), origin, bounds)
     return problems

@@ -90,6 +90,10 @@ class RateStage(_Strict):
     def end(self) -> float | CapacityShare:
         return self.rate_start if self.rate_end is None else self.rate_end
 
+    def rates(self) -> tuple[float, float]:
+        """(start, end) in req/s; ValueError for a share of the capacity (not resolved)."""
+        return rate_value(self.rate_start, None), rate_value(self.end, None)
+
     def resolved(self, capacity_rps: float | None) -> RateStage:
         """The stage in req/s (shares taken of `capacity_rps`)."""
         return RateStage(duration_s=self.duration_s,
@@ -260,7 +264,7 @@ class LoadSpec(_Strict):
             raise ValueError("a ramp needs both rate_start and rate_end")
         if _negative(self.rate_start) or _negative(self.rate_end):
             raise ValueError("rate_start and rate_end must be >= 0")
-        if self.rate is not None and _zero(self.rate) or _negative(self.rate):
+        if _zero(self.rate) or _negative(self.rate):
             raise ValueError("rate must be > 0")
         if self.stages is not None:
             if not self.stages:

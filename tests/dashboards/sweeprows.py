@@ -12,7 +12,7 @@ import numpy as np
 from records import COLUMNS, CpuSample, RunMeta, RunRecord, RunWriter, read_run
 from records.rows import rows_table
 
-__all__ = ["T0", "Segment", "Seconds", "write_run"]
+__all__ = ["T0", "Seconds", "Segment", "write_run"]
 
 T0 = 1_700_000_000.0
 

@@ -66,7 +66,7 @@ def test_memory_and_unknown_components(tmp_path: Path) -> None:
     assert rss_mb(run.cpu, (T0, T0 + 10), "auth").value == pytest.approx(120.0)
     assert rss_mb(run.cpu, (T0, T0 + 10)).value == pytest.approx(210.0)
     assert rss_mb(run.cpu, (T0, T0 + 10), "generator").value == pytest.approx(50.0)
-    with pytest.raises(SelectorError, match="unknown component 'router'.*gateway"):
+    with pytest.raises(SelectorError, match=r"unknown component 'router'.*gateway"):
         cpu_ms_per_request(run.cpu, run.rows, (T0, T0 + 10), "router")
     nothing = cpu_ms_per_request(run.cpu, run.rows, (T0 + 20, T0 + 30), "gateway")
     assert math.isnan(nothing.value) and nothing.n == 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dashboards.saturation import (
-    GENERATOR,
-    HOST,
     LAG,
     SaturationBounds,
     flagged_seconds,
@@ -54,13 +52,6 @@ def test_lag_is_a_p95_not_one_late_request(tmp_path: Path) -> None:
     late.loc[late.index % 20 == 10, "ts_send"] += 2.0  # 3 in 40: above the 95th percentile
     assert flagged_seconds(per_second(run.cpu, late, T0), list(range(10)), BOUNDS)[LAG] == \
         list(range(10))
-
-
-def test_a_sweep_does_not_judge_the_host(tmp_path: Path) -> None:
-    run = write_run(tmp_path / "r", [Segment(0, 10, 20)], Seconds(10, busy={5: (100.0, 30.0)}))
-    bounds = SaturationBounds(judge_host=False)
-    assert flagged_seconds(per_second(run.cpu, run.rows, T0), list(range(10)), bounds) == \
-        {HOST: [], GENERATOR: [], LAG: []}
 
 
 def test_no_cpu_sample_is_a_problem(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from records import (
     RECORD_VERSION,
-    CapacityRecord,
     ROW_SCHEMA,
     AbortEvent,
+    CapacityRecord,
     CpuSample,
     FaultEvent,
     HopTraffic,
