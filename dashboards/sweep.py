@@ -140,8 +140,10 @@ def _units(rows: pd.DataFrame, missing: int, censor_ms: float) -> tuple[np.ndarr
             np.concatenate([~rows["rejected"].to_numpy(bool), np.zeros(missing, bool)]))
 
 
-def _steps(rows: pd.DataFrame, plan: SweepPlan, judged_at: float) -> list[_Step]:
-    """Every step that has started by `judged_at`, with its rows (by intended send)."""
+def _steps(rows: pd.DataFrame, plan: SweepPlan, judged_at: float,
+           sent_until: float) -> list[_Step]:
+    """Every step that started before the load stopped sending, with its rows (by
+    intended send); its missing arrivals are censored at the time since its end."""
     prepared = prepare_rows(rows)
     prepared = prepared[prepared["ts_intended"].notna()]
     if prepared.empty:
@@ -154,7 +156,7 @@ def _steps(rows: pd.DataFrame, plan: SweepPlan, judged_at: float) -> list[_Step]
     steps = []
     for k, rate in enumerate(plan.rates):
         start, end = origin + k * plan.step_s, origin + (k + 1) * plan.step_s
-        if start >= judged_at:
+        if start >= sent_until:
             break
         mine = prepared[step_of == k]
         scheduled = plan.scheduled(k)
@@ -192,15 +194,19 @@ def _passes(p95: float, availability: float, slo: Slo) -> bool:
     return p95 <= slo.p95_ms and availability >= slo.availability
 
 
-def _judgeable(steps: list[_Step], settle_s: float, judged_at: float) -> list[_Step]:
-    return [s for s in steps if s.end + settle_s <= judged_at]
+def _judgeable(steps: list[_Step], settle_s: float, judged_at: float,
+               sent_until: float) -> list[_Step]:
+    """Steps whose every arrival was due before the load stopped sending, and whose
+    end is `settle_s` old: the others are cut."""
+    return [s for s in steps if s.end <= sent_until + EPS and s.end + settle_s <= judged_at]
 
 
 def step_outcomes(rows: pd.DataFrame, plan: SweepPlan, slo: Slo, judged_at: float,
                   settle_s: float) -> list[bool]:
     """Pass (True) or fail of each step judgeable at `judged_at` (points only, cheap:
     what a running sweep checks to know when to stop)."""
-    steps = _judgeable(_steps(rows, plan, judged_at), settle_s, judged_at)
+    steps = _judgeable(_steps(rows, plan, judged_at, judged_at), settle_s, judged_at,
+                       judged_at)
     return [_passes(_p95(s.latency), _availability(s.ok, s.counted), slo) for s in steps]
 
 
@@ -218,6 +224,14 @@ def _lag(step: _Step, bound_ms: float) -> GeneratorLag:
                         p95_ms=round(float(np.quantile(lag, P95)), 1),
                         max_ms=round(float(lag.max()), 1), late=int((lag > bound_ms).sum()),
                         missing=step.missing)
+
+
+def _own_seconds(step: _Step, t0: float) -> list[int]:
+    """The seconds (since `t0`) mostly inside the step: a neighbour's overloaded
+    second must not be held against it."""
+    overlapping = judged_seconds([(step.start, step.end)], t0)
+    own = [k for k in overlapping if step.start <= t0 + k + 0.5 < step.end]
+    return own or overlapping
 
 
 def _knee_rate(knee: Knee, plan: SweepPlan) -> float:
@@ -263,16 +277,20 @@ def _capacity(steps: list[_Step], plan: SweepPlan, slo: Slo, knee: Knee,
 
 
 def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
-                plan: SweepPlan, slo: Slo, judged_at: float, complete: bool = True,
-                bounds: SaturationBounds | None = None, settle_s: float | None = None,
-                ended: str = "", confidence: float = DEFAULT_CONFIDENCE) -> CapacityRecord:
-    """Every started step judged (those within `settle_s` of `judged_at`: cut), the
-    knee and the capacity estimate. `t0`: the load's start (names the seconds);
-    `complete`: the sweep is over (no further step will come); `ended`: why."""
+                plan: SweepPlan, slo: Slo, judged_at: float, sent_until: float | None = None,
+                complete: bool = True, bounds: SaturationBounds | None = None,
+                settle_s: float | None = None, ended: str = "",
+                confidence: float = DEFAULT_CONFIDENCE) -> CapacityRecord:
+    """Every step started before `sent_until` (when the load stopped sending; default
+    `judged_at`), judged unless it ended after that or within `settle_s` of
+    `judged_at` (then cut); the knee and the capacity estimate. `t0`: the load's
+    start (names the seconds); `complete`: the sweep is over (no further step will
+    come); `ended`: why."""
     bounds = bounds or SaturationBounds()
     settle_s = slo.p95_ms / MS if settle_s is None else settle_s
-    steps = _steps(rows, plan, judged_at)
-    judged = _judgeable(steps, settle_s, judged_at)
+    sent_until = judged_at if sent_until is None else sent_until
+    steps = _steps(rows, plan, judged_at, sent_until)
+    judged = _judgeable(steps, settle_s, judged_at, sent_until)
     judged_ids = {s.index for s in judged}
     seconds = per_second(cpu, rows, t0)
     records = []
@@ -283,8 +301,9 @@ def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
         ok = _passes(p95.value, availability.value, slo)
         if s.index in judged_ids:
             passed.append(ok)
-        flags = flagged_seconds(seconds, judged_seconds([(s.start, s.end)], t0), bounds)
-        inside = seconds.loc[seconds.index.isin(judged_seconds([(s.start, s.end)], t0))]
+        own = _own_seconds(s, t0)
+        flags = flagged_seconds(seconds, own, bounds)
+        inside = seconds.loc[seconds.index.isin(own)]
         detail = (f"p95 {p95.value:.0f} ms ({'<=' if p95.value <= slo.p95_ms else '>'} "
                   f"{slo.p95_ms:g}), availability {availability.value:.4g} "
                   f"({'>=' if availability.value >= slo.availability else '<'} "

@@ -15,6 +15,9 @@ from typing import Any
 
 from chaos.errors import ChaosError
 from dashboards.errors import DashboardsError
+from gatecrash.capacities import Capacities
+from gatecrash.capacity_cli import add_capacity_parser, capacity_exit_code, run_capacity
+from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
 from gatecrash.experiment import Experiment, load_experiment
@@ -202,12 +205,17 @@ def _archs(option: str | None, experiment: Experiment) -> list[str]:
     return ["single", "dual"] if option == "both" else [option]
 
 
+def _capacities(args: argparse.Namespace) -> Capacities:
+    return Capacities.from_file(args.capacity_from) if args.capacity_from else Capacities()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.file)
+    capacities = _capacities(args)
     stop = _stop_event()
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say)
+                       live=LivePrinter(), announce=_say, capacities=capacities)
     code = _finish_suite(result, None, "run")
     runs = result.runs
     if len(runs) == 2:
@@ -271,10 +279,11 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
+    capacities = _capacities(args)
     stop = _stop_event()
     result = run_suite(experiments, args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say)
+                       live=LivePrinter(), announce=_say, capacities=capacities)
     code = _finish_suite(result, args.junit, "gate")
     return EXIT_INTERRUPTED if stop.is_set() else code
 
@@ -290,10 +299,11 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
     else:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
+    capacities = _capacities(args)
     stop = _stop_event()
     started = time.monotonic()
     result = run_suite(experiments, args.out, runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say)
+                       live=LivePrinter(), announce=_say, capacities=capacities)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     code = _finish_suite(result, args.out / f"evidence-{stamp}.junit.xml", "evidence")
     if result.runs:
@@ -302,6 +312,13 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         print(f"evidence report: {report}")
     print(f"suite wall time: {time.monotonic() - started:.0f}s")
     return EXIT_INTERRUPTED if stop.is_set() else code
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    stop = _stop_event()
+    results = run_capacity(args, stop, LivePrinter(), _say)
+    print(capacity_table(results))
+    return EXIT_INTERRUPTED if stop.is_set() else capacity_exit_code(results)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
     run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _capacity_from(run)
     run.set_defaults(func=cmd_run)
 
     gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
@@ -367,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _capacity_from(gate)
     gate.set_defaults(func=cmd_gate)
 
     evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
@@ -377,8 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
     evidence.add_argument("--out", type=Path, default=Path("runs"))
     evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _capacity_from(evidence)
     evidence.set_defaults(func=cmd_evidence)
+
+    add_capacity_parser(sub, RUNTIMES).set_defaults(func=cmd_capacity)
     return parser
+
+
+def _capacity_from(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--capacity-from", type=Path, default=None, metavar="FILE",
+                        help='capacities to take "rate: 50%%" of: a JSON object of req/s by '
+                        'architecture, e.g. {"single": 60, "dual": 55} (default: measured '
+                        "on this machine, cached under GATECRASH_HOME)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gatecrash.capacities import Capacities
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
@@ -45,9 +46,12 @@ def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
               runtime: RuntimeKind = RuntimeKind.LOCAL, stop: threading.Event | None = None,
               live: Callable[[LiveProgress], None] | None = None,
-              announce: Callable[[str], None] | None = None) -> SuiteResult:
-    """Run every experiment on its architectures (or `arch`), sharing stacks."""
+              announce: Callable[[str], None] | None = None,
+              capacities: Capacities | None = None) -> SuiteResult:
+    """Run every experiment on its architectures (or `arch`), sharing stacks; rates
+    given as a share of the capacity are resolved first (gatecrash.capacities)."""
     stop = stop or threading.Event()
+    capacities = capacities or Capacities()
     say = announce or log.info
     plan: dict[tuple[str, str], list[Experiment]] = {}
     for experiment in experiments:
@@ -69,7 +73,12 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                     continue
                 say(f"== {experiment.name} on {one}")
                 try:
-                    run = run_experiment(experiment, one, out, stop=stop, live=live,
+                    resolved = capacities.resolve(experiment, one, runtime, deployed, out, say)
+                    if resolved is not experiment and not wait_pools_healthy(*deployed,
+                                                                             SETTLE_TIMEOUT_S):
+                        raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
+                                             "after its capacity was measured")
+                    run = run_experiment(resolved, one, out, stop=stop, live=live,
                                          deployed=deployed)
                 except GatecrashError as exc:
                     result.errors.append(str(exc))

@@ -53,6 +53,7 @@ class SweepRun:
         self.run_dir = run_dir
         self.settle_s = slo.p95_ms / 1000 + ROWS_FLUSH_S
         self.stopped: str | None = None
+        self.stopped_at: float | None = None
         self.record: CapacityRecord | None = None
         self._next_check = 0.0
         self._judged = 0
@@ -78,6 +79,7 @@ class SweepRun:
         knee = find_knee(passed, complete=False)
         if knee.decided:
             self.stopped = f"knee found ({knee.reason}), sweep stopped"
+            self.stopped_at = now
         return self.stopped
 
     def finish(self, writer: RunWriter, arch: str, rows: pd.DataFrame, cpu: pd.DataFrame,
@@ -86,7 +88,8 @@ class SweepRun:
         the hypotheses on (baseline: the steps up to the knee)."""
         ended = self.stopped or "the sweep's schedule ended"
         record = judge_sweep(rows, cpu, arch=arch, t0=t0, plan=self.plan, slo=self.slo,
-                             judged_at=load_end, complete=True, ended=ended)
+                             judged_at=load_end, sent_until=self.stopped_at or load_end,
+                             complete=True, ended=ended)
         writer.write_capacity(record)
         self.record = record
         if not record.steps:

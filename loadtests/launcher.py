@@ -72,6 +72,10 @@ def start_load(
     environment, never written to disk.
     """
     check_host(host, allowed_hosts)
+    if spec.relative:
+        raise LoadError("the load's rates are shares of a measured capacity ('50%'): "
+                        "resolve them first (LoadSpec.resolved; gatecrash does it from the "
+                        "capacity measured on this machine)")
     paths = RunPaths(out_dir)
     if any(paths.rows_dir.glob(PART_GLOB)):
         raise LoadError(f"{paths.rows_dir} already holds rows of another load; "
