@@ -74,16 +74,22 @@ STEP_METHOD = "bootstrap over each step's requests, knee rule re-applied"
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """The steps as scheduled: each step's rate (req/s), their common length, and the
-    rise from one to the next (the sweep's resolution)."""
+    """The steps as scheduled: each step's rate (req/s), their common length, the
+    rise from one to the next (the sweep's resolution), and the warm-up before the
+    first step (at its rate, not judged)."""
 
     rates: tuple[float, ...]
     step_s: float
     step_rps: float
+    warmup_s: float = 0.0
+
+    def offset(self, k: int) -> float:
+        """Seconds from the schedule's start to step k's."""
+        return self.warmup_s + k * self.step_s
 
     def scheduled(self, k: int) -> int:
         """Arrivals due in step k (half-open, as the generator's schedule counts them)."""
-        before = sum(self.rates[:k]) * self.step_s
+        before = self.rates[0] * self.warmup_s + sum(self.rates[:k]) * self.step_s
         return math.ceil(before + self.rates[k] * self.step_s - EPS) - math.ceil(before - EPS)
 
 
@@ -151,11 +157,11 @@ def _steps(rows: pd.DataFrame, plan: SweepPlan, judged_at: float,
     # Each load process's schedule starts at its own first arrival.
     origin_of = prepared.groupby("worker")["ts_intended"].transform("min").to_numpy(float)
     origin = float(prepared["ts_intended"].min())
-    offset = prepared["ts_intended"].to_numpy(float) - origin_of
-    step_of = np.floor(offset / plan.step_s + EPS).astype(int)
+    offset = prepared["ts_intended"].to_numpy(float) - origin_of - plan.warmup_s
+    step_of = np.floor(offset / plan.step_s + EPS).astype(int)  # the warm-up: < 0
     steps = []
     for k, rate in enumerate(plan.rates):
-        start, end = origin + k * plan.step_s, origin + (k + 1) * plan.step_s
+        start, end = origin + plan.offset(k), origin + plan.offset(k + 1)
         if start >= sent_until:
             break
         mine = prepared[step_of == k]

@@ -37,7 +37,8 @@ CHECK_EVERY_S = 1.0
 def sweep_plan(spec: LoadSpec) -> SweepPlan:
     if spec.sweep is None:
         raise GatecrashError(f"a {spec.mode} load has no sweep steps")
-    return SweepPlan(tuple(spec.sweep.rates()), spec.sweep.step_s, spec.sweep.step_rps)
+    return SweepPlan(tuple(spec.sweep.rates()), spec.sweep.step_s, spec.sweep.step_rps,
+                     spec.sweep.warmup_s)
 
 
 def pool_size(sweep: SweepSteps) -> int:

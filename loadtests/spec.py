@@ -24,6 +24,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 10.0
 DEFAULT_CHAT_TIMEOUT_S = 60.0
 DEFAULT_STOP_TIMEOUT_S = 5
 STAGES_TOLERANCE_S = 1e-6
+DEFAULT_SWEEP_WARMUP_S = 3.0
 # Open loop: room for the pool to spawn before the first arrival.
 OPEN_LOOP_START_SLACK_S = 5
 
@@ -102,14 +103,16 @@ class RateStage(_Strict):
 
 
 class SweepSteps(_Strict):
-    """Sweep mode: constant-rate steps of `step_s` seconds, from `rate_start` up by
-    `step_rps` each step, never above `rate_max` (the ceiling). The conductor ends
-    the sweep early once the knee is found (gatecrash.capacity)."""
+    """Sweep mode: `warmup_s` at `rate_start` (not judged: a cold stack answers its
+    first requests slowly), then constant-rate steps of `step_s` seconds, from
+    `rate_start` up by `step_rps` each step, never above `rate_max` (the ceiling).
+    The conductor ends the sweep early once the knee is found (gatecrash.sweep)."""
 
     rate_start: float = Field(gt=0, description="req/s of the first step")
     step_rps: float = Field(gt=0, description="req/s added at each step")
     step_s: float = Field(gt=0, description="seconds of each step")
     rate_max: float = Field(gt=0, description="ceiling: no step goes above it")
+    warmup_s: float = Field(default=DEFAULT_SWEEP_WARMUP_S, ge=0)
 
     @model_validator(mode="after")
     def _some_step(self) -> Self:
@@ -126,7 +129,7 @@ class SweepSteps(_Strict):
 
     @property
     def duration_s(self) -> float:
-        return len(self.rates()) * self.step_s
+        return self.warmup_s + len(self.rates()) * self.step_s
 
 
 _CLOSED_ONLY = ("users", "spawn_rate")
@@ -187,11 +190,15 @@ class LoadSpec(_Strict):
         if not isinstance(data, dict) or data.get("mode") != "sweep":
             return data
         steps = data.get("sweep")
+        if steps is None:
+            raise ValueError("a sweep needs sweep: {rate_start, step_rps, step_s, rate_max}")
         if isinstance(steps, dict):
             try:
                 steps = SweepSteps.model_validate(steps)
             except ValidationError:
-                return data  # reported, with its field path, by the field's own check
+                # Reported with its field path by the field's own check; a stand-in
+                # duration keeps a second, confusing error ("duration_s missing") away.
+                return {"duration_s": 1, **data}
         if not isinstance(steps, SweepSteps):
             return data
         derived = max(1, math.ceil(steps.duration_s - STAGES_TOLERANCE_S))
@@ -301,8 +308,9 @@ class LoadSpec(_Strict):
     def _stages(self) -> list[RateStage]:
         if self.mode == "sweep":
             assert self.sweep is not None  # validated
-            return [RateStage(duration_s=self.sweep.step_s, rate_start=r)
-                    for r in self.sweep.rates()]
+            warmup = [RateStage(duration_s=self.sweep.warmup_s, rate_start=self.sweep.rate_start)]
+            return warmup * (self.sweep.warmup_s > 0) + [
+                RateStage(duration_s=self.sweep.step_s, rate_start=r) for r in self.sweep.rates()]
         if self.stages is not None:
             return list(self.stages)
         if self.rate is not None:

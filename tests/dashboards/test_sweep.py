@@ -125,3 +125,21 @@ def test_no_step_passed(tmp_path: Path) -> None:
                          judged_at=T0 + 5)
     assert record.knee_step is None and record.capacity.value == 0.0
     assert record.capacity.high == 20.0 and "below 20 req/s" in record.notes[0]
+
+
+def test_the_warm_up_is_not_judged_and_the_sent_window_cuts(tmp_path: Path) -> None:
+    warm = SweepPlan(rates=(20.0, 40.0, 60.0), step_s=2.0, step_rps=20.0, warmup_s=1.0)
+    assert [warm.scheduled(k) for k in range(3)] == [40, 80, 120]
+    # The warm-up (first second) is slow: a cold stack. Steps start at T0 + 1.
+    run = write_run(tmp_path / "r", steps(
+        Segment(0, 1, 20, latency_ms=900), Segment(1, 3, 20), Segment(3, 5, 40),
+        Segment(5, 7, 60)), Seconds(8))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=warm, slo=SLO,
+                         judged_at=T0 + 9)
+    assert [(s.outcome, s.sent) for s in record.steps] == [("pass", 40), ("pass", 80),
+                                                           ("pass", 120)]
+    # The load stopped sending at T0 + 7: step 3 (T0 + 6 to 8) is cut, nothing after it.
+    run = write_run(tmp_path / "s", steps(*(healthy(k) for k in range(5))), Seconds(10))
+    stopped = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                          judged_at=END, sent_until=T0 + 7)
+    assert [s.outcome for s in stopped.steps] == ["pass", "pass", "pass", "cut"]
