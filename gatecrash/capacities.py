@@ -39,7 +39,7 @@ from gatecrash.experiment import Experiment
 from gatecrash.runner import deploy_options
 from gatecrash.stacks import Stack, gatecrash_home
 from loadtests.spec import ChatOptions, Mix
-from records import Slo
+from records import Slo, read_capacity
 from targets.stack import RuntimeKind
 from targets.topology import Arch
 
@@ -186,6 +186,15 @@ class Capacities:
         tmp.write_text(known.model_dump_json(indent=2), encoding="utf-8")
         os.replace(tmp, path)
         return known
+
+    def learn(self, experiment: Experiment, arch: str, runtime: RuntimeKind,
+              run_dir: Path) -> KnownCapacity | None:
+        """Remember the knee of a finished sweep run (None: not a sweep)."""
+        record = read_capacity(run_dir)
+        if experiment.load.mode != "sweep" or record is None:
+            return None
+        return self.remember(capacity_key(experiment, arch, runtime),
+                             CapacityResult(arch, run_dir, record))
 
     def capacity_of(self, experiment: Experiment, arch: str, runtime: RuntimeKind,
                     deployed: tuple[Stack, Runtime] | None, out_root: Path,

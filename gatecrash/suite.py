@@ -49,7 +49,9 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
               announce: Callable[[str], None] | None = None,
               capacities: Capacities | None = None) -> SuiteResult:
     """Run every experiment on its architectures (or `arch`), sharing stacks; rates
-    given as a share of the capacity are resolved first (gatecrash.capacities)."""
+    given as a share of the capacity are resolved first (gatecrash.capacities).
+    On each stack the capacity sweeps run first, and their knees are remembered:
+    the experiments after them take their shares of what was just measured."""
     stop = stop or threading.Event()
     capacities = capacities or Capacities()
     say = announce or log.info
@@ -60,9 +62,10 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
         for one in archs:
             plan.setdefault(_group_key(experiment, one), []).append(experiment)
     result = SuiteResult()
-    for (one, _), group in plan.items():
+    for (one, _), unordered in plan.items():
         if stop.is_set():
             break
+        group = sorted(unordered, key=lambda e: e.load.mode != "sweep")
         say(f"== deploying {one} for {len(group)} experiment(s)")
         with deployed_stack(one, runtime=runtime, **deploy_options(group[0])) as deployed:
             for experiment in group:
@@ -85,5 +88,7 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                     say(f"   error: {exc}")
                     continue
                 result.runs.append(run)
+                if run.status == "completed":
+                    capacities.learn(resolved, one, runtime, run.run_dir)
                 say(f"   {run.run_dir}" + (f" (aborted: {run.aborted})" if run.aborted else ""))
     return result

@@ -96,3 +96,21 @@ def test_an_old_or_failed_measurement_is_not_used(tmp_path: Path) -> None:
     capacities.remember(key, result(tmp_path, None))
     with pytest.raises(InputError, match="below the sweep's first step"):
         capacities.resolve(experiment(), "single", LOCAL, None, tmp_path)
+
+
+def test_a_finished_sweep_is_learnt(tmp_path: Path) -> None:
+    from records import RunMeta, RunWriter
+
+    sweep = experiment(load={"mode": "sweep", "mix": {"identity": 1, "business": 1, "chat": 0},
+                             "sweep": {"rate_start": 20, "step_rps": 20, "step_s": 3,
+                                       "rate_max": 200}})
+    writer = RunWriter.create(tmp_path / "run", RunMeta(
+        run_id="run", experiment="c5", claim="c", arch="single", seed=1, load_mode="sweep",
+        started=0.0))
+    writer.write_capacity(result(tmp_path, 60.0).record)
+    capacities = Capacities(home=tmp_path, measure=False)
+    assert capacities.learn(experiment(), "single", LOCAL, writer.path) is None  # not a sweep
+    assert capacities.learn(sweep, "single", LOCAL, writer.path) is not None
+    # An open-loop experiment with the same mix and deploy options takes its share of it.
+    assert capacities.resolve(experiment(rate="25%"), "single", LOCAL, None,
+                              tmp_path).load.rate == 15.0
