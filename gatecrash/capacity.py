@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from chaos.runtime.base import Runtime
 from dashboards.intervals import Estimate
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import DeploySpec, Experiment
-from gatecrash.runner import deploy_options, run_experiment
+from gatecrash.runner import RunResult, deploy_options, run_experiment
 from gatecrash.runtimes import deployed_stack
 from gatecrash.stacks import Stack
 from gatecrash.sweep import pool_size
@@ -37,6 +37,7 @@ __all__ = [
     "CapacityResult",
     "capacity_experiment",
     "measure_capacity",
+    "sweep_results",
 ]
 
 CAPACITY_CLAIM = ("capacity (the knee): the highest open-loop rate at which p95 and "
@@ -122,3 +123,13 @@ def measure_capacity(arch: str, out_root: Path, *, sweep: SweepSteps = DEFAULT_S
         raise GatecrashError(f"capacity sweep of {arch} ({result.run_dir}) judged no step: "
                              f"{result.aborted or 'no rows'}")
     return CapacityResult(arch, result.run_dir, record)
+
+
+def sweep_results(runs: Sequence[RunResult]) -> list[CapacityResult]:
+    """The sweeps among finished runs, with their judged steps."""
+    found = []
+    for run in runs:
+        record = read_capacity(run.run_dir)
+        if record is not None:
+            found.append(CapacityResult(run.arch, run.run_dir, record))
+    return found

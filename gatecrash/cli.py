@@ -17,6 +17,7 @@ from chaos.errors import ChaosError
 from dashboards.errors import DashboardsError
 from gatecrash.capacities import Capacities
 from gatecrash.capacity_cli import add_capacity_parser, capacity_exit_code, run_capacity
+from gatecrash.capacity import sweep_results
 from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
@@ -267,6 +268,9 @@ def _experiment_files(paths: list[Path]) -> list[Path]:
 
 
 def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
+    sweeps = sweep_results(result.runs)
+    if sweeps:  # the capacity sweeps' steps, knees and gateway loads, then the verdicts
+        print(capacity_table(sweeps) + "\n")
     print(verdict_table(result.verdicts))
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
