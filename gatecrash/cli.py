@@ -16,8 +16,8 @@ from typing import Any
 from chaos.errors import ChaosError
 from dashboards.errors import DashboardsError
 from gatecrash.capacities import Capacities
-from gatecrash.capacity_cli import add_capacity_parser, capacity_exit_code, run_capacity
 from gatecrash.capacity import sweep_results
+from gatecrash.capacity_cli import add_capacity_parser, capacity_exit_code, run_capacity
 from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
