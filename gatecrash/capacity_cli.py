@@ -7,6 +7,7 @@ import argparse
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from loadtests.spec import Mix, SweepSteps
 from records import LiveProgress, Slo
 from targets.stack import RuntimeKind
 
-__all__ = ["add_capacity_parser", "capacity_exit_code", "parse_mix", "run_capacity"]
+__all__ = [
+    "CapacityOptions",
+    "add_capacity_parser",
+    "capacity_exit_code",
+    "capacity_options",
+    "parse_mix",
+    "run_capacity",
+]
 
 EXIT_OK = 0
 EXIT_INCONCLUSIVE = 3
@@ -38,13 +46,13 @@ def parse_mix(text: str) -> Mix:
     weights: dict[str, float] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
+        if not sep:
+            raise InputError(f"--mix {text!r}: {part!r} has no '='")
         try:
             weights[name.strip()] = float(value)
         except ValueError:
             raise InputError(f"--mix {text!r}: write domain=weight pairs separated by ',', "
                              "e.g. identity=1,business=1,chat=0") from None
-        if not sep:
-            raise InputError(f"--mix {text!r}: {part!r} has no '='")
     try:
         return Mix.model_validate({d: weights.get(d, 0.0) for d in ("identity", "business",
                                                                     "chat")} | weights)
@@ -99,34 +107,55 @@ def add_capacity_parser(sub: Any, runtimes: list[str]) -> argparse.ArgumentParse
     return cap
 
 
-def run_capacity(args: argparse.Namespace, stop: threading.Event,
+@dataclass(frozen=True)
+class CapacityOptions:
+    """`gatecrash capacity`'s options, validated."""
+
+    archs: list[str]
+    sweep: SweepSteps
+    slo: Slo
+    deploy: DeploySpec
+    mix: Mix
+    runtime: RuntimeKind
+    out: Path
+    cache: bool
+
+
+def capacity_options(args: argparse.Namespace) -> CapacityOptions:
+    """Validate the options before anything starts (InputError naming the option)."""
+    return CapacityOptions(
+        archs=ARCHS[args.arch],
+        slo=_validated(lambda: Slo(p95_ms=args.slo_p95_ms, availability=args.slo_availability),
+                       "--slo-p95-ms/--slo-availability"),
+        sweep=_validated(lambda: SweepSteps(rate_start=args.start, step_rps=args.step,
+                                            step_s=args.step_s, rate_max=args.max),
+                         "--start/--step/--step-s/--max"),
+        deploy=_validated(lambda: DeploySpec(replicas=args.replicas,
+                                             inference=args.inference_backend,
+                                             proxies=not args.no_proxies), "--replicas"),
+        mix=parse_mix(args.mix) if args.mix else DEFAULT_MIX,
+        runtime=RuntimeKind(args.runtime), out=args.out, cache=not args.no_cache)
+
+
+def run_capacity(options: CapacityOptions, stop: threading.Event,
                  live: Callable[[LiveProgress], None],
                  say: Callable[[str], None]) -> list[CapacityResult]:
-    """Sweep the architectures the options name, remembering each knee."""
-    slo = _validated(lambda: Slo(p95_ms=args.slo_p95_ms, availability=args.slo_availability),
-                     "--slo-p95-ms/--slo-availability")
-    sweep = _validated(lambda: SweepSteps(rate_start=args.start, step_rps=args.step,
-                                          step_s=args.step_s, rate_max=args.max),
-                       "--start/--step/--step-s/--max")
-    deploy = _validated(lambda: DeploySpec(replicas=args.replicas,
-                                           inference=args.inference_backend,
-                                           proxies=not args.no_proxies), "--replicas")
-    mix = parse_mix(args.mix) if args.mix else DEFAULT_MIX
-    runtime = RuntimeKind(args.runtime)
+    """Sweep each architecture, remembering its knee (unless told not to)."""
+    o = options
     capacities = Capacities()
     results: list[CapacityResult] = []
-    for arch in ARCHS[args.arch]:
+    for arch in o.archs:
         if stop.is_set():
             break
-        say(f"== capacity sweep of {arch}: {sweep.rate_start:g} to {sweep.rate_max:g} req/s "
-            f"in steps of {sweep.step_rps:g} req/s x {sweep.step_s:g} s, SLO {slo}")
-        result = measure_capacity(arch, args.out, sweep=sweep, slo=slo, deploy=deploy, mix=mix,
-                                  runtime=runtime, stop=stop, live=live)
+        say(f"== capacity sweep of {arch}: {o.sweep.rate_start:g} to {o.sweep.rate_max:g} "
+            f"req/s in steps of {o.sweep.step_rps:g} req/s x {o.sweep.step_s:g} s, SLO {o.slo}")
+        result = measure_capacity(arch, o.out, sweep=o.sweep, slo=o.slo, deploy=o.deploy,
+                                  mix=o.mix, runtime=o.runtime, stop=stop, live=live)
         results.append(result)
-        if not args.no_cache and not stop.is_set():
-            key = capacity_key(capacity_experiment(arch, sweep=sweep, slo=slo, deploy=deploy,
-                                                   mix=mix), arch, runtime)
-            capacities.remember(key, result)
+        if o.cache and not stop.is_set():
+            experiment = capacity_experiment(arch, sweep=o.sweep, slo=o.slo, deploy=o.deploy,
+                                             mix=o.mix)
+            capacities.remember(capacity_key(experiment, arch, o.runtime), result)
     return results
 
 

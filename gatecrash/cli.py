@@ -17,7 +17,12 @@ from chaos.errors import ChaosError
 from dashboards.errors import DashboardsError
 from gatecrash.capacities import Capacities
 from gatecrash.capacity import sweep_results
-from gatecrash.capacity_cli import add_capacity_parser, capacity_exit_code, run_capacity
+from gatecrash.capacity_cli import (
+    add_capacity_parser,
+    capacity_exit_code,
+    capacity_options,
+    run_capacity,
+)
 from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
@@ -319,8 +324,9 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
+    options = capacity_options(args)
     stop = _stop_event()
-    results = run_capacity(args, stop, LivePrinter(), _say)
+    results = run_capacity(options, stop, LivePrinter(), _say)
     print(capacity_table(results))
     return EXIT_INTERRUPTED if stop.is_set() else capacity_exit_code(results)
 
