@@ -187,6 +187,15 @@ class Capacities:
         os.replace(tmp, path)
         return known
 
+    def known(self, experiment: Experiment, arch: str,
+              runtime: RuntimeKind = RuntimeKind.LOCAL) -> float | None:
+        """The capacity (req/s) `experiment`'s shares would be taken of, if known now
+        (pinned or cached); None when it would have to be measured (e.g. for a plan)."""
+        if arch in self.pinned:
+            return self.pinned[arch]
+        cached = self.cached(capacity_key(experiment, arch, runtime))
+        return cached.knee_rps if cached is not None else None
+
     def learn(self, experiment: Experiment, arch: str, runtime: RuntimeKind,
               run_dir: Path) -> KnownCapacity | None:
         """Remember the knee of a finished sweep run (None: not a sweep)."""

@@ -72,8 +72,10 @@ def test_the_cache_keeps_a_knee_per_machine_arch_and_mix(tmp_path: Path) -> None
     with pytest.raises(InputError, match="not measured on this machine yet; run `gatecrash "
                        "capacity --arch single`"):
         capacities.resolve(experiment(), "single", LOCAL, None, tmp_path)
+    assert capacities.known(experiment(), "single") is None
     known = capacities.remember(key, result(tmp_path, 60.0))
     assert capacities.cached(key) == known and known.knee_rps == 60.0
+    assert capacities.known(experiment(), "single") == 60.0
     resolved = capacities.resolve(experiment(), "single", LOCAL, None, tmp_path)
     assert resolved.load.rate == 30.0 and "cached, 60 req/s" in resolved.description
     # Another mix, another SLO or another architecture is another capacity.
