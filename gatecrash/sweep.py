@@ -23,9 +23,9 @@ from records import CapacityRecord, RunWindows, RunWriter, Slo, read_rows
 
 __all__ = ["SweepRun", "pool_size", "sweep_plan"]
 
-# The open-loop pool: enough users that every step could run at one second of latency
-# each (4x the default SLO) before arrivals wait for a free user.
-POOL_LATENCY_S = 1.0
+# The open-loop pool: enough users that the ceiling's rate could run at half a second
+# of latency each (twice the default SLO's p95) before arrivals wait for a free user.
+POOL_LATENCY_S = 0.5
 MIN_POOL = 50
 MAX_POOL = 1000
 # The load processes flush their rows about once a second: a running sweep judges
