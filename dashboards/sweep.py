@@ -63,7 +63,8 @@ from dashboards.saturation import (
 )
 from records.capacity import CapacityRecord, GeneratorLag, Interval, Slo, SweepStep
 
-__all__ = ["Knee", "SweepPlan", "find_knee", "judge_sweep", "step_outcomes"]
+__all__ = ["Knee", "SweepPlan", "capacity_estimate", "find_knee", "judge_sweep",
+           "step_outcomes"]
 
 P95 = 0.95
 MS = 1000.0
@@ -232,6 +233,12 @@ def _lag(step: _Step, bound_ms: float) -> GeneratorLag:
                         missing=step.missing)
 
 
+def _open_above(knee: Knee, steps: Sequence[SweepStep]) -> bool:
+    """Nothing bounds the capacity from above: no step failed, or the first failing
+    step may have failed for the generator's sake."""
+    return knee.first_fail is None or bool(steps[knee.first_fail].generator_bound_s)
+
+
 def _own_seconds(step: _Step, t0: float) -> list[int]:
     """The seconds (since `t0`) mostly inside the step: a neighbour's overloaded
     second must not be held against it."""
@@ -330,12 +337,11 @@ def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
             components=component_loads(cpu, rows, (s.start, s.end))))
     knee = find_knee(passed, complete=complete or len(judged) == len(plan.rates))
     notes = []
-    open_above = knee.first_fail is None
-    if open_above and judged:
+    open_above = _open_above(knee, records)
+    if knee.first_fail is None and judged:
         notes.append(f"no step failed up to {judged[-1].rate:g} req/s: the capacity is at "
                      "least that; raise the ceiling (rate_max) to find the knee")
     if knee.first_fail is not None and records[knee.first_fail].generator_bound_s:
-        open_above = True
         notes.append(f"the first failing step ({plan.rates[knee.first_fail]:g} req/s) had the "
                      "generator saturated or behind its schedule in second(s) "
                      f"{records[knee.first_fail].generator_bound_s} after load start: its "
@@ -346,6 +352,21 @@ def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
     capacity = _capacity(judged, plan, slo, knee, open_above, confidence) if judged else \
         Estimate(math.nan, -math.inf, math.inf, 0, STEP_METHOD, confidence)
     return CapacityRecord(
-        arch=arch, slo=slo, step_rps=plan.step_rps, step_s=plan.step_s, steps=records,
+        arch=arch, slo=slo, step_rps=plan.step_rps, step_s=plan.step_s,
+        warmup_s=plan.warmup_s, judged_at=judged_at, sent_until=sent_until, steps=records,
         knee_step=knee.index, knee_rps=_knee_rate(knee, plan) if knee.index is not None
         else None, capacity=_interval(capacity), ended=ended or knee.reason, notes=notes)
+
+
+def capacity_estimate(rows: pd.DataFrame, record: CapacityRecord,
+                      confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+    """A judged sweep's capacity again, at another confidence, from its rows (the
+    steps, their outcomes and the generator's seconds as `record` has them)."""
+    judged = [s for s in record.steps if s.outcome != "cut"]
+    if not judged:
+        return Estimate(math.nan, -math.inf, math.inf, 0, STEP_METHOD, confidence)
+    plan = SweepPlan(tuple(s.rate_rps for s in record.steps), record.step_s, record.step_rps,
+                     record.warmup_s)
+    steps = _steps(rows, plan, record.judged_at, record.sent_until)[:len(judged)]
+    knee = find_knee([s.outcome == "pass" for s in judged], complete=True)
+    return _capacity(steps, plan, record.slo, knee, _open_above(knee, record.steps), confidence)

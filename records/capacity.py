@@ -104,6 +104,11 @@ class CapacityRecord(_Record):
     slo: Slo
     step_rps: float
     step_s: float
+    warmup_s: float = Field(default=0.0, ge=0)
+    # When the steps were judged, and when the load stopped sending (what decides
+    # which steps are cut): the capacity can be estimated again from the rows.
+    judged_at: float
+    sent_until: float
     steps: list[SweepStep]
     # The last passing step before the first pair of failing ones; None when no
     # step passed before them.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.sweep import SweepPlan, find_knee, judge_sweep, step_outcomes
+from dashboards.sweep import SweepPlan, capacity_estimate, find_knee, judge_sweep, step_outcomes
 from records import Slo
 from tests.dashboards.sweeprows import T0, Seconds, Segment, write_run
 
@@ -143,3 +143,17 @@ def test_the_warm_up_is_not_judged_and_the_sent_window_cuts(tmp_path: Path) -> N
     stopped = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
                           judged_at=END, sent_until=T0 + 7)
     assert [s.outcome for s in stopped.steps] == ["pass", "pass", "pass", "cut"]
+
+
+def test_the_capacity_again_at_another_confidence(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1, slow_every=25, slow_ms=400),
+        healthy(2, slow_every=16, slow_ms=400), healthy(3, latency_ms=900),
+        healthy(4, latency_ms=900)), Seconds(10))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END)
+    again = capacity_estimate(run.rows, record)
+    assert (again.value, again.low, again.high) == (record.capacity.value,
+                                                    record.capacity.low, record.capacity.high)
+    narrow = capacity_estimate(run.rows, record, confidence=0.5)
+    assert narrow.confidence == 0.5 and narrow.low >= again.low

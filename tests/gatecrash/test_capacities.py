@@ -30,7 +30,8 @@ def experiment(rate: object = "50%", **extra: object) -> Experiment:
 
 def result(tmp_path: Path, knee: float | None) -> CapacityResult:
     record = CapacityRecord(
-        arch="single", slo=Slo(), step_rps=20, step_s=3, steps=[], knee_rps=knee,
+        arch="single", slo=Slo(), step_rps=20, step_s=3, judged_at=9.0, sent_until=9.0,
+        steps=[], knee_rps=knee,
         knee_step=None if knee is None else 2,
         capacity=Interval(value=knee or 0.0, low=40, high=80, n=900, method="m",
                           confidence=0.95), ended="test")
