@@ -157,3 +157,17 @@ def test_the_capacity_again_at_another_confidence(tmp_path: Path) -> None:
                                                     record.capacity.low, record.capacity.high)
     narrow = capacity_estimate(run.rows, record, confidence=0.5)
     assert narrow.confidence == 0.5 and narrow.low >= again.low
+
+
+def test_a_sweep_in_its_run_report(tmp_path: Path) -> None:
+    from dashboards.report import render_run_report
+    from records import RunWriter, read_run
+
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1), healthy(2), healthy(3, latency_ms=700),
+        healthy(4, latency_ms=800)), Seconds(10), mode="sweep")
+    RunWriter(run.path).write_capacity(judge_sweep(run.rows, run.cpu, arch="single", t0=T0,
+                                                   plan=PLAN, slo=SLO, judged_at=END))
+    page = render_run_report(read_run(run.path))
+    assert "<h2>Capacity sweep</h2><p>Knee <b>60 req/s</b>; capacity interval [60, 80]" in page
+    assert '<span class="badge fails">fail</span>' in page and "At the knee (60 req/s)" in page
