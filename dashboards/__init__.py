@@ -5,7 +5,18 @@ The analysis API is importable from here without loading plotly or FastAPI
 the server in `dashboards.server`.
 """
 
-from dashboards.analysis import METRICS, FaultSummary, evaluate, fault_summary, window_table
+from dashboards.analysis import (
+    METRICS,
+    FaultSummary,
+    RunData,
+    RunMetric,
+    estimate,
+    evaluate,
+    fault_summary,
+    register_run_metric,
+    window_estimates,
+    window_table,
+)
 from dashboards.errors import (
     DashboardsError,
     RowsSchemaError,
@@ -25,17 +36,22 @@ __all__ = [
     "FaultSummary",
     "MetricSpec",
     "RowsSchemaError",
+    "RunData",
     "RunFolderError",
+    "RunMetric",
     "SelectorError",
     "UnknownMetricError",
     "UnknownWindowError",
     "classify",
+    "estimate",
     "evaluate",
     "fault_summary",
     "list_runs",
     "load_run",
     "prepare_rows",
+    "register_run_metric",
     "timeline",
     "timeline_by",
+    "window_estimates",
     "window_table",
 ]

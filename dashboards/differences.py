@@ -68,7 +68,7 @@ def _comparisons(a: RunRecord, b: RunRecord) -> list[tuple[str, str, Selector, s
 
 def _safe_evaluate(run: RunRecord, metric: str, selector: Selector, window: str | None) -> float:
     try:
-        return evaluate(run.rows, run.windows, metric, selector, window)
+        return evaluate(run.rows, run.trials, metric, selector, window)
     except DashboardsError:
         return math.nan
 

@@ -28,14 +28,22 @@ from statsmodels.stats.proportion import proportion_confint
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
+    "PROPORTION_METHODS",
     "Decision",
     "Estimate",
+    "IntervalOptions",
+    "Measurement",
     "RankComparison",
     "bootstrap_estimate",
+    "bootstrap_samples_needed",
+    "combine",
     "decide",
+    "method_label",
+    "observed",
     "proportion",
     "proportion_samples_needed",
     "quantile",
+    "quantile_bound_min_samples",
     "quantile_samples_needed",
     "rank_compare",
     "with_resolution",
@@ -50,6 +58,16 @@ BOOTSTRAP_SEED = 20261130
 # Sample-size searches stop here: beyond it the answer is "no practical run".
 MAX_SAMPLES = 10_000_000
 QUANTILE_MAX_SAMPLES = 1_000_000
+OBSERVED = "observed"
+RESOLUTION = "resolution"
+BOOTSTRAP = "bootstrap"
+ORDER_STATISTIC = "order-statistic"
+INTERVAL_ARITHMETIC = "interval arithmetic"
+# How a method is named to a reader (reports, verdict details).
+METHOD_LABELS = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson",
+                 ORDER_STATISTIC: "order-statistic", BOOTSTRAP: "bootstrap",
+                 RESOLUTION: "sample resolution", OBSERVED: "observed, exact",
+                 INTERVAL_ARITHMETIC: "interval arithmetic"}
 
 
 class Decision(StrEnum):
@@ -89,6 +107,30 @@ class Estimate:
         pct = f"{self.confidence:.0%}"
         return (f"{self.value:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}] "
                 f"at {pct}, n={self.n}, {self.method}")
+
+
+@dataclass(frozen=True)
+class IntervalOptions:
+    """How intervals are computed for one experiment: its confidence and proportion method."""
+
+    confidence: float = DEFAULT_CONFIDENCE
+    proportion_method: str = "wilson"
+
+
+def method_label(estimate: Estimate) -> str:
+    """"Wilson 95 %", "order-statistic 95 %", "observed, exact"."""
+    label = METHOD_LABELS.get(estimate.method, estimate.method)
+    if estimate.method in (OBSERVED, RESOLUTION):  # no sampling confidence to state
+        return label
+    return f"{label} {estimate.confidence * 100:.4g} %"
+
+
+def observed(value: float, n: int, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+    """A count or a rate of this run itself: known exactly, so its interval is the point.
+
+    (The run is not asked to stand for other runs here: `loss_rate` is the
+    proportion to use for that.)"""
+    return Estimate(value, value, value, n, OBSERVED, confidence)
 
 
 def _satisfies(x: float, op: str, threshold: float) -> bool:
@@ -131,9 +173,11 @@ def proportion(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE,
         return Estimate(math.nan, 0.0, 1.0, 0, method, confidence)
     low, high = proportion_confint(successes, n, alpha=1 - confidence,
                                    method=PROPORTION_METHODS[method])
-    # statsmodels returns 0.9999999999999999 for k == n: the bound is 1.
-    return Estimate(successes / n, max(0.0, float(low)), min(1.0, float(high)), n, method,
-                    confidence)
+    # statsmodels returns 0.9999999999999999 for k == n (and a hair above 0 for k == 0):
+    # the bound is 1 (0) exactly.
+    low = 0.0 if successes == 0 else max(0.0, float(low))
+    high = 1.0 if successes == n else min(1.0, float(high))
+    return Estimate(successes / n, low, high, n, method, confidence)
 
 
 def proportion_samples_needed(rate: float, op: str, threshold: float,
@@ -179,12 +223,12 @@ def quantile(values: Sequence[float] | np.ndarray, q: float,
     data = np.asarray(values, dtype=float)
     data = data[~np.isnan(data)]
     if data.size == 0:
-        return Estimate(math.nan, -math.inf, math.inf, 0, "order-statistic", confidence)
+        return Estimate(math.nan, -math.inf, math.inf, 0, ORDER_STATISTIC, confidence)
     point = float(np.quantile(data, q))
     ci = stats.quantile_test(data, q=point, p=q).confidence_interval(confidence)
     low = float(ci.low) if not math.isnan(ci.low) else -math.inf
     high = float(ci.high) if not math.isnan(ci.high) else math.inf
-    return Estimate(point, low, high, int(data.size), "order-statistic", confidence)
+    return Estimate(point, low, high, int(data.size), ORDER_STATISTIC, confidence)
 
 
 def quantile_samples_needed(values: Sequence[float] | np.ndarray, q: float, op: str,
@@ -223,16 +267,17 @@ def bootstrap_estimate(samples: Sequence[np.ndarray],
     arrays = [np.asarray(s) for s in samples]
     n = int(sum(a.size for a in arrays))
     point = float(statistic(*arrays))
-    if any(a.size == 0 for a in arrays) or math.isnan(point):
-        return Estimate(point if arrays else math.nan, -math.inf, math.inf, n, "bootstrap",
+    # One observation (or none) cannot be resampled into a spread: nothing is bounded.
+    if any(a.size < 2 for a in arrays) or math.isnan(point):
+        return Estimate(point if arrays else math.nan, -math.inf, math.inf, n, BOOTSTRAP,
                         confidence)
     result = stats.bootstrap(arrays, statistic, n_resamples=resamples, paired=False,
                              vectorized=vectorized, confidence_level=confidence,
                              method="percentile", rng=np.random.default_rng(seed))
     low, high = result.confidence_interval
     if math.isnan(low) or math.isnan(high):
-        return Estimate(point, -math.inf, math.inf, n, "bootstrap", confidence)
-    return Estimate(point, float(low), float(high), n, "bootstrap", confidence)
+        return Estimate(point, -math.inf, math.inf, n, BOOTSTRAP, confidence)
+    return Estimate(point, float(low), float(high), n, BOOTSTRAP, confidence)
 
 
 @dataclass(frozen=True)
@@ -266,6 +311,102 @@ def with_resolution(value: float, resolution_s: float, n: int,
     """A duration known only to within the spacing of the samples that located it."""
     if math.isnan(value) or math.isinf(value):
         return Estimate(value, value if math.isinf(value) else math.nan,
-                        value if math.isinf(value) else math.nan, n, "resolution", confidence)
+                        value if math.isinf(value) else math.nan, n, RESOLUTION, confidence)
     return Estimate(value, max(0.0, value - resolution_s), value + resolution_s, n,
-                    "resolution", confidence)
+                    RESOLUTION, confidence)
+
+
+# -- interval arithmetic ----------------------------------------------------------------
+def combine(op: str, a: Estimate, b: Estimate) -> Estimate:
+    """`a op b` (op in + - * /) with the interval of every value the two intervals allow.
+
+    Used where the two sides cannot be resampled row by row (durations from their
+    resolution, window-less metrics): conservative, never narrower than the truth
+    at the joint confidence of the two intervals. Pass each interval at a higher
+    confidence (Bonferroni) to keep the joint one.
+    """
+    point = _apply(op, a.value, b.value)
+    corners = [_apply(op, x, y) for x in (a.low, a.high) for y in (b.low, b.high)]
+    if op == "/" and b.low <= 0 <= b.high:
+        low, high = -math.inf, math.inf  # the divisor may be 0: nothing is bounded
+    elif any(math.isnan(c) for c in corners):
+        low, high = -math.inf, math.inf  # inf - inf: unbounded both ways
+    else:
+        low, high = min(corners), max(corners)
+    method = a.method if b.method == OBSERVED and b.low == b.high else (
+        b.method if a.method == OBSERVED and a.low == a.high else INTERVAL_ARITHMETIC)
+    return Estimate(point, low, high, a.n + b.n, method, min(a.confidence, b.confidence))
+
+
+def _apply(op: str, x: float, y: float) -> float:
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return 0.0 if x == 0 or y == 0 else x * y  # 0 * inf: the zero wins
+    if y == 0:
+        return math.nan if x == 0 else math.copysign(math.inf, x)
+    return x / y
+
+
+# -- how many samples would decide ---------------------------------------------------------
+def bootstrap_samples_needed(estimate: Estimate, op: str, threshold: float) -> int | None:
+    """About how many rows would decide `X op threshold`: a bootstrap interval narrows
+    as 1/sqrt(n), so n * (the interval's reach towards the threshold / the point's
+    distance to it)^2. None when the point sits on the threshold or the interval is
+    unbounded."""
+    if not estimate.measured or not math.isfinite(estimate.low) \
+            or not math.isfinite(estimate.high) or estimate.n <= 0:
+        return None
+    if decide(estimate, op, threshold) is not Decision.INCONCLUSIVE:
+        return estimate.n
+    margin = abs(estimate.value - threshold)
+    if margin == 0:
+        return None
+    # The side of the interval that reaches across the threshold (a percentile
+    # bootstrap interval need not be symmetric).
+    half = estimate.high - estimate.value if threshold > estimate.value \
+        else estimate.value - estimate.low
+    return max(estimate.n + 1, math.ceil(estimate.n * (half / margin) ** 2))
+
+
+def quantile_bound_min_samples(q: float, upper: bool,
+                               confidence: float = DEFAULT_CONFIDENCE) -> int | None:
+    """The fewest samples for which the order-statistic interval of the q-quantile has a
+    finite upper (or lower) bound at all: below it, a `<=` (or `>=`) on that
+    percentile can never hold, whatever the latencies. p95 at 95 %: 72 for the upper bound."""
+
+    def bounded(n: int) -> bool:
+        estimate = quantile(np.arange(1.0, n + 1.0), q, confidence)
+        return math.isfinite(estimate.high if upper else estimate.low)
+
+    return _smallest(bounded, QUANTILE_MAX_SAMPLES)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """An `Estimate`, and what a "how many samples would decide it" question needs:
+    the values a quantile rests on, and a sentence about the quantity (e.g. the
+    upper bound on the loss rate behind a count of lost requests)."""
+
+    estimate: Estimate
+    values: np.ndarray | None = None
+    q: float | None = None
+    note: str = ""
+
+    def samples_needed(self, op: str, threshold: float) -> int | None:
+        """About how many samples of the same kind would decide `X op threshold`, by
+        the method of the interval; None where more samples would not (exact counts,
+        resolutions) or no sample size would."""
+        estimate = self.estimate
+        if estimate.method in PROPORTION_METHODS:
+            return proportion_samples_needed(estimate.value, op, threshold,
+                                             estimate.confidence, estimate.method)
+        if estimate.method == ORDER_STATISTIC and self.values is not None \
+                and self.q is not None:
+            return quantile_samples_needed(self.values, self.q, op, threshold,
+                                           estimate.confidence)
+        if estimate.method == BOOTSTRAP:
+            return bootstrap_samples_needed(estimate, op, threshold)
+        return None

@@ -8,6 +8,12 @@ Latency metrics read only *available* answers: a refused connection fails in
 a millisecond, and counting it would make a dead gateway look fast. Failures
 are measured by `availability` and `failure_rate` instead.
 Percentiles use linear interpolation between closest ranks (numpy's default).
+
+Each metric also has an *estimator* (`WINDOW_ESTIMATORS`): the same number with
+its interval (DESIGN.md §5) — proportions by Wilson or Clopper-Pearson,
+percentiles by the order-statistic interval, means by the bootstrap, and the
+counts and rates of this run as observed (exact). A test holds every estimator's
+value equal to its metric's, so a verdict and a report print one number.
 """
 
 from collections.abc import Callable, Sequence
@@ -17,14 +23,25 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from dashboards.intervals import (
+    Estimate,
+    IntervalOptions,
+    Measurement,
+    bootstrap_estimate,
+    observed,
+    proportion,
+    quantile,
+)
 from dashboards.outcomes import prepare_rows
 from dashboards.rows import Selector, base_selector, selector_mask
 from dashboards.samples import Sample
 from dashboards.windows import Window, slice_window
 
 __all__ = [
+    "WINDOW_ESTIMATORS",
     "WINDOW_METRICS",
     "WINDOW_METRIC_SPECS",
+    "Estimator",
     "MetricFn",
     "MetricSpec",
     "measure",
@@ -33,6 +50,7 @@ __all__ = [
 ]
 
 MetricFn = Callable[[Sample, Sample], float]
+Estimator = Callable[[Sample, Sample, IntervalOptions], Measurement]
 Scope = Literal["window", "run"]
 
 
@@ -222,6 +240,98 @@ WINDOW_METRICS: dict[str, MetricFn] = {
     "ttft_p95_ms": _latency("ttft_ms", 95),
     "tpot_p50_ms": _latency("tpot_ms", 50),
     "tokens_per_s": tokens_per_s,
+}
+
+
+# -- estimators: the same numbers with their intervals ---------------------------------------
+def _proportion_of(flag: str) -> Estimator:
+    def estimator(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
+        return Measurement(proportion(int(getattr(s, flag).sum()), s.considered,
+                                      options.confidence, options.proportion_method))
+
+    return estimator
+
+
+def _ratio_estimate(s: Sample, base: Sample, options: IntervalOptions) -> Measurement:
+    # The selector's rows are a subset of its base's: a proportion of the base.
+    return Measurement(proportion(s.considered, base.considered, options.confidence,
+                                  options.proportion_method))
+
+
+def _observed(metric: MetricFn, n_of: Callable[[Sample], int]) -> Estimator:
+    """A count or rate of this run: exact."""
+
+    def estimator(s: Sample, base: Sample, options: IntervalOptions) -> Measurement:
+        return Measurement(observed(metric(s, base), n_of(s), options.confidence))
+
+    return estimator
+
+
+def _available_values(s: Sample, field: str) -> np.ndarray:
+    values = getattr(s, field)[s.available]
+    return np.asarray(values[~np.isnan(values)])
+
+
+def _quantile_estimate(field: str, q: float) -> Estimator:
+    def estimator(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
+        values = _available_values(s, field)
+        return Measurement(quantile(values, q / 100, options.confidence), values, q / 100)
+
+    return estimator
+
+
+def _mean_estimate(field: str) -> Estimator:
+    def estimator(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
+        values = _available_values(s, field)
+        if values.size == 0:
+            return Measurement(Estimate(float("nan"), -np.inf, np.inf, 0, "bootstrap",
+                                        options.confidence))
+        return Measurement(bootstrap_estimate([values], _array_mean, options.confidence),
+                           values)
+
+    return estimator
+
+
+def _array_mean(values: np.ndarray) -> float:
+    return float(values.mean())
+
+
+def _available_count(s: Sample) -> int:
+    return int(s.available.sum())
+
+
+def _size(s: Sample) -> int:
+    return s.size
+
+
+def _considered(s: Sample) -> int:
+    return s.considered
+
+
+WINDOW_ESTIMATORS: dict[str, Estimator] = {
+    "count": _observed(count, _size),
+    "rate_rps": _observed(rate_rps, _size),
+    "availability": _proportion_of("available"),
+    "failure_rate": _proportion_of("failed"),
+    "degraded_ratio": _proportion_of("degraded"),
+    "ratio": _ratio_estimate,
+    "rejected": _observed(rejected, _size),
+    "failed": _observed(failed, _considered),
+    "p50_ms": _quantile_estimate("latency_ms", 50),
+    "p95_ms": _quantile_estimate("latency_ms", 95),
+    "p99_ms": _quantile_estimate("latency_ms", 99),
+    "mean_ms": _mean_estimate("latency_ms"),
+    # The largest latency of this run is a fact of the run; a bootstrap could never
+    # put it above what was seen.
+    "max_ms": _observed(_latency_max("latency_ms"), _available_count),
+    "p50_corrected_ms": _quantile_estimate("corrected_ms", 50),
+    "p95_corrected_ms": _quantile_estimate("corrected_ms", 95),
+    "p99_corrected_ms": _quantile_estimate("corrected_ms", 99),
+    "mean_corrected_ms": _mean_estimate("corrected_ms"),
+    "ttft_p50_ms": _quantile_estimate("ttft_ms", 50),
+    "ttft_p95_ms": _quantile_estimate("ttft_ms", 95),
+    "tpot_p50_ms": _quantile_estimate("tpot_ms", 50),
+    "tokens_per_s": _observed(tokens_per_s, _available_count),
 }
 
 

@@ -12,15 +12,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dashboards.analysis import METRICS, TABLE_METRICS, fault_summary, window_table
+from dashboards.analysis import METRICS, TABLE_METRICS, fault_summary, window_estimates
 from dashboards.claims import CLAIMS, claim_of
 from dashboards.differences import differences_html, domains
 from dashboards.figures import claim_figure, comparison_figure, timeline_figure
+from dashboards.intervals import Estimate, Measurement, method_label
 from dashboards.pages import figure_html, page, when, write_page
 from dashboards.panels import run_panels, run_span
 from dashboards.runs import load_run
 from dashboards.sweep_tables import sweep_html
-from dashboards.tables import Html, format_metric, format_value, html_table, verdict_badge
+from dashboards.tables import (
+    Html,
+    format_estimate,
+    format_value,
+    html_table,
+    verdict_badge,
+)
 from dashboards.timelines import bucket_width
 from dashboards.windows import Windows, rows_span
 from records import Proof, RunRecord, Verdict
@@ -45,12 +52,13 @@ def _selector_text(selector: Mapping[str, str]) -> str:
     return "{" + ",".join(f"{k}={v}" for k, v in selector.items()) + "}" if selector else ""
 
 
-def _windows(run: RunRecord) -> Windows:
-    """The run's windows; the whole run as one window when meta.json has none."""
-    if run.windows:
-        return run.windows
+def _trials(run: RunRecord) -> list[Windows]:
+    """The run's windows, one mapping per trial; the whole run as one window when
+    meta.json has none."""
+    if run.trials:
+        return list(run.trials)
     span = rows_span(run.rows) if not run.rows.empty else run_span(run)
-    return {"run": (span.start, span.end)}
+    return [{"run": (span.start, span.end)}]
 
 
 def _hypothesis_unit(verdict: Verdict) -> str:
@@ -80,24 +88,51 @@ def _header(run: RunRecord) -> str:
     return "".join(parts)
 
 
+def verdict_estimate(v: Verdict) -> str:
+    """What a verdict was decided on: `quantity = value [low, high] (method)`."""
+    if v.value is None and v.low is None:
+        return "not measured"
+    unit = _hypothesis_unit(v)
+    shown = format_estimate(v.value, v.low, v.high, unit)
+    method = ""
+    if v.method is not None:
+        method = method_label(_as_estimate(v))
+    compared = f" {v.op} {format_value(v.bound, unit)}" if v.op is not None else ""
+    return f"{v.quantity} = {shown}{compared} ({method})" if method else f"{v.quantity} = {shown}"
+
+
+def _as_estimate(v: Verdict) -> Estimate:
+    nan = float("nan")
+    return Estimate(v.value if v.value is not None else nan, v.low if v.low is not None else nan,
+                    v.high if v.high is not None else nan, v.n or 0, v.method or "",
+                    v.confidence or 0.95)
+
+
+def _n_cell(v: Verdict) -> str:
+    if v.n is None:
+        return "—"
+    if len(v.samples) > 1:
+        return f"{v.n:,} (" + ", ".join(f"{n:,}" for n in v.samples.values()) + ")"
+    return f"{v.n:,}"
+
+
 def _scorecard(verdicts: Sequence[Verdict]) -> str:
     if not verdicts:
         return "<p>No verdicts recorded for this run.</p>"
     rows = []
     for v in verdicts:
-        unit = _hypothesis_unit(v)
         rows.append(
             [
                 v.claim_id or "—",
                 v.arch,
                 Html(f"<code>{html.escape(v.hypothesis)}</code>"),
-                format_value(v.measured, unit),
-                format_value(v.threshold, unit),
+                verdict_estimate(v),
+                _n_cell(v),
                 verdict_badge(v.verdict),
                 v.detail,
             ]
         )
-    header = ["claim", "arch", "hypothesis", "measured", "threshold", "verdict", "detail"]
+    header = ["claim", "arch", "hypothesis", "estimate [interval]", "n", "verdict", "reason"]
     return html_table(header, rows, "Verdicts")
 
 
@@ -127,36 +162,62 @@ def _selectors(run: RunRecord) -> list[dict[str, str]]:
     return [{}, *({"domain": d} for d in domains(run))]
 
 
+def _measured(metric: str, measured: Measurement | None) -> str:
+    if measured is None:
+        return "—"
+    e = measured.estimate
+    text = format_estimate(e.value, e.low, e.high, METRICS[metric].unit)
+    return f"{text} ({measured.note})" if measured.note else text
+
+
 def _fault_metrics_table(run: RunRecord) -> str:
     rows = []
     for selector in _selectors(run):
-        summary = fault_summary(run.rows, _windows(run), selector)
+        summary = fault_summary(run.rows, _trials(run), selector)
         rows.append(
             [
                 _selector_text(selector) or "all traffic",
-                format_metric("requests_lost", summary.requests_lost),
-                format_metric("time_to_failover_s", summary.time_to_failover_s),
-                format_metric("time_to_recover_s", summary.time_to_recover_s),
+                _measured("requests_lost", summary.requests_lost),
+                _measured("time_to_failover_s", summary.time_to_failover_s),
+                _measured("time_to_recover_s", summary.time_to_recover_s),
             ]
         )
     header = ["traffic", "requests lost", "time to failover", "time to recover"]
-    return html_table(header, rows, "Fault handling (fault + recovery windows)")
+    caption = "Fault handling (fault + recovery windows; times: the worst trial)"
+    return html_table(header, rows, caption)
+
+
+def _cell(metric: str, measured: Measurement) -> Html:
+    """A window table cell: the value, and its interval below it when there is one."""
+    e = measured.estimate
+    unit = METRICS[metric].unit
+    value = html.escape(format_value(e.value, unit))
+    if not e.measured or e.low == e.high:
+        return Html(value)
+    interval = f"[{format_value(e.low, unit)}, {format_value(e.high, unit)}]"
+    return Html(f"{value}<br><small>{html.escape(interval)}</small>")
 
 
 def _window_metrics_tables(run: RunRecord) -> str:
-    windows = _windows(run)
+    trials = _trials(run)
     parts = []
     for selector in _selectors(run):
-        table = window_table(run.rows, windows, TABLE_METRICS, selector)
+        table = window_estimates(run.rows, trials, TABLE_METRICS, selector)
         rows = [
-            [name, *(format_metric(m, table.loc[name, m]) for m in TABLE_METRICS)]
-            for name in table.index
+            [name, *(_cell(m, table[name][m]) for m in TABLE_METRICS)]
+            for name in table
         ]
         caption = f"Window metrics — {_selector_text(selector) or 'all traffic'}"
+        if len(trials) > 1:
+            caption += f" (rows of {len(trials)} trials pooled per window)"
         parts.append(html_table(["window", *TABLE_METRICS], rows, caption))
-    spans = ", ".join(
-        f"{name} +{start - run.t0:.1f}…+{end - run.t0:.1f} s"
-        for name, (start, end) in windows.items()
+    spans = "; ".join(
+        (f"trial {i + 1}: " if len(trials) > 1 else "")
+        + ", ".join(
+            f"{name} +{start - run.t0:.1f}…+{end - run.t0:.1f} s"
+            for name, (start, end) in windows.items()
+        )
+        for i, windows in enumerate(trials)
     )
     first, rest = parts[0], "".join(parts[1:])
     details = f"<details><summary>per domain</summary>{rest}</details>" if rest else ""
@@ -245,8 +306,8 @@ def _verdict_cell(run: RunRecord | None, href: str | None) -> Html:
     if run is None:
         return Html("<span class='meta'>not run</span>")
     numbers = "<br>".join(
-        f"<code>{html.escape(v.hypothesis)}</code> = "
-        f"{html.escape(format_value(v.measured, _hypothesis_unit(v)))}"
+        f"{verdict_badge(v.verdict)} <code>{html.escape(v.hypothesis)}</code>: "
+        f"{html.escape(verdict_estimate(v))}, n={html.escape(_n_cell(v))}"
         for v in run.verdicts
     )
     link = f" <a href='{html.escape(href)}'>report</a>" if href else ""

@@ -4,6 +4,7 @@ Windows and per-second buckets are cut from the same sorted arrays, so a
 timeline point and a window metric are computed by the very same function.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,18 @@ class Sample:
         """Rows ``lo:hi`` (views, no copy) as a sample lasting `duration_s`."""
         arrays = {name: getattr(self, name)[lo:hi] for name in _ARRAY_FIELDS}
         return Sample(duration_s=float(duration_s), **arrays)
+
+    def take(self, index: np.ndarray) -> "Sample":
+        """The rows at these positions (repeats allowed: a bootstrap resample)."""
+        arrays = {name: getattr(self, name)[index] for name in _ARRAY_FIELDS}
+        return Sample(duration_s=self.duration_s, **arrays)
+
+    @classmethod
+    def concat(cls, samples: "Sequence[Sample]") -> "Sample":
+        """Several spans as one sample (the same window of several trials), lengths added."""
+        arrays = {name: np.concatenate([getattr(s, name) for s in samples])
+                  for name in _ARRAY_FIELDS}
+        return cls(duration_s=sum(s.duration_s for s in samples), **arrays)
 
     @property
     def size(self) -> int:

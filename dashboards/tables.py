@@ -8,6 +8,7 @@ from dashboards.analysis import METRICS
 
 __all__ = [
     "Html",
+    "format_estimate",
     "format_metric",
     "format_value",
     "html_table",
@@ -41,6 +42,16 @@ def format_value(value: float | None, unit: str) -> str:
     if unit in ("req/s", "tokens/s"):
         return f"{value:,.1f} {unit}"
     return f"{value:.4g}"
+
+
+def format_estimate(value: float | None, low: float | None, high: float | None,
+                    unit: str) -> str:
+    """A value with its interval: 99.20 % [97.10 %, 99.80 %]; the value alone when the
+    interval is the point (an exact count)."""
+    shown = format_value(value, unit)
+    if low is None or high is None or (low == high == value):
+        return shown
+    return f"{shown} [{format_value(low, unit)}, {format_value(high, unit)}]"
 
 
 def format_metric(metric: str, value: float | None) -> str:

@@ -26,7 +26,7 @@ from gatecrash.capacity_cli import (
 from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
-from gatecrash.experiment import Experiment, load_experiment
+from gatecrash.experiment import MAX_TRIALS, Experiment, load_experiment
 from gatecrash.runtimes import (
     BACKENDS,
     attach,
@@ -38,7 +38,7 @@ from gatecrash.runtimes import (
     undeploy,
 )
 from gatecrash.stacks import Stack, find_stack, list_stacks
-from gatecrash.suite import SuiteResult, run_suite
+from gatecrash.suite import SuiteResult, run_suite, suite_archs
 from loadtests.errors import LoadError
 from records import RunFolder, write_junit
 from records.errors import RecordError
@@ -205,10 +205,42 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def _archs(option: str | None, experiment: Experiment) -> list[str]:
-    if option in (None, "auto"):
-        return [a.value for a in experiment.architectures]
-    return ["single", "dual"] if option == "both" else [option]
+def _warn_undecidable(experiments: list[Experiment], arch: str | None,
+                      trials: int | None) -> None:
+    """Before a run: each hypothesis that cannot be decided at the planned size."""
+    from gatecrash.sizing import plan_samples
+
+    for experiment in experiments:
+        plan = plan_samples(experiment.with_trials(trials), suite_archs(experiment, arch))
+        for warning in plan.warnings:
+            print(f"warning: {experiment.name} {warning}", file=sys.stderr)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from dashboards.analysis import RunData
+    from gatecrash.sizing import RequestRates, plan_samples
+    from records import read_run
+
+    experiment = load_experiment(args.file).with_trials(args.trials)
+    rates: dict[str, RequestRates] = {}
+    for run_dir in args.rates_from or []:
+        record = read_run(run_dir)
+        data = RunData.of(record.rows, record.trials)
+        rates[record.arch] = RequestRates.from_run(data, f"{record.run_id} ({record.arch})")
+    plan = plan_samples(experiment, suite_archs(experiment, args.arch), rates)
+    print(f"plan of {plan.experiment}: {plan.trials} trial(s); {plan.assumption}")
+    print("expected samples per window (all trials pooled):")
+    header = ("arch", "window", "selector", "n")
+    rows = [header, *((w.arch, w.window, w.selector, w.shown) for w in plan.windows)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  " + "  ".join(row[i].ljust(widths[i]) for i in range(4)).rstrip())
+    print("hypotheses:")
+    for hyp in plan.hypotheses:
+        mark = "" if hyp.decidable else "  <- cannot be decided at this size"
+        print(f"  [{hyp.arch}] {hyp.hypothesis}{mark}")
+        print(f"      {hyp.verdict}")
+    return EXIT_OK
 
 
 def _capacities(args: argparse.Namespace) -> Capacities:
@@ -217,11 +249,13 @@ def _capacities(args: argparse.Namespace) -> Capacities:
 
 def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.file)
+    _warn_undecidable([experiment], args.arch, args.trials)
     capacities = _capacities(args)
     stop = _stop_event()
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say, capacities=capacities)
+                       live=LivePrinter(), announce=_say, trials=args.trials,
+                       capacities=capacities)
     code = _finish_suite(result, None, "run")
     runs = result.runs
     if len(runs) == 2:
@@ -281,6 +315,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
         print(f"error: {error}", file=sys.stderr)
     if junit is not None:
         suites = [(f"{r.run_dir.name}", r.verdicts) for r in result.runs]
+        if result.across:
+            suites.append(("across-architectures", result.across))
         write_junit(junit, suites)
         print(f"junit: {junit}")
     return result.exit_code
@@ -288,11 +324,13 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
+    _warn_undecidable(experiments, args.arch, args.trials)
     capacities = _capacities(args)
     stop = _stop_event()
     result = run_suite(experiments, args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say, capacities=capacities)
+                       live=LivePrinter(), announce=_say, trials=args.trials,
+                       capacities=capacities)
     code = _finish_suite(result, args.junit, "gate")
     return EXIT_INTERRUPTED if stop.is_set() else code
 
@@ -308,11 +346,13 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
     else:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
+    _warn_undecidable(experiments, None, args.trials)
     capacities = _capacities(args)
     stop = _stop_event()
     started = time.monotonic()
     result = run_suite(experiments, args.out, runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say, capacities=capacities)
+                       live=LivePrinter(), announce=_say, trials=args.trials,
+                       capacities=capacities)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     code = _finish_suite(result, args.out / f"evidence-{stamp}.junit.xml", "evidence")
     if result.runs:
@@ -329,6 +369,23 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     results = run_capacity(options, stop, LivePrinter(), _say)
     print(capacity_table(results))
     return EXIT_INTERRUPTED if stop.is_set() else capacity_exit_code(results)
+
+
+def _trials(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"{value}: give 1 to {MAX_TRIALS} trials")
+    return value
+
+
+def _trials_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trials", type=_trials, default=None, metavar="N",
+                        help="repeat the fault schedule N times on one deployed stack, with "
+                        "a recovery gap between trials; rows are pooled per window "
+                        "(default: the experiment's `trials`, else 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,7 +443,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     _capacity_from(run)
+    _trials_option(run)
     run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="expected samples per window and what they can decide, "
+                          "before deploying anything")
+    plan.add_argument("file", type=Path)
+    plan.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto",
+                      help="default: the file's architectures")
+    plan.add_argument("--from", dest="rates_from", type=Path, action="append",
+                      metavar="RUN_DIR", help="plan from the request rates measured in a "
+                      "previous run folder (once per architecture) instead of assuming a "
+                      "service time")
+    _trials_option(plan)
+    plan.set_defaults(func=cmd_plan)
 
     gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
     gate.add_argument("paths", nargs="+", type=Path, help="experiment files or folders")
@@ -396,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     _capacity_from(gate)
+    _trials_option(gate)
     gate.set_defaults(func=cmd_gate)
 
     evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
@@ -407,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
     _capacity_from(evidence)
+    _trials_option(evidence)
     evidence.set_defaults(func=cmd_evidence)
 
     add_capacity_parser(sub, RUNTIMES).set_defaults(func=cmd_capacity)

@@ -40,10 +40,18 @@ class LivePrinter:
             self.stream.write("\n")
 
 
+def _interval(v: Verdict) -> str:
+    if v.value is None and v.low is None:
+        return "n/a"
+    return f"{summarize(v.value)} [{summarize(v.low)}, {summarize(v.high)}]"
+
+
 def verdict_table(verdicts: Sequence[Verdict]) -> str:
-    rows = [("arch", "verdict", "measured", "threshold", "hypothesis")]
-    rows += [(v.arch, MARKS.get(v.verdict, v.verdict), summarize(v.measured),
-              summarize(v.threshold), v.hypothesis) for v in verdicts]
+    """One line per verdict: what it was decided on (quantity = value [interval], n),
+    then why, for every verdict that does not hold."""
+    rows = [("arch", "verdict", "estimate [interval]", "n", "hypothesis")]
+    rows += [(v.arch, MARKS.get(v.verdict, v.verdict), _interval(v),
+              "n/a" if v.n is None else f"{v.n:,}", v.hypothesis) for v in verdicts]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     details = [f"  [{v.arch}] {v.hypothesis}: {v.detail}" for v in verdicts

@@ -6,19 +6,28 @@ allowed values.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chaos.faults import FaultSpec, TargetSpec
 from dashboards.analysis import METRICS
+from dashboards.intervals import DEFAULT_CONFIDENCE, IntervalOptions
 from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
-from loadtests.spec import LoadSpec
+from loadtests.spec import LoadSpec, RateStage
 from records.capacity import Slo
 from records.meta import WINDOW_NAMES, RunWindows
 from targets.topology import Arch
@@ -27,6 +36,9 @@ __all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec",
 
 WINDOWS = WINDOW_NAMES
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ARCH_NAMES = tuple(a.value for a in Arch)
+# More trials than this on one stack is a soak test, not an experiment.
+MAX_TRIALS = 50
 
 
 class _Strict(BaseModel):
@@ -89,21 +101,41 @@ class HypothesisSpec(_Strict):
     @model_validator(mode="after")
     def _parses(self) -> HypothesisSpec:
         comparison = parse(self.expr)
-        for ref in comparison.metrics():
+        refs = comparison.metrics()
+        if not refs:
+            raise ValueError(f"{self.expr!r} compares no metric: name one, e.g. "
+                             "availability@fault >= 0.99")
+        for ref in refs:
             if ref.name not in METRICS:
                 raise ValueError(f"unknown metric {ref.name!r} in {self.expr!r}; allowed: "
                                  f"{', '.join(sorted(METRICS))}")
             if ref.window is not None and ref.window not in WINDOWS:
                 raise ValueError(f"unknown window {ref.window!r} in {self.expr!r}; allowed: "
                                  f"{', '.join(WINDOWS)}")
+            if ref.arch is not None and ref.arch not in ARCH_NAMES:
+                raise ValueError(f"unknown architecture [{ref.arch}] in {self.expr!r}; "
+                                 f"allowed: {', '.join(ARCH_NAMES)}")
+        named = [r for r in refs if r.arch is not None]
+        if named and len(named) < len(refs):
+            unnamed = next(str(r) for r in refs if r.arch is None)
+            raise ValueError(f"{self.expr!r} compares architectures: every metric names its "
+                             f"run, e.g. {unnamed}[single] (missing on {unnamed})")
+        if named and self.arch is not None:
+            raise ValueError(f"{self.expr!r} names its architectures in brackets; drop "
+                             "'arch:' (it limits a hypothesis to one architecture's run)")
         return self
 
     @property
     def comparison(self) -> Comparison:
         return parse(self.expr)
 
+    @property
+    def across(self) -> list[str]:
+        """The architectures a hypothesis across runs compares (empty: one run's)."""
+        return self.comparison.archs()
+
     def applies_to(self, arch: Arch) -> bool:
-        return self.arch is None or arch in self.arch
+        return not self.across and (self.arch is None or arch in self.arch)
 
 
 class AbortSpec(_Strict):
@@ -139,6 +171,22 @@ class Experiment(_Strict):
     require_unsaturated: bool = True
     # A sweep load's SLO: the sweep stops once it breaks (gatecrash.sweep).
     slo: Slo = Slo()
+    # Every interval of the verdicts is at this confidence (DESIGN.md §5).
+    confidence: float = DEFAULT_CONFIDENCE
+    proportion_method: Literal["wilson", "clopper-pearson"] = "wilson"
+    # The fault schedule repeated on one deployed stack; rows pooled per window.
+    trials: int = Field(default=1, ge=1, le=MAX_TRIALS)
+    # Load between one trial's end and the next one's start (default: recovery_s,
+    # rounded up: Locust runs whole seconds).
+    trial_gap_s: int | None = Field(default=None, ge=0)
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence(cls, value: float) -> float:
+        if not 0.5 <= value < 1:
+            raise ValueError(f"confidence {value:g}: give the level as a fraction between "
+                             "0.5 and 1 (0.95 for 95 %, 0.99 for 99 %)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -177,7 +225,69 @@ class Experiment(_Strict):
             raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
                              f"{self.recovery_s:g}: raise load.duration_s to at least "
                              f"{self.fault_end_s + self.recovery_s:g}")
+        for i, spec in enumerate(self.hypotheses):
+            missing = [a for a in spec.across if a not in self.architectures]
+            if missing:
+                raise ValueError(f"hypotheses[{i}] compares {' and '.join(spec.across)} but "
+                                 f"the experiment runs on {', '.join(self.architectures)} only: "
+                                 f"add {', '.join(missing)} to architectures")
         return self
+
+    @property
+    def interval_options(self) -> IntervalOptions:
+        return IntervalOptions(self.confidence, self.proportion_method)
+
+    @property
+    def gap_s(self) -> int:
+        """Seconds of load between two trials."""
+        if self.trial_gap_s is not None:
+            return self.trial_gap_s
+        return math.ceil(self.recovery_s)
+
+    @property
+    def trial_period_s(self) -> float:
+        """From one trial's start to the next one's."""
+        return self.load.duration_s + self.gap_s
+
+    def with_trials(self, trials: int | None) -> Experiment:
+        """The same experiment with its schedule repeated `trials` times (None: as filed)."""
+        if trials is None or trials == self.trials:
+            return self
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["trials"] = trials
+        return Experiment.model_validate(data)
+
+    def trials_load(self) -> LoadSpec:
+        """The load of all trials: each trial's load, with the gap between them.
+
+        Closed loop: the same users for longer. Open loop: the rate stages of a trial
+        again and again, and the gap at the rate the next trial starts with.
+        """
+        if self.trials == 1:
+            return self.load
+        total = self.trials * self.load.duration_s + (self.trials - 1) * self.gap_s
+        if self.load.mode == "closed":
+            return self.load.model_copy(update={"duration_s": total})
+        one = self.load.rate_stages()
+        stages: list[RateStage] = []
+        for trial in range(self.trials):
+            if trial and self.gap_s:
+                stages.append(RateStage(duration_s=self.gap_s, rate_start=one[0].rate_start))
+            stages += one
+        data = self.load.model_dump(mode="json", exclude_none=True)
+        for key in ("rate", "rate_start", "rate_end"):
+            data.pop(key, None)
+        data.update(duration_s=total, stages=[s.model_dump(mode="json") for s in stages])
+        return LoadSpec.model_validate(data)
+
+    def schedule(self) -> list[tuple[int, FaultStep]]:
+        """(trial, step) of every fault of every trial, times shifted to the trial."""
+        steps = []
+        for trial in range(self.trials):
+            shift = trial * self.trial_period_s
+            for step in self.faults:
+                steps.append((trial, step.model_copy(update={"at_s": step.at_s + shift})))
+        return steps
 
     @property
     def fault_start_s(self) -> float:
@@ -199,6 +309,8 @@ class Experiment(_Strict):
             data["load"]["duration_s"] = max(1, round(self.load.duration_s * factor))
         for key in ("warmup_s", "recovery_s"):
             data[key] = getattr(self, key) * factor
+        if self.trial_gap_s is not None:
+            data["trial_gap_s"] = math.ceil(self.trial_gap_s * factor)
         for step in data["faults"]:
             step["at_s"] *= factor
             step["for_s"] *= factor
@@ -206,8 +318,13 @@ class Experiment(_Strict):
             stage["duration_s"] *= factor
         return Experiment.model_validate(data)
 
-    def windows(self, t0: float) -> RunWindows:
-        """Windows in unix seconds for a load that started at `t0`."""
+    def all_windows(self, t0: float) -> list[RunWindows]:
+        """Every trial's windows, in unix seconds, for a load that started at `t0`."""
+        return [self.windows(t0, trial) for trial in range(self.trials)]
+
+    def windows(self, t0: float, trial: int = 0) -> RunWindows:
+        """One trial's windows in unix seconds for a load that started at `t0`."""
+        t0 += trial * self.trial_period_s
         if not self.faults:
             return RunWindows(baseline=(t0 + self.warmup_s, t0 + self.load.duration_s))
         return RunWindows(

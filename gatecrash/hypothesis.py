@@ -3,11 +3,15 @@
     availability{domain=identity}@fault >= 0.999
     p99_ms@fault <= 3 * p99_ms@baseline
     requests_lost <= 0
+    p95_ms{domain=identity}@fault[dual] <= p95_ms{domain=identity}@fault[single]
 
-A metric reference is `name{key=value,...}@window`; both sides of the
+A metric reference is `name{key=value,...}@window[arch]`; the selector, the
+window and the architecture are each optional (`[arch]` names the run of one
+architecture, for hypotheses across architectures). Both sides of the
 comparison are arithmetic over numbers and references. Parsing is pure and
-validated before a run starts; evaluation takes a lookup function, so a
-tolerance check is a one-line test (chaostoolkit's lesson).
+validated before a run starts; evaluation takes a lookup function (of numbers,
+or of `Estimate`s for the interval of a side), so a tolerance check is a
+one-line test (chaostoolkit's lesson).
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
+from dashboards.intervals import Estimate, combine, observed
 from gatecrash.errors import InputError
 
-__all__ = ["Comparison", "HypothesisError", "Lookup", "MetricRef", "Outcome", "parse"]
+__all__ = ["MIRRORED", "Comparison", "HypothesisError", "Lookup", "MetricRef", "Outcome",
+           "parse"]
 
 Lookup = Callable[[str, dict[str, str], "str | None"], float]
+# `a op b` is `b MIRRORED[op] a`.
+MIRRORED = {"<=": ">=", ">=": "<=", "<": ">", ">": "<", "==": "==", "!=": "!="}
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -31,7 +39,7 @@ _TOKEN = re.compile(r"""
   | (?P<selector>\{[^{}]*\})
   | (?P<op><=|>=|==|!=|<|>)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>[{}@,=()+\-*/])
+  | (?P<punct>[{}@,=()+\-*/\[\]])
   | (?P<value>"[^"]*"|'[^']*')
 """, re.VERBOSE)
 # A selector value: names like fallback-cache, orders.list, alternatives with `|`.
@@ -52,10 +60,12 @@ class MetricRef:
     name: str
     selector: tuple[tuple[str, str], ...] = ()
     window: str | None = None
+    arch: str | None = None
 
     def __str__(self) -> str:
         sel = "{" + ",".join(f"{k}={v}" for k, v in self.selector) + "}" if self.selector else ""
-        return f"{self.name}{sel}" + (f"@{self.window}" if self.window else "")
+        return (f"{self.name}{sel}" + (f"@{self.window}" if self.window else "")
+                + (f"[{self.arch}]" if self.arch else ""))
 
 
 @dataclass(frozen=True)
@@ -64,19 +74,57 @@ class BinOp:
     left: Expr
     right: Expr
 
+    def __str__(self) -> str:
+        if self.op == "-" and self.left == 0.0:
+            return f"-{_text(self.right, True)}"
+        tight = self.op in "*/"
+        return f"{_text(self.left, tight)} {self.op} {_text(self.right, tight or self.op == '-')}"
+
+
+def _text(expr: Expr, tight: bool = False) -> str:
+    if isinstance(expr, float):
+        return f"{expr:g}"
+    if isinstance(expr, BinOp) and tight and expr.op in "+-":
+        return f"({expr})"
+    return str(expr)
+
 
 Expr = Union[float, MetricRef, BinOp]  # noqa: UP007 - recursive alias needs Union
 
 
-def _eval(expr: Expr, lookup: Lookup) -> float:
+def _constant(x: float) -> Callable[[MetricRef], float]:
+    def value(_ref: MetricRef) -> float:
+        return x
+
+    return value
+
+
+def _eval_refs(expr: Expr, values: Callable[[MetricRef], float]) -> float:
     if isinstance(expr, float):
         return expr
     if isinstance(expr, MetricRef):
-        return float(lookup(expr.name, dict(expr.selector), expr.window))
-    a, b = _eval(expr.left, lookup), _eval(expr.right, lookup)
-    if expr.op == "/":
+        return float(values(expr))
+    return _arith(expr.op, _eval_refs(expr.left, values), _eval_refs(expr.right, values))
+
+
+def _arith(op: str, a: float, b: float) -> float:
+    if op == "/":
         return a / b if b else (math.inf if a else math.nan)
-    return {"+": a + b, "-": a - b, "*": a * b}[expr.op]
+    return {"+": a + b, "-": a - b, "*": a * b}[op]
+
+
+def _eval(expr: Expr, lookup: Lookup) -> float:
+    return _eval_refs(expr, lambda ref: lookup(ref.name, dict(ref.selector), ref.window))
+
+
+def _interval(expr: Expr, lookup: Callable[[MetricRef], Estimate]) -> Estimate:
+    """The side's value and interval, by interval arithmetic over the refs' estimates
+    (constants are exact: `2 * X + 50` is X's interval scaled)."""
+    if isinstance(expr, float):
+        return observed(expr, 0)
+    if isinstance(expr, MetricRef):
+        return lookup(expr)
+    return combine(expr.op, _interval(expr.left, lookup), _interval(expr.right, lookup))
 
 
 def refs(expr: Expr) -> list[MetricRef]:
@@ -103,6 +151,37 @@ class Comparison:
 
     def metrics(self) -> list[MetricRef]:
         return refs(self.left) + refs(self.right)
+
+    def archs(self) -> list[str]:
+        """The architectures its references name, in order of appearance."""
+        named = [r.arch for r in self.metrics() if r.arch]
+        return list(dict.fromkeys(named))
+
+    def side_of(self, ref: MetricRef) -> tuple[Expr, str, Expr]:
+        """(the side holding `ref`, the operator read from that side, the other side)."""
+        if ref in refs(self.left):
+            return self.left, self.op, self.right
+        return self.right, MIRRORED[self.op], self.left
+
+    @staticmethod
+    def point(expr: Expr, values: Callable[[MetricRef], float]) -> float:
+        return _eval_refs(expr, values)
+
+    @staticmethod
+    def interval(expr: Expr, lookup: Callable[[MetricRef], Estimate]) -> Estimate:
+        return _interval(expr, lookup)
+
+    @staticmethod
+    def affine(expr: Expr, ref: MetricRef) -> tuple[float, float] | None:
+        """(k, c) when `expr` is k * ref + c with no other reference, else None."""
+        others = [r for r in refs(expr) if r != ref]
+        if others:
+            return None
+        at = [_eval_refs(expr, _constant(x)) for x in (0.0, 1.0, 2.0)]
+        k, c = at[1] - at[0], at[0]
+        if not all(math.isfinite(v) for v in at) or not math.isclose(at[2] - at[1], k) or k == 0:
+            return None
+        return k, c
 
     def evaluate(self, lookup: Lookup) -> Outcome:
         measured, threshold = _eval(self.left, lookup), _eval(self.right, lookup)
@@ -198,7 +277,12 @@ class _Parser:
         if self._peek()[1] == "@":
             self.i += 1
             window = self._take("name", expected="a window name (baseline, fault, recovery)")
-        return MetricRef(name, tuple(selector), window)
+        arch = None
+        if self._peek()[1] == "[":
+            self.i += 1
+            arch = self._take("name", expected="an architecture (single, dual)")
+            self._take("punct", "]")
+        return MetricRef(name, tuple(selector), window, arch)
 
 
 def _split_pairs(body: str) -> list[tuple[int, str]]:

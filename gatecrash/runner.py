@@ -21,6 +21,7 @@ from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
 from chaos.faults import Injector
 from chaos.runtime.base import Runtime
+from dashboards.analysis import RunData
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.runtimes import deployed_stack
@@ -62,6 +63,9 @@ class RunResult:
     status: RunStatus
     verdicts: list[Verdict] = field(default_factory=list)
     aborted: str | None = None
+    # What the verdicts were measured on, for hypotheses across architectures.
+    data: RunData | None = None
+    problems: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -104,10 +108,12 @@ class _Run:
             run_id=run_dir.name, experiment=experiment.name, claim=experiment.claim,
             claim_id=experiment.claim_id, arch=arch, seed=experiment.seed,
             load_mode=experiment.load.mode, started=time.time(),
-            hypotheses=[h.expr for h in experiment.hypotheses],
+            hypotheses=[h.expr for h in experiment.hypotheses], trials=experiment.trials,
             spec=experiment.model_dump(mode="json"))
         self.record = RunWriter.create(run_dir, self.meta)
         self.faults: list[FaultEvent] = []
+        # The trial of each fault event, in the order of `faults`.
+        self.fault_trials: list[int] = []
         self.aborted: str | None = None
         self.t0: float | None = None
         self.sweep: SweepRun | None = None
@@ -146,7 +152,7 @@ class _Run:
             injector = Injector(runtime, toxiproxy)
             # Last safety net, after every fault context has removed its own.
             cleanup.callback(self._reset, injector)
-            spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
+            spec = self.exp.trials_load().model_copy(update={"seed": self.exp.seed})
             self.sweep = SweepRun.of(spec, self.exp.slo, self.run_dir)
             load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
             cleanup.callback(load.stop)
@@ -156,7 +162,7 @@ class _Run:
             started = load.wait_started(LOAD_START_TIMEOUT_S)
             self.t0 = started.started or time.time()
             self.meta.t0 = self.t0
-            self.meta.windows = self.exp.windows(self.t0)
+            self.meta.windows = self.exp.all_windows(self.t0)
             self.save_meta()
             self.phase("load-start", ts=self.t0)
             self._drive(load, injector, spec)
@@ -166,19 +172,25 @@ class _Run:
 
     def _windows_from_faults(self) -> None:
         """Windows on the faults' actual times: a fault lands a tick after its plan,
-        and a request sent in between must not count as sent under the fault."""
+        and a request sent in between must not count as sent under the fault.
+        A trial whose faults never came (a run stopped early) has no windows."""
         if not self.faults or self.t0 is None:
             return
-        issued = min(f.start for f in self.faults)
-        effective = min(f.effective or f.start for f in self.faults)
-        end = max(f.end or f.start for f in self.faults)
-        baseline_start = self.t0 + self.exp.warmup_s
+        windows = []
+        for trial in sorted(set(self.fault_trials)):
+            faults = [f for f, t in zip(self.faults, self.fault_trials, strict=True)
+                      if t == trial]
+            issued = min(f.start for f in faults)
+            effective = min(f.effective or f.start for f in faults)
+            end = max(f.end or f.start for f in faults)
+            baseline_start = self.t0 + trial * self.exp.trial_period_s + self.exp.warmup_s
+            windows.append(RunWindows(
+                baseline=(baseline_start, max(baseline_start, issued)),
+                fault=(effective, end),
+                recovery=(end, end + self.exp.recovery_s),
+            ))
         self.meta.planned_windows = self.meta.windows
-        self.meta.windows = RunWindows(
-            baseline=(baseline_start, max(baseline_start, issued)),
-            fault=(effective, end),
-            recovery=(end, end + self.exp.recovery_s),
-        )
+        self.meta.windows = windows
         self.save_meta()
 
     @staticmethod
@@ -188,8 +200,8 @@ class _Run:
 
     def _drive(self, load: LoadRun, injector: Injector, spec: LoadSpec) -> None:
         assert self.t0 is not None
-        pending = sorted(enumerate(self.exp.faults), key=lambda p: p[1].at_s)
-        active: dict[int, tuple[FaultStep, ExitStack, FaultEvent]] = {}
+        pending = sorted(enumerate(self.exp.schedule()), key=lambda p: p[1][1].at_s)
+        active: dict[int, tuple[int, FaultStep, ExitStack, FaultEvent]] = {}
         abort = _Abort(self.exp.abort.max_failure_rate, self.exp.abort.over_s)
         settled_after = 0.0
         deadline = self.t0 + spec.duration_s + spec.stop_timeout_s + END_MARGIN_S
@@ -198,16 +210,16 @@ class _Run:
             while load.poll() is None and not self.stop.is_set():
                 now = time.time()
                 elapsed = now - self.t0
-                while pending and pending[0][1].at_s <= elapsed:
-                    index, step = pending.pop(0)
+                while pending and pending[0][1][1].at_s <= elapsed:
+                    index, (trial, step) = pending.pop(0)
                     stack = ExitStack()
                     event = stack.enter_context(
                         injector.applied(step.spec(self.arch), f"f{index + 1}"))
-                    active[index] = (step, stack, event)
+                    active[index] = (trial, step, stack, event)
                     self.phase("fault-applied", fault=event.label, proof=event.proof)
-                due = [i for i, (s, _, _) in active.items() if s.end_s <= elapsed]
+                due = [i for i, (_, s, _, _) in active.items() if s.end_s <= elapsed]
                 for index in due:  # faults planned to end together end at one moment
-                    active[index][2].end = now
+                    active[index][3].end = now
                 if due:
                     settled_after = now + self.exp.recovery_s
                 for index in due:
@@ -229,7 +241,7 @@ class _Run:
                         arch=self.arch, elapsed_s=elapsed, total_s=float(spec.duration_s),
                         requests=stats.requests, rate_rps=stats.rate_rps,
                         failures=stats.failures,
-                        active_faults=[e.label for _, _, e in active.values()], ts=now)
+                        active_faults=[e.label for _, _, _, e in active.values()], ts=now)
                     # The dashboard polls this file to show a run while it goes.
                     self.record.write_live(line)
                     if self.live:
@@ -244,26 +256,29 @@ class _Run:
             for item in list(active.values()):
                 self._end_fault(item)
 
-    def _end_fault(self, item: tuple[FaultStep, ExitStack, FaultEvent]) -> None:
-        _, stack, event = item
+    def _end_fault(self, item: tuple[int, FaultStep, ExitStack, FaultEvent]) -> None:
+        trial, _, stack, event = item
         stack.close()
         self.faults.append(event)
+        self.fault_trials.append(trial)
         self.record.event(event)
 
-    def analyse(self) -> list[Verdict]:
+    def analyse(self) -> tuple[list[Verdict], RunData, list[str]]:
+        """This run's verdicts, what they were measured on, and why it may not be valid."""
         problems: list[str] = []
         rows = read_rows(self.run_dir, problems)
         cpu = read_cpu(self.run_dir, problems)
         if self.sweep is not None and self.t0 is not None:
-            self.meta.windows = self.sweep.finish(self.record, self.arch, rows, cpu, self.t0,
-                                                  self.load_end or time.time())
+            self.meta.windows = [self.sweep.finish(self.record, self.arch, rows, cpu, self.t0,
+                                                   self.load_end or time.time())]
             self.save_meta()
-        windows = self.meta.window_spans()
-        problems += validity_problems(self.exp, windows, self.faults, cpu, self.aborted,
+        trials = self.meta.trial_spans()
+        problems += validity_problems(self.exp, trials, self.faults, cpu, self.aborted,
                                       rows=rows, t0=self.t0)
         if rows.empty:
             problems.append("no request was recorded")
-        return judge(self.exp, self.arch, rows, windows, problems)
+        data = RunData.of(rows, trials, cpu)
+        return judge(self.exp, self.arch, data, problems), data, problems
 
 
 def deploy_options(experiment: Experiment) -> dict[str, Any]:
@@ -310,7 +325,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
     if status == "error":
         raise GatecrashError(f"run {run_dir.name} failed: {error}")
     try:
-        result.verdicts = run.analyse()
+        result.verdicts, result.data, result.problems = run.analyse()
         run.record.write_verdicts(result.verdicts)
         run.record.write_junit(f"{experiment.name}[{arch}]", result.verdicts)
     except RecordError as exc:

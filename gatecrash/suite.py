@@ -1,5 +1,9 @@
 """Many experiments in one go (the claims suite, a CI gate): one stack per
-architecture and deploy setting, reused from one experiment to the next."""
+architecture and deploy setting, reused from one experiment to the next.
+
+Hypotheses across architectures (``p95_ms@fault[dual] <= p95_ms@fault[single]``)
+are judged once every run of the suite is done, on the two runs' rows; their
+verdicts are added to both runs' records (verdicts, JUnit, report)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dashboards.analysis import RunData
 from gatecrash.capacities import Capacities
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
-from gatecrash.verdicts import Verdict, exit_code
-from records import LiveProgress
+from gatecrash.verdicts import Verdict, exit_code, judge_across
+from records import LiveProgress, RecordError, RunWriter, read_verdicts
 from targets.stack import RuntimeKind
 
 __all__ = ["SuiteResult", "run_suite"]
@@ -29,10 +34,12 @@ SETTLE_TIMEOUT_S = 20.0
 class SuiteResult:
     runs: list[RunResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Verdicts of hypotheses across architectures (also written into their runs).
+    across: list[Verdict] = field(default_factory=list)
 
     @property
     def verdicts(self) -> list[Verdict]:
-        return [v for r in self.runs for v in r.verdicts]
+        return [v for r in self.runs for v in r.verdicts] + self.across
 
     @property
     def exit_code(self) -> int:
@@ -43,25 +50,63 @@ def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
     return arch, repr(sorted(deploy_options(experiment).items()))
 
 
+def suite_archs(experiment: Experiment, arch: str | None) -> list[str]:
+    """The architectures an experiment runs on: its own, or `arch` (single, dual, both)."""
+    if arch in (None, "auto"):
+        return [a.value for a in experiment.architectures]
+    return ["single", "dual"] if arch == "both" else [arch]
+
+
+def _record_across(run: RunResult, experiment: Experiment, verdicts: list[Verdict]) -> None:
+    """Add verdicts across architectures to a run's folder, and redo its report."""
+    writer = RunWriter(run.run_dir)
+    try:
+        kept = [v for v in read_verdicts(run.run_dir) if v not in verdicts]
+        writer.write_verdicts(kept + verdicts)
+        writer.write_junit(f"{experiment.name}[{run.arch}]", kept + verdicts)
+    except RecordError as exc:
+        raise GatecrashError(f"run {run.run_dir.name}: {exc}") from exc
+    from dashboards.report import write_run_report
+
+    write_run_report(run.run_dir)
+
+
+def _judge_across(experiment: Experiment, runs: dict[str, RunResult],
+                  archs: list[str]) -> list[Verdict]:
+    across = [h for h in experiment.hypotheses if h.across]
+    if not across or not any(all(a in archs for a in h.across) for h in across):
+        return []
+    data: dict[str, RunData] = {a: r.data for a, r in runs.items() if r.data is not None}
+    problems = {a: r.problems for a, r in runs.items()}
+    verdicts = judge_across(experiment, data, problems)
+    for run in runs.values():
+        _record_across(run, experiment, verdicts)
+    return verdicts
+
+
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
               runtime: RuntimeKind = RuntimeKind.LOCAL, stop: threading.Event | None = None,
               live: Callable[[LiveProgress], None] | None = None,
               announce: Callable[[str], None] | None = None,
+              trials: int | None = None,
               capacities: Capacities | None = None) -> SuiteResult:
-    """Run every experiment on its architectures (or `arch`), sharing stacks; rates
-    given as a share of the capacity are resolved first (gatecrash.capacities).
+    """Run every experiment on its architectures (or `arch`), sharing stacks.
+
+    `trials`: repeat each experiment's fault schedule that many times (None: as filed).
+    Rates given as a share of the capacity are resolved first (gatecrash.capacities).
     On each stack the capacity sweeps run first, and their knees are remembered:
-    the experiments after them take their shares of what was just measured."""
+    the experiments after them take their shares of what was just measured.
+    """
     stop = stop or threading.Event()
     capacities = capacities or Capacities()
     say = announce or log.info
+    experiments = [e.with_trials(trials) for e in experiments]
     plan: dict[tuple[str, str], list[Experiment]] = {}
     for experiment in experiments:
-        archs = [a.value for a in experiment.architectures] if arch in (None, "auto") \
-            else (["single", "dual"] if arch == "both" else [arch])
-        for one in archs:
+        for one in suite_archs(experiment, arch):
             plan.setdefault(_group_key(experiment, one), []).append(experiment)
     result = SuiteResult()
+    done: dict[str, dict[str, RunResult]] = {}
     for (one, _), unordered in plan.items():
         if stop.is_set():
             break
@@ -88,7 +133,16 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                     say(f"   error: {exc}")
                     continue
                 result.runs.append(run)
+                done.setdefault(experiment.name, {})[one] = run
                 if run.status == "completed":
                     capacities.learn(resolved, one, runtime, run.run_dir)
                 say(f"   {run.run_dir}" + (f" (aborted: {run.aborted})" if run.aborted else ""))
+    for experiment in experiments:
+        if stop.is_set():
+            break
+        try:
+            result.across += _judge_across(experiment, done.get(experiment.name, {}),
+                                           suite_archs(experiment, arch))
+        except GatecrashError as exc:
+            result.errors.append(str(exc))
     return result

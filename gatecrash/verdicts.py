@@ -1,8 +1,10 @@
 """From measurements to verdicts: holds, fails, or inconclusive.
 
-A hypothesis is judged only on a valid measurement: an aborted run, a fault
-without its proof, a network fault that met no traffic, or a saturated host
-or load generator makes it inconclusive, never passed.
+Each hypothesis is decided on an interval (`gatecrash.judgement`) and worded
+with it (`gatecrash.reasons`). It is judged only on a valid measurement: an
+aborted run, a fault without its proof, a network fault that met no traffic,
+or a saturated host or load generator makes it inconclusive, never passed —
+the numbers are still recorded beside the reason.
 """
 
 from __future__ import annotations
@@ -11,81 +13,126 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from dashboards.analysis import evaluate
+from dashboards.analysis import RunData
 from dashboards.errors import DashboardsError
-from dashboards.outcomes import prepare_rows
+from dashboards.intervals import Decision
 from dashboards.saturation import SaturationBounds, saturation_problems
 from gatecrash.experiment import Experiment, HypothesisSpec
+from gatecrash.judgement import Judgement, judge_comparison
+from gatecrash.reasons import reason
 from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, VerdictWord
 
 # Verdict is re-exported: the conductor's callers take verdicts from here.
-__all__ = ["HOLDS", "Verdict", "exit_code", "judge", "validity_problems"]
+__all__ = ["HOLDS", "Verdict", "across_label", "exit_code", "judge", "judge_across",
+           "validity_problems"]
 
 
-def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
+def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequence[
+                          Mapping[str, Span]],
                       fault_events: Sequence[FaultEvent], cpu: pd.DataFrame,
                       aborted: str | None, *, rows: pd.DataFrame | None = None,
                       t0: float | None = None) -> list[str]:
     """Why this run's measurements cannot decide anything (empty: they can).
 
+    `windows`: the run's windows, one mapping per trial (or one mapping).
     Saturation is judged second by second (dashboards.saturation); `rows` give the
     generator's schedule lag, `t0` (the load's start) names the seconds.
     """
     problems = []
     if aborted:
         problems.append(f"run aborted: {aborted}")
-    if len(fault_events) < len(experiment.faults):
-        problems.append(f"{len(experiment.faults) - len(fault_events)} planned fault(s) "
-                        "never applied")
+    planned = len(experiment.faults) * experiment.trials
+    if len(fault_events) < planned:
+        problems.append(f"{planned - len(fault_events)} planned fault(s) never applied")
     for event in fault_events:
         if event.proof is None or not event.proof.ok:
             why = event.proof.detail if event.proof else "missing"
             problems.append(f"fault {event.label}: no proof it took effect ({why})")
         if event.traffic and not any(t.any for t in event.traffic.values()):
             problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
+    spans = [span for trial in ([windows] if isinstance(windows, Mapping) else windows)
+             for span in trial.values()]
     # A sweep judges its own seconds, step by step (dashboards.sweep).
-    if windows and experiment.require_unsaturated and experiment.load.mode != "sweep":
+    if spans and experiment.require_unsaturated and experiment.load.mode != "sweep":
         bounds = SaturationBounds(host_pct=experiment.saturation_pct,
                                   generator_pct=experiment.saturation_pct,
                                   send_lag_ms=experiment.max_send_lag_ms)
-        origin = t0 if t0 is not None else min(a for a, _ in windows.values())
-        problems += saturation_problems(cpu, rows, windows.values(), origin, bounds)
+        origin = t0 if t0 is not None else min(a for a, _ in spans)
+        problems += saturation_problems(cpu, rows, spans, origin, bounds)
     return problems
 
 
-def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec, rows: pd.DataFrame,
-               windows: Mapping[str, Span], problems: list[str]) -> Verdict:
-    comparison = spec.comparison
-    text = spec.name or spec.expr
+def _verdict(experiment: Experiment, arch: str, spec: HypothesisSpec,
+             judgement: Judgement | None, detail: str, word: VerdictWord,
+             samples_needed: int | None = None) -> Verdict:
+    common = Verdict(experiment=experiment.name, claim=experiment.claim,
+                     claim_id=experiment.claim_id, arch=arch,
+                     hypothesis=spec.name or spec.expr, verdict=word, detail=detail)
+    if judgement is None:
+        return common
+    estimate = judgement.estimate
+    # Validated again (not model_copy): NaN becomes null on the way in.
+    return Verdict(**common.model_dump(exclude_defaults=True), measured=judgement.left,
+                   threshold=judgement.right,
+                   quantity=judgement.quantity, op=judgement.op, bound=judgement.bound,
+                   value=estimate.value, low=estimate.low, high=estimate.high, n=estimate.n,
+                   samples=judgement.samples, method=estimate.method,
+                   confidence=estimate.confidence, samples_needed=samples_needed,
+                   trials=list[float | None](judgement.trials))
 
-    def lookup(name: str, selector: dict[str, str], window: str | None) -> float:
-        return evaluate(rows, windows, name, selector, window)
 
-    def verdict(word: VerdictWord, measured: float | None, threshold: float | None,
-                detail: str) -> Verdict:
-        return Verdict(experiment=experiment.name, claim=experiment.claim,
-                       claim_id=experiment.claim_id, arch=arch, hypothesis=text, verdict=word,
-                       measured=measured, threshold=threshold, detail=detail)
+WORDS: dict[Decision, VerdictWord] = {Decision.HOLDS: HOLDS, Decision.FAILS: FAILS,
+                                      Decision.INCONCLUSIVE: INCONCLUSIVE}
 
+
+def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
+               runs: Mapping[str, RunData], default_arch: str,
+               problems: list[str]) -> Verdict:
     try:
-        outcome = comparison.evaluate(lookup)
+        judgement = judge_comparison(spec.comparison, runs, default_arch,
+                                     experiment.interval_options)
     except DashboardsError as exc:
-        return verdict(INCONCLUSIVE, None, None, f"cannot measure: {exc}")
-    if problems:
-        return verdict(INCONCLUSIVE, outcome.measured, outcome.threshold, "; ".join(problems))
-    if outcome.holds is None:
-        return verdict(INCONCLUSIVE, outcome.measured, outcome.threshold,
-                       "a side of the comparison has no data in its window")
-    word: VerdictWord = HOLDS if outcome.holds else FAILS
-    return verdict(word, outcome.measured, outcome.threshold,
-                   f"{outcome.measured:.4g} {comparison.op} {outcome.threshold:.4g}")
+        return _verdict(experiment, arch, spec, None, f"cannot measure: {exc}", INCONCLUSIVE)
+    detail, needed = reason(judgement, problems)
+    word = INCONCLUSIVE if problems else WORDS[judgement.decision]
+    # Samples would not decide a run whose measurement is not valid.
+    return _verdict(experiment, arch, spec, judgement, detail, word,
+                    None if problems else needed)
 
 
-def judge(experiment: Experiment, arch: str, rows: pd.DataFrame,
-          windows: Mapping[str, Span], problems: list[str]) -> list[Verdict]:
-    prepared = prepare_rows(rows)
-    return [_judge_one(experiment, arch, spec, prepared, windows, problems)
+def judge(experiment: Experiment, arch: str, data: RunData, problems: list[str]) -> list[Verdict]:
+    """The verdicts of one run: every hypothesis of `arch` that names no architecture."""
+    return [_judge_one(experiment, arch, spec, {arch: data}, arch, problems)
             for spec in experiment.hypotheses if spec.applies_to(arch)]  # type: ignore[arg-type]
+
+
+def across_label(archs: Sequence[str]) -> str:
+    """The `arch` of a verdict across runs: "dual vs single"."""
+    return " vs ".join(archs)
+
+
+def judge_across(experiment: Experiment, runs: Mapping[str, RunData],
+                 problems: Mapping[str, list[str]]) -> list[Verdict]:
+    """The hypotheses across architectures, once the runs they name exist.
+
+    `runs` and `problems` are keyed by architecture; a hypothesis naming a run
+    that is missing, or one whose measurement is not valid, is inconclusive.
+    """
+    verdicts = []
+    for spec in experiment.hypotheses:
+        archs = spec.across
+        if not archs:
+            continue
+        missing = [a for a in archs if a not in runs]
+        found = [f"{a}: {p}" for a in archs for p in problems.get(a, [])]
+        if missing:
+            found.append(f"no completed {' or '.join(missing)} run to compare")
+            verdicts.append(_verdict(experiment, across_label(archs), spec, None,
+                                     "not judged: " + "; ".join(found), INCONCLUSIVE))
+            continue
+        verdicts.append(_judge_one(experiment, across_label(archs), spec, runs, archs[0],
+                                   found))
+    return verdicts
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:

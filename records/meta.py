@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from records.layout import RECORD_VERSION
 
@@ -49,7 +49,14 @@ class RunWindows(_Record):
 
 
 class RunMeta(_Record):
-    """One run of one experiment on one architecture."""
+    """One run of one experiment on one architecture.
+
+    A run may repeat its fault schedule (`trials`): `windows` then holds one
+    `RunWindows` per trial, in time order. A lone `RunWindows` given (or assigned)
+    is taken as the only trial's.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     record_version: int = RECORD_VERSION
     run_id: str
@@ -66,13 +73,28 @@ class RunMeta(_Record):
     # When the load generator reported its first user running (the time axis's 0).
     t0: float | None = None
     # Set once the load starts: planned from t0, then moved to the faults' actual times.
-    windows: RunWindows | None = None
-    planned_windows: RunWindows | None = None
+    windows: list[RunWindows] = Field(default_factory=list)
+    planned_windows: list[RunWindows] = Field(default_factory=list)
+    trials: int = Field(default=1, ge=1)
     abort_reason: str | None = None
     error: str | None = None
     # The experiment as validated, kept for people reproducing the run; code reads
     # the typed fields above, never this.
     spec: dict[str, JsonValue] = Field(default_factory=dict)
 
+    @field_validator("windows", "planned_windows", mode="before")
+    @classmethod
+    def _one_trial(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, RunWindows | dict):
+            return [value]
+        return value
+
     def window_spans(self) -> dict[str, Span]:
-        return self.windows.spans() if self.windows is not None else {}
+        """The first trial's windows (to place things on the time axis); measure on
+        `trial_spans`, which has every trial's."""
+        return self.windows[0].spans() if self.windows else {}
+
+    def trial_spans(self) -> list[dict[str, Span]]:
+        return [w.spans() for w in self.windows]

@@ -191,7 +191,12 @@ class RunRecord:
 
     @property
     def windows(self) -> dict[str, Span]:
+        """The first trial's windows; metrics read `trials` (every trial's)."""
         return self.meta.window_spans()
+
+    @property
+    def trials(self) -> list[dict[str, Span]]:
+        return self.meta.trial_spans()
 
     @property
     def faults(self) -> list[FaultEvent]:

@@ -49,12 +49,14 @@ def test_window_table_values_are_evaluate() -> None:
 
 def test_fault_summary_values() -> None:
     summary = fault_summary(ROWS, WINDOWS)
-    assert (summary.requests_lost, summary.time_to_failover_s, summary.time_to_recover_s) == (
-        0.0,
-        0.0,
-        0.0,
-    )
+    names = ("requests_lost", "time_to_failover_s", "time_to_recover_s")
+    assert [summary.value(name) for name in names] == [0.0, 0.0, 0.0]
+    # requests_lost is exact, with its n and the upper bound on the loss rate.
+    lost = summary.requests_lost
+    assert lost is not None and lost.estimate.n == 100 and "loss rate <= 3.699 %" in lost.note
 
 
 def test_fault_summary_nan_without_fault_window() -> None:
-    assert math.isnan(fault_summary(ROWS, {"baseline": (0.0, 5.0)}).time_to_failover_s)
+    summary = fault_summary(ROWS, {"baseline": (0.0, 5.0)})
+    assert summary.time_to_failover_s is None
+    assert math.isnan(summary.value("time_to_failover_s"))

@@ -198,7 +198,7 @@ def test_run_report(page: tuple["Page", _Problems], base_url: str, tmp_path: Pat
     _wait_for_plots(tab, served)
     assert tab.locator("td", has_text=FAULT_LABEL).first.is_visible()
     assert _fault_labels_in_plots(tab) >= 1
-    assert tab.locator(".badge.holds").first.is_visible()
+    assert tab.locator(".badge.inconclusive").first.is_visible()
     _screenshot(tab, tmp_path / "report-dual.png")
     assert problems.items == []
 

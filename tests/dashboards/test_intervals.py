@@ -12,10 +12,15 @@ from dashboards.intervals import (
     Decision,
     Estimate,
     bootstrap_estimate,
+    bootstrap_samples_needed,
+    combine,
     decide,
+    method_label,
+    observed,
     proportion,
     proportion_samples_needed,
     quantile,
+    quantile_bound_min_samples,
     quantile_samples_needed,
     rank_compare,
     with_resolution,
@@ -131,3 +136,45 @@ def test_resolution_interval() -> None:
     assert (estimate.low, estimate.high) == (pytest.approx(0.55), pytest.approx(1.05))
     assert decide(estimate, "<=", 1.0) is Decision.INCONCLUSIVE
     assert decide(with_resolution(0.5, 0.25, 40), "<=", 1.0) is Decision.HOLDS
+
+
+def test_proportion_bounds_are_exactly_0_and_1_at_the_ends() -> None:
+    assert proportion(66, 66).high == 1.0 and proportion(0, 66).low == 0.0
+
+
+def test_a_percentile_needs_enough_samples_for_a_bound() -> None:
+    # The p95's upper bound exists from 0.95^n <= 2.5 %: n = 72 (see above).
+    assert quantile_bound_min_samples(0.95, upper=True) == 72
+    assert quantile_bound_min_samples(0.5, upper=True) == 6  # 0.5^n <= 2.5 %
+    assert quantile_bound_min_samples(0.95, upper=False) == 2  # 0.05^n <= 2.5 %
+
+
+def test_interval_arithmetic_covers_every_combination() -> None:
+    a, b = Estimate(10.0, 8.0, 12.0, 5, "x"), Estimate(2.0, 1.0, 4.0, 7, "y")
+    assert combine("-", a, b) == Estimate(8.0, 4.0, 11.0, 12, "interval arithmetic")
+    assert (combine("/", a, b).low, combine("/", a, b).high) == (2.0, 12.0)
+    across_zero = Estimate(0.5, -1.0, 1.0, 3, "y")
+    assert (combine("/", a, across_zero).low, combine("/", a, across_zero).high) == \
+        (-math.inf, math.inf)
+    # A constant keeps the method: 2 * X + 50 is X's interval, scaled.
+    assert combine("+", combine("*", observed(2.0, 0), a), observed(50.0, 0)) == a.scaled(2, 50)
+
+
+def test_bootstrap_samples_needed_scales_as_one_over_root_n() -> None:
+    estimate = Estimate(1.0, -1.0, 3.0, 100, "bootstrap")  # half-width 2, margin 1
+    assert bootstrap_samples_needed(estimate, ">", 0.0) == 400
+    # An asymmetric interval: only its reach towards the threshold counts.
+    assert bootstrap_samples_needed(Estimate(1.0, -0.5, 10.0, 100, "bootstrap"), ">", 0.0) \
+        == 225
+    assert bootstrap_samples_needed(Estimate(0.0, -1.0, 1.0, 100, "bootstrap"), ">", 0.0) is None
+
+
+def test_a_single_observation_bounds_nothing() -> None:
+    one = bootstrap_estimate([np.array([5.0])], lambda a: float(a.mean()))
+    assert (one.value, one.low, one.high) == (5.0, -math.inf, math.inf)
+
+
+def test_method_labels_say_the_confidence_where_there_is_one() -> None:
+    assert method_label(proportion(1, 2, confidence=0.99)) == "Wilson 99 %"
+    assert method_label(observed(3.0, 10)) == "observed, exact"
+    assert method_label(with_resolution(1.0, 0.1, 5)) == "sample resolution"

@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from dashboards.analysis import evaluate
+from dashboards.analysis import estimate, evaluate
+from dashboards.intervals import IntervalOptions
+from dashboards.metrics import WINDOW_METRICS
 from tests.dashboards.frames import frame
 
 WINDOWS = {"w": (0.0, 10.0), "empty": (50.0, 60.0)}
@@ -149,3 +151,28 @@ def test_empty_window_latency_is_nan() -> None:
 
 def test_only_rejected_gives_nan_availability() -> None:
     assert math.isnan(m("availability", {"status": "429"}))
+
+
+@pytest.mark.parametrize("name", sorted(WINDOW_METRICS))
+@pytest.mark.parametrize("window", ["w", "empty"])
+def test_every_estimate_is_its_metric_with_an_interval(name: str, window: str) -> None:
+    # One computation: the value a verdict is decided on is the value a table prints.
+    value = evaluate(ROWS, WINDOWS, name, {}, window)
+    measured = estimate(ROWS, WINDOWS, name, {}, window).estimate
+    if math.isnan(value):
+        assert not measured.measured
+    else:
+        assert measured.value == pytest.approx(value)
+        assert measured.low <= measured.value <= measured.high
+
+
+def test_estimate_methods_by_kind() -> None:
+    def method(name: str) -> str:
+        return estimate(ROWS, WINDOWS, name, {}, "w").estimate.method
+
+    assert [method(m) for m in ("availability", "ratio", "p95_ms", "mean_ms", "count",
+                                "rate_rps", "max_ms")] == \
+        ["wilson", "wilson", "order-statistic", "bootstrap", "observed", "observed", "observed"]
+    exact = estimate(ROWS, WINDOWS, "availability", {}, "w",
+                     IntervalOptions(0.9, "clopper-pearson")).estimate
+    assert (exact.method, exact.confidence, exact.n) == ("clopper-pearson", 0.9, 5)

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from dashboards.analysis import evaluate
+from dashboards.analysis import estimate, evaluate
 from dashboards.errors import UnknownMetricError, UnknownWindowError
 from dashboards.recovery import time_to_failover_s
 from tests.dashboards.frames import traffic
@@ -137,3 +137,39 @@ def test_requests_lost_per_selector() -> None:
 def test_requests_lost_ignores_rejected() -> None:
     quota = run(healthy(0, 30), traffic(12, 13, RPS, status=429, route=None))
     assert metric(quota, "requests_lost") == 0
+
+
+def test_failover_time_comes_with_the_resolution_of_its_requests() -> None:
+    measured = estimate(FAILOVER_AFTER_300_MS, WINDOWS, "time_to_failover_s").estimate
+    # 100 req/s: requests 10 ms apart around the transition, the sliding step is 10 ms.
+    assert measured.method == "resolution"
+    assert (measured.low, measured.high) == (pytest.approx(measured.value - 0.01),
+                                             pytest.approx(measured.value + 0.01))
+    # Nothing sent between the last failure (10.29) and the next request (10.8): the
+    # failover happened somewhere in between.
+    sparse = run(healthy(0, 10), failing(10, 10.3), traffic(10.8, 20, 2), healthy(20, 30))
+    coarse = estimate(sparse, WINDOWS, "time_to_failover_s").estimate
+    assert coarse.high == pytest.approx(coarse.value + (10.8 - 10.29))
+    assert coarse.low == 0.0  # a duration is never negative
+
+
+def test_a_failover_never_reached_is_bounded_below_by_what_we_watched() -> None:
+    measured = estimate(NEVER_FAILS_OVER, WINDOWS, "time_to_failover_s").estimate
+    assert (measured.value, measured.low, measured.high) == (math.inf, 9.0, math.inf)
+
+
+def test_requests_lost_and_loss_rate_rest_on_the_same_requests() -> None:
+    lost = estimate(LOSSES, WINDOWS, "requests_lost")
+    rate = estimate(LOSSES, WINDOWS, "loss_rate").estimate
+    assert (lost.estimate.value, lost.estimate.method) == (8, "observed")
+    assert rate.n == lost.estimate.n and rate.value == pytest.approx(8 / rate.n)
+    assert rate.method == "wilson" and f"{rate.high * 100:.4g} %" in lost.note
+
+
+def test_trials_pool_requests_and_keep_the_worst_failover() -> None:
+    second = {name: (a + 30, b + 30) for name, (a, b) in WINDOWS.items()}
+    rows = run(FAILOVER_AFTER_300_MS, healthy(30, 40), failing(40, 41), healthy(41, 60))
+    lost = estimate(rows, [WINDOWS, second], "requests_lost").estimate
+    assert lost.value == 30 + 100
+    worst = estimate(rows, [WINDOWS, second], "time_to_failover_s").estimate
+    assert worst.value == pytest.approx(1.0, abs=0.02)

@@ -62,7 +62,17 @@ def test_run_report_labels_the_fault(run_report: str) -> None:
 
 
 def test_run_report_scorecard(run_report: str) -> None:
-    assert '<span class="badge holds">holds</span>' in run_report
+    assert '<span class="badge inconclusive">inconclusive</span>' in run_report
+    # Each hypothesis: its estimate with the interval, n, verdict and reason.
+    header = "<th>estimate [interval]</th><th>n</th><th>verdict</th><th>reason</th>"
+    assert header in run_report
+    assert ("availability{domain=identity}@fault = 100.00 % [94.50 %, 100.00 %] &gt;= "
+            "99.90 % (Wilson 95 %)") in run_report
+    assert "<td class='n'>66</td>" in run_report
+
+
+def test_run_report_window_tables_show_intervals(run_report: str) -> None:
+    assert re.search(r"<br><small>\[\d+\.\d\d %, \d+\.\d\d %\]</small>", run_report)
 
 
 def test_run_report_fault_metrics(run_report: str) -> None:
@@ -120,6 +130,11 @@ def test_evidence_links_run_reports(evidence: str) -> None:
 
 def test_evidence_lists_every_claim(evidence: str) -> None:
     assert all(f"<td>C{i}</td>" in evidence for i in range(1, 10))
+
+
+def test_evidence_shows_each_hypothesis_with_its_interval(evidence: str) -> None:
+    assert "availability{domain=identity}@fault = 0.00 % [0.00 %, 5.50 %]" in evidence
+    assert "n=66" in evidence
 
 
 def test_evidence_marks_claims_not_run(evidence: str) -> None:

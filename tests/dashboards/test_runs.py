@@ -42,7 +42,9 @@ def test_cpu_samples(runs_root: Path) -> None:
 
 
 def test_verdicts(runs_root: Path) -> None:
-    assert [v.verdict for v in load_run(runs_root / "dual-1").verdicts] == ["holds", "inconclusive"]
+    verdicts = load_run(runs_root / "dual-1").verdicts
+    assert [v.verdict for v in verdicts] == ["inconclusive", "inconclusive"]
+    assert (verdicts[0].low, verdicts[0].n, verdicts[0].samples_needed) == (0.9450, 66, 3838)
 
 
 def test_list_runs_newest_first(tmp_path: Path) -> None:
@@ -91,8 +93,8 @@ def test_not_a_run_folder(tmp_path: Path) -> None:
 def test_other_record_version_is_refused_and_listed_as_unreadable(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, RunSpec())
     meta = run_dir / "meta.json"
-    meta.write_text(meta.read_text().replace(f'"record_version": {RECORD_VERSION}',
-                                          '"record_version": 99'))
+    current = f'"record_version": {RECORD_VERSION}'
+    meta.write_text(meta.read_text().replace(current, '"record_version": 99'))
     with pytest.raises(RunFolderError, match="record version 99"):
         load_run(run_dir)
     (summary,) = list_runs(tmp_path)

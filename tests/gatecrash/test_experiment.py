@@ -107,3 +107,57 @@ def test_an_unknown_toxic_parameter_names_both_spellings(tmp_path: Path) -> None
                         "fault: latency, params: {latncy: 80}, target: {service: orders}")
     with pytest.raises(InputError, match=r"exp.yaml:\d+: .*latncy.*allowed: jitter_ms, latency_ms"):
         load_experiment(write(tmp_path, text))
+
+
+def test_confidence_is_a_fraction(tmp_path: Path) -> None:
+    assert load_experiment(write(tmp_path, GOOD + "confidence: 0.99\n")).confidence == 0.99
+    with pytest.raises(InputError, match=r"exp.yaml:\d+: confidence: confidence 95: give the "
+                       r"level as a fraction between 0.5 and 1 \(0.95 for 95 %"):
+        load_experiment(write(tmp_path, GOOD + "confidence: 95\n"))
+    with pytest.raises(InputError, match=r"proportion_method.*'wilson' or 'clopper-pearson'"):
+        load_experiment(write(tmp_path, GOOD + "proportion_method: exact\n"))
+
+
+@pytest.mark.parametrize(("expr", "archs", "message"), [
+    ("p95_ms@fault[dual] <= p95_ms@fault", "[single, dual]",
+     r"every metric names its run, e.g. p95_ms@fault\[single\]"),
+    ("p95_ms@fault[triple] <= 1", "[dual]", r"unknown architecture \[triple\].*single, dual"),
+    ("p95_ms@fault[dual] <= p95_ms@fault[single]", "[dual]",
+     r"compares dual and single but the experiment runs on dual only: add single"),
+    ("1 <= 2", "[dual]", "compares no metric"),
+])
+def test_hypotheses_across_architectures_are_validated(tmp_path: Path, expr: str, archs: str,
+                                                      message: str) -> None:
+    text = GOOD.replace("requests_lost <= 0", f"'{expr}'").replace("[dual]", archs, 1)
+    with pytest.raises(InputError, match=message):
+        load_experiment(write(tmp_path, text))
+
+
+def test_a_hypothesis_across_architectures_takes_no_arch_field(tmp_path: Path) -> None:
+    text = GOOD.replace("[dual]", "[single, dual]", 1).replace(
+        "  - requests_lost <= 0", "  - {expr: 'p95_ms@fault[dual] <= p95_ms@fault[single]', "
+        "arch: [dual]}")
+    with pytest.raises(InputError, match="drop 'arch:'"):
+        load_experiment(write(tmp_path, text))
+    across = load_experiment(write(tmp_path, text.replace(", arch: [dual]", "")))
+    assert across.hypotheses[0].across == ["dual", "single"]
+    assert not across.hypotheses[0].applies_to("dual")  # judged on both runs, not one
+
+
+def test_trials_repeat_the_schedule_after_a_gap(tmp_path: Path) -> None:
+    experiment = load_experiment(write(tmp_path, GOOD)).with_trials(3)
+    # One trial is 12 s of load; the gap defaults to recovery_s (3 s): a period of 15 s.
+    assert (experiment.gap_s, experiment.trial_period_s) == (3, 15)
+    assert experiment.trials_load().duration_s == 3 * 12 + 2 * 3
+    assert [(t, s.at_s) for t, s in experiment.schedule()] == [(0, 3), (1, 18), (2, 33)]
+    assert [w.fault for w in experiment.all_windows(100.0)] == \
+        [(103.0, 107.0), (118.0, 122.0), (133.0, 137.0)]
+
+
+def test_open_loop_trials_repeat_the_rate_stages(tmp_path: Path) -> None:
+    text = GOOD.replace("{mode: closed, users: 2, duration_s: 12}",
+                        "{mode: open, rate_start: 10, rate_end: 30, duration_s: 12}")
+    load = load_experiment(write(tmp_path, text + "trials: 2\ntrial_gap_s: 2\n")).trials_load()
+    assert [(s.duration_s, s.rate_start, s.end) for s in load.rate_stages()] == \
+        [(12, 10, 30), (2, 10, 10), (12, 10, 30)]
+    assert load.duration_s == 26

@@ -60,3 +60,26 @@ def test_errors_say_where_and_what(text: str, column: int, expected: str) -> Non
 def test_empty_hypothesis() -> None:
     with pytest.raises(HypothesisError, match="empty hypothesis"):
         parse("  ")
+
+
+def test_references_name_their_architecture_in_brackets() -> None:
+    comparison = parse("p95_ms{domain=identity}@fault[dual] <= "
+                       "p95_ms{domain=identity}@fault[single]")
+    assert [r.arch for r in comparison.metrics()] == ["dual", "single"]
+    assert comparison.archs() == ["dual", "single"]
+    assert str(parse("capacity_rps[dual] >= 1.5 * capacity_rps[single]").metrics()[0]) == \
+        "capacity_rps[dual]"
+
+
+def test_an_unclosed_architecture_bracket_says_what_is_missing() -> None:
+    with pytest.raises(HypothesisError, match=r"column 19 expected '\]', found '<= 3'"):
+        parse("p95_ms@fault[dual <= 3")
+
+
+def test_the_side_holding_the_metric_and_its_affine_form() -> None:
+    comparison = parse("0.05 >= 2 * (availability@fault - 0.01)")
+    ref = comparison.metrics()[0]
+    side, op, other = comparison.side_of(ref)
+    assert (str(side), op, other) == ("2 * (availability@fault - 0.01)", "<=", 0.05)
+    assert comparison.affine(side, ref) == (2.0, -0.02)
+    assert comparison.affine(parse("1 / availability@fault > 1").left, ref) is None

@@ -53,20 +53,23 @@ def test_each_claim_type_holds(tmp_path: Path) -> None:
     kill_orders = "  - {at_s: 3, for_s: 3, fault: kill, target: {service: orders}}"
     latency = ("  - {at_s: 3, for_s: 3, fault: latency, params: {latency_ms: 150}, "
                "target: {service: articles}}")
+    # Each bound is what these short windows can decide (about 16 req/s per domain, a
+    # 3 s fault, a 1 s baseline): `gatecrash plan` says so, and stronger forms would
+    # rightly be inconclusive.
     files = [
         experiment(tmp_path, "replica-kill", "dual", kill_replica,
                    ["requests_lost <= 0", "time_to_failover_s <= 1"]),
         experiment(tmp_path, "gateway-kill", "dual", kill_gateway,
-                   ["availability{domain=identity}@fault >= 0.999",
-                    "ratio{domain=business,route=fallback-degraded}@fault >= 0.9"]),
+                   ["availability{domain=identity}@fault >= 0.85",
+                    "ratio{domain=business,route=fallback-degraded}@fault >= 0.8"]),
         experiment(tmp_path, "fallback", "dual", kill_orders,
-                   ["availability{endpoint=orders.list|orders.create}@fault >= 0.999"]),
+                   ["availability{endpoint=orders.list|orders.create}@fault >= 0.7"]),
         experiment(tmp_path, "latency-toxic", "dual", latency,
                    ["p50_ms{endpoint=articles.list|articles.get}@fault >= "
                     "p50_ms{endpoint=articles.list|articles.get}@baseline + 100"]),
         experiment(tmp_path, "spof", "single",
                    "  - {at_s: 3, for_s: 3, fault: kill, target: {role: \"gateway:single\"}}",
-                   ["availability@fault <= 0.05", "availability@baseline >= 0.99"]),
+                   ["availability@fault <= 0.05", "availability@baseline >= 0.8"]),
     ]
     experiments: list[Experiment] = [load_experiment(f) for f in files]
     result = run_suite(experiments, tmp_path / "runs")
@@ -94,6 +97,28 @@ def test_wrong_hypothesis_fails_with_exit_code_1(tmp_path: Path) -> None:
     assert "FAILS" in done.stdout
     junit = next((tmp_path / "runs").glob("*/junit.xml")).read_text()
     assert "<failure" in junit
+
+
+def test_trials_repeat_the_fault_on_one_stack_and_pool_the_rows(tmp_path: Path) -> None:
+    path = experiment(tmp_path, "trials", "dual",
+                      "  - {at_s: 3, for_s: 2, fault: kill, target: {service: orders, count: 1}}",
+                      ["availability@fault >= 0.5", "requests_lost <= 1000"])
+    result = run_suite([load_experiment(path)], tmp_path / "runs", trials=2)
+    assert result.errors == []
+    (run,) = result.runs
+    record = read_run(run.run_dir)
+    assert (record.meta.trials, len(record.trials)) == (2, 2)
+    first, second = record.trials
+    # The second trial's fault comes one period (9 s of load + a 2 s gap) after the first.
+    assert second["fault"][0] - first["fault"][0] == pytest.approx(11.0, abs=0.5)
+    assert len(record.faults) == 2 and all(f.proof and f.proof.ok for f in record.faults)
+    availability, lost = record.verdicts
+    assert len(availability.trials) == 2 and "per trial:" in availability.detail
+    assert (lost.method, len(lost.trials)) == ("observed", 2)  # summed over both trials
+    fault_rows = sum(int(((record.rows["ts_send"] >= a) & (record.rows["ts_send"] < b)).sum())
+                     for a, b in (first["fault"], second["fault"]))
+    assert availability.n is not None and 0 < availability.n <= fault_rows
+    assert "per trial:" in (record.path / "report.html").read_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

@@ -1,12 +1,17 @@
-"""Validity rules and exit codes: pure functions, one line each."""
+"""Validity rules, exit codes, and the verdict engine on runs recorded by the real writer."""
 
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from dashboards.analysis import RunData, estimate
 from gatecrash.experiment import Experiment
-from gatecrash.verdicts import exit_code, validity_problems
-from records import FaultEvent, HopTraffic, Proof, Verdict, VerdictWord
+from gatecrash.verdicts import exit_code, judge, judge_across, validity_problems
+from records import FaultEvent, HopTraffic, Proof, RunWindows, Verdict, VerdictWord
+from tests.gatecrash.recorded import T0, recorded, spaced
 
 EXP = Experiment.model_validate({
     "name": "v", "claim": "c", "architectures": ["dual"],
@@ -57,3 +62,142 @@ def test_exit_codes() -> None:
     assert exit_code([verdict("holds"), verdict("fails"), verdict("inconclusive")]) == 1
     assert exit_code([verdict("holds"), verdict("inconclusive")]) == 3
     assert exit_code([]) == 3
+
+
+# --- the verdict engine on recorded runs ---------------------------------------------------
+def experiment(*hypotheses: str, archs: tuple[str, ...] = ("dual",), **extra: object) -> Experiment:
+    return Experiment.model_validate({
+        "name": "v", "claim": "c", "architectures": list(archs),
+        "load": {"mode": "closed", "users": 1, "duration_s": 10},
+        "faults": [{"at_s": 3, "for_s": 2, "fault": "kill", "target": {"service": "auth"}}],
+        "hypotheses": list(hypotheses), **extra})
+
+
+ONE_TRIAL = [RunWindows(baseline=(T0, T0 + 2), fault=(T0 + 2, T0 + 6),
+                        recovery=(T0 + 6, T0 + 8))]
+
+
+def quiet_run(tmp_path: Path, fault_rows: list[tuple[object, ...]], arch: str = "dual",
+              name: str = "run") -> RunData:
+    rows = spaced(T0, T0 + 2, 20) + fault_rows + spaced(T0 + 6, T0 + 8, 20)
+    return recorded(tmp_path, rows, ONE_TRIAL, arch, name)
+
+
+def test_zero_failures_in_66_holds_only_what_66_can_show(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66))
+    strict, loose = judge(experiment("availability{domain=identity}@fault >= 0.999",
+                                     "availability{domain=identity}@fault >= 0.9"),
+                          "dual", data, [])
+    assert (strict.verdict, loose.verdict) == ("inconclusive", "holds")
+    assert (strict.n, strict.method, strict.confidence, strict.samples_needed) == \
+        (66, "wilson", 0.95, 3838)
+    assert strict.low == pytest.approx(0.9450, abs=1e-4) and strict.high == 1.0
+    assert ("0 failures in 66: shows >= 94.5 %; >= 3,838 requests with 0 failures are "
+            "needed for >= 99.9 % (Wilson 95 %)") in strict.detail
+    assert loose.samples_needed is None and "the whole interval is >= 90 %" in loose.detail
+
+
+def test_a_dead_window_says_so_in_its_own_words(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66, status=0, error_kind="connect"))
+    (verdict,) = judge(experiment("availability@fault <= 0.01"), "dual", data, [])
+    assert verdict.verdict == "inconclusive"
+    assert ("66 failures in 66: shows <= 5.5 %; >= 381 requests with every one failing are "
+            "needed for <= 1 %") in verdict.detail
+
+
+def test_a_clear_shortfall_fails_and_clopper_pearson_is_selectable(tmp_path: Path) -> None:
+    half = spaced(T0 + 2, T0 + 6, 30) + spaced(T0 + 2.01, T0 + 6, 30, status=0,
+                                               error_kind="connect")
+    data = quiet_run(tmp_path, half)
+    exact = experiment("availability@fault >= 0.99", proportion_method="clopper-pearson")
+    (verdict,) = judge(exact, "dual", data, [])
+    assert (verdict.verdict, verdict.method, verdict.value) == ("fails", "clopper-pearson", 0.5)
+
+
+def test_a_higher_confidence_widens_the_interval(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66))
+    (at95,) = judge(experiment("availability@fault >= 0.9"), "dual", data, [])
+    (at99,) = judge(experiment("availability@fault >= 0.9", confidence=0.99), "dual", data, [])
+    assert at99.low is not None and at95.low is not None and at99.low < at95.low
+    assert at99.confidence == 0.99
+
+
+def test_constants_scale_the_metric_interval(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66))
+    plain = estimate(data, data.trials, "availability", {}, "fault").estimate
+    (verdict,) = judge(experiment("2 * availability@fault + 1 >= 2.8"), "dual", data, [])
+    assert (verdict.value, verdict.low, verdict.high) == \
+        (plain.scaled(2, 1).value, plain.scaled(2, 1).low, plain.scaled(2, 1).high)
+    assert (verdict.verdict, verdict.quantity, verdict.bound) == \
+        ("holds", "2 * availability@fault + 1", 2.8)
+
+
+def test_requests_lost_is_exact_and_says_its_loss_rate_bound(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66))
+    lost, rate = judge(experiment("requests_lost <= 0", "loss_rate <= 0.001"), "dual", data, [])
+    assert (lost.verdict, lost.method, lost.n) == ("holds", "observed", 86)
+    assert "0 lost of 86 requests: loss rate <= 4.276 % (Wilson 95 % upper bound)" in lost.detail
+    assert (rate.verdict, rate.method) == ("inconclusive", "wilson")
+
+
+def test_two_windows_are_compared_by_a_repeatable_bootstrap(tmp_path: Path) -> None:
+    slow = spaced(T0 + 2, T0 + 6, 66, latency_ms=80.0)
+    data = quiet_run(tmp_path, slow)
+    exp = experiment("p50_ms@fault >= p50_ms@baseline + 50",
+                     "p50_ms@fault <= p50_ms@baseline + 50")
+    first = judge(exp, "dual", data, [])
+    assert [v.verdict for v in first] == ["holds", "fails"]
+    assert (first[0].quantity, first[0].method, first[0].bound) == ("left - right", "bootstrap",
+                                                                     0.0)
+    assert first[0].samples == {"p50_ms@fault": 66, "p50_ms@baseline": 20}
+    assert "Mann-Whitney" in first[0].detail
+    assert judge(exp, "dual", data, []) == first  # same rows, same verdict
+
+
+def test_trials_are_pooled_and_their_spread_reported(tmp_path: Path) -> None:
+    trials = [RunWindows(baseline=(T0 + 10 * i, T0 + 10 * i + 2),
+                         fault=(T0 + 10 * i + 2, T0 + 10 * i + 6),
+                         recovery=(T0 + 10 * i + 6, T0 + 10 * i + 8)) for i in range(2)]
+    rows = [r for i in range(2) for r in spaced(T0 + 10 * i, T0 + 10 * i + 8, 80)]
+    rows += spaced(T0 + 12.01, T0 + 16, 8, status=503, error_kind="http_5xx")  # trial 2 only
+    data = recorded(tmp_path, rows, trials)
+    (verdict,) = judge(experiment("availability@fault >= 0.5", trials=2), "dual", data, [])
+    assert verdict.n == 40 + 48 and verdict.value == pytest.approx(80 / 88)
+    assert verdict.trials == [1.0, pytest.approx(40 / 48)]
+    assert "per trial: 1, 0.8333 (min..max 0.8333..1)" in verdict.detail
+
+
+def test_an_invalid_run_is_inconclusive_but_keeps_its_numbers(tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66))
+    (verdict,) = judge(experiment("availability@fault >= 0.9"), "dual", data,
+                       ["host saturated: mean CPU 99% >= 95%"])
+    assert (verdict.verdict, verdict.value, verdict.samples_needed) == ("inconclusive", 1.0, None)
+    assert verdict.detail.startswith("not judged (host saturated")
+
+
+def test_hypotheses_across_architectures_name_both(tmp_path: Path) -> None:
+    dual = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66, latency_ms=10.0), "dual", "d")
+    single = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66, latency_ms=40.0), "single", "s")
+    exp = experiment("p95_ms@fault[dual] <= p95_ms@fault[single]",
+                     "requests_lost[dual] <= requests_lost[single]",
+                     "availability@fault >= 0.9", archs=("single", "dual"))
+    assert judge(exp, "dual", dual, [])[0].hypothesis == "availability@fault >= 0.9"
+    latency, lost = judge_across(exp, {"dual": dual, "single": single}, {})
+    assert (latency.arch, latency.verdict, latency.quantity) == ("dual vs single", "holds",
+                                                                 "left - right")
+    assert latency.samples == {"p95_ms@fault[dual]": 66, "p95_ms@fault[single]": 66}
+    assert (lost.verdict, lost.value) == ("holds", 0.0)
+    (missing, _) = judge_across(exp, {"dual": dual}, {})[:2]
+    assert missing.verdict == "inconclusive" and "no completed single run" in missing.detail
+
+
+def test_durations_compared_across_runs_combine_their_intervals(tmp_path: Path) -> None:
+    failing = spaced(T0 + 2, T0 + 3, 10, status=0, error_kind="connect") + \
+        spaced(T0 + 3.05, T0 + 6, 56)
+    dual = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66), "dual", "d")
+    single = quiet_run(tmp_path, failing, "single", "s")
+    exp = experiment("time_to_failover_s[dual] <= time_to_failover_s[single]",
+                     archs=("single", "dual"))
+    (verdict,) = judge_across(exp, {"dual": dual, "single": single}, {})
+    assert (verdict.verdict, verdict.method) == ("holds", "interval arithmetic")
+    assert verdict.high is not None and verdict.high < 0
