@@ -249,8 +249,8 @@ def _capacities(args: argparse.Namespace) -> Capacities:
 
 def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.file)
-    _warn_undecidable([experiment], args.arch, args.trials)
     capacities = _capacities(args)
+    _warn_undecidable([experiment], args.arch, args.trials)
     stop = _stop_event()
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
@@ -324,8 +324,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
-    _warn_undecidable(experiments, args.arch, args.trials)
     capacities = _capacities(args)
+    _warn_undecidable(experiments, args.arch, args.trials)
     stop = _stop_event()
     result = run_suite(experiments, args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
@@ -346,8 +346,8 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
     else:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
-    _warn_undecidable(experiments, None, args.trials)
     capacities = _capacities(args)
+    _warn_undecidable(experiments, None, args.trials)
     stop = _stop_event()
     started = time.monotonic()
     result = run_suite(experiments, args.out, runtime=RuntimeKind(args.runtime), stop=stop,
