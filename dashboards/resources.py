@@ -87,6 +87,9 @@ def _chosen(cpu: pd.DataFrame, selector: str | None) -> tuple[list[str], bool]:
     return [i for n in names for i in known[n]], GENERATOR in names
 
 
+Span = tuple[float, float]
+
+
 @dataclass(frozen=True)
 class ResourceSeconds:
     """The CPU samples of a span, each with what the selected components used in it."""
@@ -101,15 +104,19 @@ class ResourceSeconds:
         return int(self.cpu_ms.size)
 
     @classmethod
-    def of(cls, cpu: pd.DataFrame, rows: pd.DataFrame, span: tuple[float, float],
+    def of(cls, cpu: pd.DataFrame, rows: pd.DataFrame, spans: Sequence[Span],
            component: str | None = None) -> ResourceSeconds:
-        """The samples whose covered second lies in `span` (by its middle)."""
+        """The samples whose covered second lies in one of `spans` (by its middle):
+        one span, or a window of each trial, pooled."""
         instances, generator = _chosen(cpu, component)
         if cpu.empty:
             empty = np.zeros(0)
             return cls(empty, empty, empty, empty)
         middle = cpu["ts"].to_numpy() - cpu["span_s"].to_numpy() / 2
-        inside = cpu[(middle >= span[0]) & (middle < span[1])]
+        chosen = np.zeros(len(cpu), bool)
+        for start, end in spans:
+            chosen |= (middle >= start) & (middle < end)
+        inside = cpu[chosen]
         pct_cols = [INSTANCE_PREFIX + i for i in instances] + (["generator_pct"] * generator)
         rss_cols = [RSS_PREFIX + i for i in instances if RSS_PREFIX + i in cpu]
         rss_cols += ["generator_rss_mb"] * generator
@@ -130,11 +137,11 @@ def _ratio(cpu_ms: np.ndarray, answered: np.ndarray) -> float:
     return float(cpu_ms.sum() / total) if total > 0 else math.nan
 
 
-def cpu_ms_per_request(cpu: pd.DataFrame, rows: pd.DataFrame, span: tuple[float, float],
+def cpu_ms_per_request(cpu: pd.DataFrame, rows: pd.DataFrame, spans: Sequence[Span],
                        component: str | None = None,
                        confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
-    """CPU-ms of `component` (None: the architecture) per answered request in `span`."""
-    got = ResourceSeconds.of(cpu, rows, span, component)
+    """CPU-ms of `component` (None: the architecture) per answered request in `spans`."""
+    got = ResourceSeconds.of(cpu, rows, spans, component)
     if got.seconds == 0:
         return Estimate(math.nan, -math.inf, math.inf, 0, METHOD, confidence)
     estimate = bootstrap_estimate(
@@ -143,23 +150,22 @@ def cpu_ms_per_request(cpu: pd.DataFrame, rows: pd.DataFrame, span: tuple[float,
     return replace(estimate, n=got.seconds, method=METHOD)
 
 
-def rss_mb(cpu: pd.DataFrame, span: tuple[float, float], component: str | None = None,
+def rss_mb(cpu: pd.DataFrame, spans: Sequence[Span], component: str | None = None,
            confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
-    """Mean resident memory (MiB) of `component` (None: the architecture) in `span`."""
+    """Mean resident memory (MiB) of `component` (None: the architecture) in `spans`."""
     empty_rows = pd.DataFrame({"ts_send": [], "status": []})
-    got = ResourceSeconds.of(cpu, empty_rows, span, component)
+    got = ResourceSeconds.of(cpu, empty_rows, spans, component)
     if got.seconds == 0:
         return Estimate(math.nan, -math.inf, math.inf, 0, METHOD, confidence)
     estimate = bootstrap_estimate([got.rss_mb], lambda v: float(np.mean(v)), confidence)
     return replace(estimate, n=got.seconds, method=METHOD)
 
 
-def component_loads(cpu: pd.DataFrame, rows: pd.DataFrame,
-                    span: tuple[float, float]) -> list[ComponentLoad]:
+def component_loads(cpu: pd.DataFrame, rows: pd.DataFrame, span: Span) -> list[ComponentLoad]:
     """Mean CPU, CPU-ms per request and RSS of every component in `span` (points only)."""
     loads = []
     for name, instances in components(cpu).items():
-        got = ResourceSeconds.of(cpu, rows, span, name)
+        got = ResourceSeconds.of(cpu, rows, [span], name)
         if got.seconds == 0:
             continue
         loads.append(ComponentLoad(
