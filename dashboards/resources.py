@@ -34,6 +34,7 @@ from records.capacity import ComponentLoad
 from records.cpu import INSTANCE_PREFIX, RSS_PREFIX
 
 __all__ = [
+    "COMPONENT_KEY",
     "GENERATOR",
     "HARNESS",
     "PROXY",

@@ -211,7 +211,10 @@ def _warn_undecidable(experiments: list[Experiment], arch: str | None,
     from gatecrash.sizing import plan_samples
 
     for experiment in experiments:
-        plan = plan_samples(experiment.with_trials(trials), suite_archs(experiment, arch))
+        try:
+            plan = plan_samples(experiment.with_trials(trials), suite_archs(experiment, arch))
+        except InputError:
+            continue  # rates as a share of a capacity the run will measure first
         for warning in plan.warnings:
             print(f"warning: {experiment.name} {warning}", file=sys.stderr)
 

@@ -277,7 +277,7 @@ class _Run:
                                       rows=rows, t0=self.t0)
         if rows.empty:
             problems.append("no request was recorded")
-        data = RunData.of(rows, trials, cpu)
+        data = RunData.of(rows, trials, cpu, self.sweep.record if self.sweep else None)
         return judge(self.exp, self.arch, data, problems), data, problems
 
 
