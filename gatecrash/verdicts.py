@@ -47,7 +47,8 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
     if windows and experiment.require_unsaturated and experiment.load.mode != "sweep":
         bounds = SaturationBounds(host_pct=experiment.saturation_pct,
                                   generator_pct=experiment.saturation_pct,
-                                  send_lag_ms=experiment.max_send_lag_ms)
+                                  send_lag_ms=experiment.max_send_lag_ms,
+                                  pool=experiment.load.max_users)
         origin = t0 if t0 is not None else min(a for a, _ in windows.values())
         problems += saturation_problems(cpu, rows, windows.values(), origin, bounds)
     return problems
