@@ -15,7 +15,14 @@ Seconds are counted from the load's start `t0`: second k is [t0 + k, t0 + k + 1)
   reaches `generator_pct` of one core.
 - Schedule (open loop, from rows): a request belongs to the second of its
   intended send; the generator is behind in a second when the p95 of that
-  second's send lags (ts_send - ts_intended) exceeds `send_lag_ms`.
+  second's send lags (ts_send - ts_intended) exceeds `send_lag_ms`. That lag has
+  two causes, told apart: the generator itself (its CPU, its event loop), or
+  its pool of users all waiting on slow answers (requests in flight at the
+  intended sends of that second reached the pool's size): then arrivals wait
+  for a free user, or are dropped, because the system under test is slow. The
+  first is `LAG`; the second is `POOL`, a problem of its own in a judged window
+  (the pool was too small for what was measured) and, in a capacity sweep, a
+  symptom of the overload the sweep is looking for.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "GENERATOR",
     "HOST",
     "LAG",
+    "POOL",
     "SaturationBounds",
     "flagged_seconds",
     "format_seconds",
@@ -41,7 +49,11 @@ __all__ = [
     "saturation_problems",
 ]
 
-HOST, GENERATOR, LAG = "host", "generator", "lag"
+HOST, GENERATOR, LAG, POOL = "host", "generator", "lag", "pool"
+KINDS = (HOST, GENERATOR, LAG, POOL)
+# In flight at an intended send, out of the pool's users, from which the pool is
+# taken as exhausted (with several load processes one may run out before the rest).
+POOL_FULL_SHARE = 0.9
 DEFAULT_SATURATION_PCT = 95.0
 # A generator late by more than this (p95 over a second) adds its own delay to every
 # corrected latency of that second; 100 ms is 40 % of the default 250 ms SLO.
@@ -57,12 +69,15 @@ class SaturationBounds:
     host_pct: float = DEFAULT_SATURATION_PCT
     generator_pct: float = DEFAULT_SATURATION_PCT
     send_lag_ms: float = DEFAULT_SEND_LAG_MS
+    # The open-loop pool's users (load.max_users); None: lag is never put on the pool.
+    pool: int | None = None
 
 
 def per_second(cpu: pd.DataFrame, rows: pd.DataFrame | None, t0: float) -> pd.DataFrame:
     """One row per second since `t0` with data: host_pct, generator_pct (busiest
-    load process), lag_p95_ms and sent (open-loop rows by intended send); NaN where
-    a second has no sample or no open-loop row."""
+    load process), lag_p95_ms, sent and busy_max (the most requests in flight at an
+    intended send; open-loop rows by intended send); NaN where a second has no
+    sample or no open-loop row."""
     parts = []
     if not cpu.empty and "span_s" in cpu:
         middle = cpu["ts"].to_numpy() - cpu["span_s"].to_numpy() / 2
@@ -76,17 +91,27 @@ def per_second(cpu: pd.DataFrame, rows: pd.DataFrame | None, t0: float) -> pd.Da
         sent = rows[rows["ts_intended"].notna()]
         if not sent.empty:
             intended = sent["ts_intended"].to_numpy(dtype=float)
-            lag = pd.DataFrame({
+            by_second = pd.DataFrame({
                 "second": np.floor(intended - t0).astype(int),
                 "lag_ms": (sent["ts_send"].to_numpy(dtype=float) - intended) * MS,
-            }).groupby("second")["lag_ms"]
-            parts.append(pd.DataFrame({"lag_p95_ms": lag.quantile(LAG_QUANTILE),
-                                       "sent": lag.size()}))
+                "busy": _in_flight(rows, intended),
+            }).groupby("second")
+            parts.append(pd.DataFrame({"lag_p95_ms": by_second["lag_ms"].quantile(LAG_QUANTILE),
+                                       "sent": by_second.size(),
+                                       "busy_max": by_second["busy"].max()}))
     frame = pd.concat(parts, axis=1) if parts else pd.DataFrame()
-    for column in ("host_pct", "generator_pct", "lag_p95_ms", "sent"):
+    for column in ("host_pct", "generator_pct", "lag_p95_ms", "sent", "busy_max"):
         if column not in frame:
             frame[column] = math.nan
     return frame.sort_index()
+
+
+def _in_flight(rows: pd.DataFrame, at: np.ndarray) -> np.ndarray:
+    """Requests sent but not yet answered at each instant of `at`."""
+    sends = np.sort(rows["ts_send"].to_numpy(dtype=float))
+    ends = np.sort(rows["ts_end"].to_numpy(dtype=float))
+    return (np.searchsorted(sends, at, side="right")
+            - np.searchsorted(ends, at, side="right")).astype(float)
 
 
 def judged_seconds(spans: Iterable[tuple[float, float]], t0: float) -> list[int]:
@@ -100,14 +125,18 @@ def judged_seconds(spans: Iterable[tuple[float, float]], t0: float) -> list[int]
 
 def flagged_seconds(seconds: pd.DataFrame, judged: Sequence[int],
                     bounds: SaturationBounds) -> dict[str, list[int]]:
-    """The judged seconds that break each bound, by kind (HOST, GENERATOR, LAG)."""
+    """The judged seconds that break each bound, by kind (HOST, GENERATOR, LAG, POOL)."""
     inside = seconds.loc[seconds.index.isin(judged)]
+    late = inside["lag_p95_ms"] > bounds.send_lag_ms
+    full = (inside["busy_max"] >= POOL_FULL_SHARE * bounds.pool if bounds.pool
+            else pd.Series(False, index=inside.index))
     found = {
         HOST: inside.index[inside["host_pct"] >= bounds.host_pct],
         GENERATOR: inside.index[inside["generator_pct"] >= bounds.generator_pct],
-        LAG: inside.index[inside["lag_p95_ms"] > bounds.send_lag_ms],
+        LAG: inside.index[late & ~full],
+        POOL: inside.index[late & full],
     }
-    return {kind: [int(s) for s in found[kind]] for kind in (HOST, GENERATOR, LAG)}
+    return {kind: [int(s) for s in found[kind]] for kind in KINDS}
 
 
 def format_seconds(seconds: Sequence[int]) -> str:
@@ -157,4 +186,9 @@ def saturation_problems(cpu: pd.DataFrame, rows: pd.DataFrame | None,
                         f"{bounds.send_lag_ms:g} ms, worst {worst:.0f} ms) in "
                         f"{len(flags[LAG])} {of}: {format_seconds(flags[LAG])} s after "
                         "load start")
+    if flags[POOL]:
+        problems.append(f"open-loop pool exhausted (its {bounds.pool} users all waiting on "
+                        f"answers, arrivals sent late or dropped) in {len(flags[POOL])} {of}: "
+                        f"{format_seconds(flags[POOL])} s after load start; raise "
+                        "load.max_users")
     return problems

@@ -29,7 +29,10 @@ again by the same rule. Low end: the 2.5 % quantile of those knees; high end:
 the 97.5 % quantile plus one step (the true knee lies below the next step), or
 +inf when nothing bounds it from above: no step failed, or the first failing
 step had its generator saturated or behind schedule in some second (then that
-failure may be the generator's). Host saturation is recorded per step but does
+failure may be the generator's). A generator whose pool of users is all waiting
+on slow answers is not behind by its own fault: that is the overload itself
+(dashboards.saturation, `POOL`), and its late or dropped arrivals count against
+the step. Host saturation is recorded per step but does
 not void a step: one host running the architecture and its generator is what a
 sweep on one machine measures, and its CPU limit is a legitimate knee.
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dashboards.saturation import SaturationBounds
 from dashboards.sweep import SweepPlan, find_knee, judge_sweep, step_outcomes
 from gatecrash.errors import GatecrashError
 from loadtests.spec import LoadSpec, SweepSteps
@@ -50,6 +51,7 @@ class SweepRun:
 
     def __init__(self, spec: LoadSpec, slo: Slo, run_dir: Path) -> None:
         self.plan = sweep_plan(spec)
+        self.pool = spec.max_users
         self.slo = slo
         self.run_dir = run_dir
         self.settle_s = slo.p95_ms / 1000 + ROWS_FLUSH_S
@@ -90,7 +92,8 @@ class SweepRun:
         ended = self.stopped or "the sweep's schedule ended"
         record = judge_sweep(rows, cpu, arch=arch, t0=t0, plan=self.plan, slo=self.slo,
                              judged_at=load_end, sent_until=self.stopped_at or load_end,
-                             complete=True, ended=ended)
+                             complete=True, ended=ended,
+                             bounds=SaturationBounds(pool=self.pool))
         writer.write_capacity(record)
         self.record = record
         if not record.steps:

@@ -56,7 +56,8 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequ
     if spans and experiment.require_unsaturated and experiment.load.mode != "sweep":
         bounds = SaturationBounds(host_pct=experiment.saturation_pct,
                                   generator_pct=experiment.saturation_pct,
-                                  send_lag_ms=experiment.max_send_lag_ms)
+                                  send_lag_ms=experiment.max_send_lag_ms,
+                                  pool=experiment.load.max_users)
         origin = t0 if t0 is not None else min(a for a, _ in spans)
         problems += saturation_problems(cpu, rows, spans, origin, bounds)
     return problems

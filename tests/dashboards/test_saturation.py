@@ -6,6 +6,7 @@ from pathlib import Path
 
 from dashboards.saturation import (
     LAG,
+    POOL,
     SaturationBounds,
     flagged_seconds,
     format_seconds,
@@ -78,3 +79,20 @@ def test_judged_seconds_and_their_listing() -> None:
     assert judged_seconds([(T0 + 0.5, T0 + 2.2), (T0 + 5, T0 + 6)], T0) == [0, 1, 2, 5]
     assert format_seconds([9, 3, 4, 5, 12]) == "3-5, 9, 12"
     assert format_seconds(list(range(0, 40, 2))).endswith("and 8 more")
+
+
+def test_a_late_generator_and_an_exhausted_pool_are_told_apart(tmp_path: Path) -> None:
+    # From second 4 answers take 2 s at 20 req/s: by second 5, 20 to 40 requests are in
+    # flight, a pool of 30 users is exhausted and arrivals wait for one (the system is
+    # slow, not the generator). With a pool of 200 the same lag is the generator's.
+    segments = [Segment(0, 4, 20), Segment(4, 5, 20, latency_ms=2000),
+                Segment(5, 6, 20, latency_ms=2000, lag_ms=300), Segment(6, 10, 20)]
+    run = write_run(tmp_path / "r", segments, Seconds(10))
+    small = flagged_seconds(per_second(run.cpu, run.rows, T0), list(range(10)),
+                            SaturationBounds(pool=30))
+    assert (small[LAG], small[POOL]) == ([], [5])
+    large = flagged_seconds(per_second(run.cpu, run.rows, T0), list(range(10)),
+                            SaturationBounds(pool=200))
+    assert (large[LAG], large[POOL]) == ([5], [])
+    problems = saturation_problems(run.cpu, run.rows, WHOLE, T0, SaturationBounds(pool=30))
+    assert any(p.startswith("open-loop pool exhausted (its 30 users") for p in problems)

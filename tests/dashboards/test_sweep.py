@@ -171,3 +171,20 @@ def test_a_sweep_in_its_run_report(tmp_path: Path) -> None:
     page = render_run_report(read_run(run.path))
     assert "<h2>Capacity sweep</h2><p>Knee <b>60 req/s</b>; capacity interval [60, 80]" in page
     assert '<span class="badge fails">fail</span>' in page and "At the knee (60 req/s)" in page
+
+
+def test_an_exhausted_pool_is_the_overload_not_the_generator(tmp_path: Path) -> None:
+    from dashboards.saturation import SaturationBounds
+
+    # Step 3 is overloaded: 2 s answers, and arrivals wait for one of 30 busy users.
+    run = write_run(tmp_path / "r", steps(
+        healthy(0), healthy(1), healthy(2), Segment(6, 6.5, 80, latency_ms=2000),
+        Segment(6.5, 8, 80, latency_ms=2000, lag_ms=400), healthy(4, latency_ms=2000)),
+        Seconds(10))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END, bounds=SaturationBounds(pool=30))
+    assert record.steps[3].generator_bound_s == []
+    assert (record.capacity.low, record.capacity.high) == (60.0, 80.0)
+    blamed = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=END, bounds=SaturationBounds(pool=1000))
+    assert blamed.steps[3].generator_bound_s == [6, 7] and blamed.capacity.high == math.inf
