@@ -22,7 +22,7 @@ from dashboards.intervals import Estimate
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import DeploySpec, Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
-from gatecrash.runtimes import deployed_stack
+from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.stacks import Stack
 from gatecrash.sweep import pool_size
 from loadtests.spec import ChatOptions, LoadSpec, Mix, SweepSteps
@@ -47,6 +47,8 @@ DEFAULT_SWEEP = SweepSteps(rate_start=20, step_rps=20, step_s=5, rate_max=400)
 # C5's mix: identity and business. A chat answer's latency is the model's, not the
 # gateways'; give a mix with chat to measure that instead.
 DEFAULT_MIX = Mix(identity=1, business=1, chat=0)
+# As long as a suite waits for a fresh stack's pools (gatecrash.suite).
+SETTLE_TIMEOUT_S = 20.0
 
 
 def capacity_experiment(arch: str, *, sweep: SweepSteps = DEFAULT_SWEEP, slo: Slo | None = None,
@@ -113,6 +115,9 @@ def measure_capacity(arch: str, out_root: Path, *, sweep: SweepSteps = DEFAULT_S
                                      chat=chat, max_users=max_users)
     if deployed is None:
         with deployed_stack(arch, runtime=runtime, **deploy_options(experiment)) as own:
+            if not wait_pools_healthy(*own, SETTLE_TIMEOUT_S):
+                raise GatecrashError(f"{arch}: the stack did not settle (its gateways do "
+                                     "not see every replica healthy)")
             return measure_capacity(arch, out_root, sweep=sweep, slo=slo, deploy=deploy,
                                     mix=mix, chat=chat, max_users=max_users, deployed=own,
                                     stop=stop, live=live, report=report)
