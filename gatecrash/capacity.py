@@ -47,8 +47,6 @@ DEFAULT_SWEEP = SweepSteps(rate_start=20, step_rps=20, step_s=5, rate_max=400)
 # C5's mix: identity and business. A chat answer's latency is the model's, not the
 # gateways'; give a mix with chat to measure that instead.
 DEFAULT_MIX = Mix(identity=1, business=1, chat=0)
-# As long as a suite waits for a fresh stack's pools (gatecrash.suite).
-SETTLE_TIMEOUT_S = 20.0
 
 
 def capacity_experiment(arch: str, *, sweep: SweepSteps = DEFAULT_SWEEP, slo: Slo | None = None,
@@ -115,7 +113,7 @@ def measure_capacity(arch: str, out_root: Path, *, sweep: SweepSteps = DEFAULT_S
                                      chat=chat, max_users=max_users)
     if deployed is None:
         with deployed_stack(arch, runtime=runtime, **deploy_options(experiment)) as own:
-            if not wait_pools_healthy(*own, SETTLE_TIMEOUT_S):
+            if not wait_pools_healthy(*own):
                 raise GatecrashError(f"{arch}: the stack did not settle (its gateways do "
                                      "not see every replica healthy)")
             return measure_capacity(arch, out_root, sweep=sweep, slo=slo, deploy=deploy,
