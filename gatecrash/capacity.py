@@ -22,7 +22,7 @@ from dashboards.intervals import Estimate
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import DeploySpec, Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
-from gatecrash.runtimes import deployed_stack
+from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.stacks import Stack
 from gatecrash.sweep import pool_size
 from loadtests.spec import ChatOptions, LoadSpec, Mix, SweepSteps
@@ -113,6 +113,9 @@ def measure_capacity(arch: str, out_root: Path, *, sweep: SweepSteps = DEFAULT_S
                                      chat=chat, max_users=max_users)
     if deployed is None:
         with deployed_stack(arch, runtime=runtime, **deploy_options(experiment)) as own:
+            if not wait_pools_healthy(*own):
+                raise GatecrashError(f"{arch}: the stack did not settle (its gateways do "
+                                     "not see every replica healthy)")
             return measure_capacity(arch, out_root, sweep=sweep, slo=slo, deploy=deploy,
                                     mix=mix, chat=chat, max_users=max_users, deployed=own,
                                     stop=stop, live=live, report=report)

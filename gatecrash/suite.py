@@ -27,8 +27,6 @@ __all__ = ["SuiteResult", "run_suite"]
 
 log = logging.getLogger(__name__)
 
-SETTLE_TIMEOUT_S = 20.0
-
 
 @dataclass
 class SuiteResult:
@@ -116,14 +114,13 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
             for experiment in group:
                 if stop.is_set():
                     break
-                if not wait_pools_healthy(*deployed, SETTLE_TIMEOUT_S):
+                if not wait_pools_healthy(*deployed):
                     result.errors.append(f"{experiment.name}[{one}]: stack did not settle")
                     continue
                 say(f"== {experiment.name} on {one}")
                 try:
                     resolved = capacities.resolve(experiment, one, runtime, deployed, out, say)
-                    if resolved is not experiment and not wait_pools_healthy(*deployed,
-                                                                             SETTLE_TIMEOUT_S):
+                    if resolved is not experiment and not wait_pools_healthy(*deployed):
                         raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
                                              "after its capacity was measured")
                     run = run_experiment(resolved, one, out, stop=stop, live=live,

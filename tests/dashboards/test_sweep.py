@@ -188,3 +188,14 @@ def test_an_exhausted_pool_is_the_overload_not_the_generator(tmp_path: Path) -> 
     blamed = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
                          judged_at=END, bounds=SaturationBounds(pool=1000))
     assert blamed.steps[3].generator_bound_s == [6, 7] and blamed.capacity.high == math.inf
+
+
+def test_the_resampled_p95_is_numpys() -> None:
+    import numpy as np
+
+    from dashboards.sweep import _row_p95
+
+    values = np.random.default_rng(7).lognormal(3, 1, size=(200, 57))
+    values[values < 8] = np.nan  # the unavailable answers of a step
+    assert np.allclose(_row_p95(values), np.nanquantile(values, 0.95, axis=-1))
+    assert np.isnan(_row_p95(np.full((1, 4), np.nan))).all()
