@@ -32,9 +32,11 @@ step had its generator saturated or behind schedule in some second (then that
 failure may be the generator's). A generator whose pool of users is all waiting
 on slow answers is not behind by its own fault: that is the overload itself
 (dashboards.saturation, `POOL`), and its late or dropped arrivals count against
-the step. Host saturation is recorded per step but does
-not void a step: one host running the architecture and its generator is what a
-sweep on one machine measures, and its CPU limit is a legitimate knee.
+the step. Host saturation is recorded per step but does not void a step: one
+host running the architecture and its generator is what a sweep on one machine
+measures, and its CPU limit is a legitimate knee. Not so when processes outside
+the run saturated it (`CONTENDED`): a first failing step with such a second
+leaves the capacity open above, like a generator-bound one.
 """
 
 from __future__ import annotations
