@@ -13,6 +13,9 @@ Seconds are counted from the load's start `t0`: second k is [t0 + k, t0 + k + 1)
   second, so each second has about one). The host is saturated in a second when
   its CPU (all cores) reaches `host_pct`; the generator when its busiest process
   reaches `generator_pct` of one core.
+- Contention: the host's CPU less what the run's own processes (every instance
+  and the generator) used is what other processes took. A host saturated while
+  they took `FOREIGN_PCT` or more of it was saturated by them (`CONTENDED`).
 - Schedule (open loop, from rows): a request belongs to the second of its
   intended send; the generator is behind in a second when the p95 of that
   second's send lags (ts_send - ts_intended) exceeds `send_lag_ms`. That lag has
@@ -34,9 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from records.cpu import INSTANCE_PREFIX
+
 __all__ = [
+    "CONTENDED",
     "DEFAULT_SATURATION_PCT",
     "DEFAULT_SEND_LAG_MS",
+    "FOREIGN_PCT",
     "GENERATOR",
     "HOST",
     "LAG",
@@ -50,7 +57,12 @@ __all__ = [
 ]
 
 HOST, GENERATOR, LAG, POOL = "host", "generator", "lag", "pool"
-KINDS = (HOST, GENERATOR, LAG, POOL)
+CONTENDED = "contended"
+KINDS = (HOST, GENERATOR, LAG, POOL, CONTENDED)
+# Percent of all cores that processes outside the run may use in a saturated second
+# before the saturation is put on them: the kernel's share of loopback traffic and
+# the machine's own daemons stay well under it (a quarter of the host: half a core on 2).
+FOREIGN_PCT = 25.0
 # In flight at an intended send, out of the pool's users, from which the pool is
 # taken as exhausted (with several load processes one may run out before the rest).
 POOL_FULL_SHARE = 0.9
@@ -75,16 +87,24 @@ class SaturationBounds:
 
 def per_second(cpu: pd.DataFrame, rows: pd.DataFrame | None, t0: float) -> pd.DataFrame:
     """One row per second since `t0` with data: host_pct, generator_pct (busiest
-    load process), lag_p95_ms, sent and busy_max (the most requests in flight at an
+    load process), foreign_pct (the host's CPU not used by the run's processes, % of
+    all cores), lag_p95_ms, sent and busy_max (the most requests in flight at an
     intended send; open-loop rows by intended send); NaN where a second has no
     sample or no open-loop row."""
     parts = []
     if not cpu.empty and "span_s" in cpu:
         middle = cpu["ts"].to_numpy() - cpu["span_s"].to_numpy() / 2
+        host = cpu["host_pct"].to_numpy(dtype=float)
+        own = np.full(len(cpu), np.nan)  # unknown without the run's own figures
+        if {"cores", "generator_pct"} <= set(cpu.columns):
+            instances = [c for c in cpu.columns if c.startswith(INSTANCE_PREFIX)]
+            own = (cpu[instances].fillna(0.0).to_numpy().sum(axis=1)
+                   + cpu["generator_pct"].to_numpy(dtype=float)) / cpu["cores"].to_numpy()
         by_cpu = pd.DataFrame({
             "second": np.floor(middle - t0).astype(int),
-            "host_pct": cpu["host_pct"].to_numpy(dtype=float),
+            "host_pct": host,
             "generator_pct": cpu["generator_max_pct"].to_numpy(dtype=float),
+            "foreign_pct": np.clip(host - own, 0.0, None),
         }).groupby("second").max()
         parts.append(by_cpu)
     if rows is not None and not rows.empty and "ts_intended" in rows:
@@ -100,7 +120,8 @@ def per_second(cpu: pd.DataFrame, rows: pd.DataFrame | None, t0: float) -> pd.Da
                                        "sent": by_second.size(),
                                        "busy_max": by_second["busy"].max()}))
     frame = pd.concat(parts, axis=1) if parts else pd.DataFrame()
-    for column in ("host_pct", "generator_pct", "lag_p95_ms", "sent", "busy_max"):
+    for column in ("host_pct", "generator_pct", "foreign_pct", "lag_p95_ms", "sent",
+                   "busy_max"):
         if column not in frame:
             frame[column] = math.nan
     return frame.sort_index()
@@ -125,13 +146,16 @@ def judged_seconds(spans: Iterable[tuple[float, float]], t0: float) -> list[int]
 
 def flagged_seconds(seconds: pd.DataFrame, judged: Sequence[int],
                     bounds: SaturationBounds) -> dict[str, list[int]]:
-    """The judged seconds that break each bound, by kind (HOST, GENERATOR, LAG, POOL)."""
+    """The judged seconds that break each bound, by kind (HOST, GENERATOR, LAG, POOL,
+    and CONTENDED: the host seconds whose saturation other processes caused)."""
     inside = seconds.loc[seconds.index.isin(judged)]
+    saturated = inside["host_pct"] >= bounds.host_pct
     late = inside["lag_p95_ms"] > bounds.send_lag_ms
     full = (inside["busy_max"] >= POOL_FULL_SHARE * bounds.pool if bounds.pool
             else pd.Series(False, index=inside.index))
     found = {
-        HOST: inside.index[inside["host_pct"] >= bounds.host_pct],
+        HOST: inside.index[saturated],
+        CONTENDED: inside.index[saturated & (inside["foreign_pct"] >= FOREIGN_PCT)],
         GENERATOR: inside.index[inside["generator_pct"] >= bounds.generator_pct],
         LAG: inside.index[late & ~full],
         POOL: inside.index[late & full],
@@ -173,9 +197,12 @@ def saturation_problems(cpu: pd.DataFrame, rows: pd.DataFrame | None,
     flags = flagged_seconds(seconds, judged, bounds)
     of = f"of {len(judged)} judged second(s)"
     if flags[HOST]:
+        foreign = seconds.loc[flags[HOST], "foreign_pct"].max()
+        others = (f"; processes outside the run used up to {foreign:.0f}% of it then"
+                  if flags[CONTENDED] else "")
         problems.append(f"host CPU saturated (>= {bounds.host_pct:g}% of all cores) in "
                         f"{len(flags[HOST])} {of}: {format_seconds(flags[HOST])} s after "
-                        "load start")
+                        f"load start{others}")
     if flags[GENERATOR]:
         problems.append(f"load generator saturated (a load process at >= "
                         f"{bounds.generator_pct:g}% of a core) in {len(flags[GENERATOR])} "

@@ -32,9 +32,11 @@ step had its generator saturated or behind schedule in some second (then that
 failure may be the generator's). A generator whose pool of users is all waiting
 on slow answers is not behind by its own fault: that is the overload itself
 (dashboards.saturation, `POOL`), and its late or dropped arrivals count against
-the step. Host saturation is recorded per step but does
-not void a step: one host running the architecture and its generator is what a
-sweep on one machine measures, and its CPU limit is a legitimate knee.
+the step. Host saturation is recorded per step but does not void a step: one
+host running the architecture and its generator is what a sweep on one machine
+measures, and its CPU limit is a legitimate knee. Not so when processes outside
+the run saturated it (`CONTENDED`): a first failing step with such a second
+leaves the capacity open above, like a generator-bound one.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from dashboards.intervals import (
 from dashboards.outcomes import prepare_rows
 from dashboards.resources import component_loads
 from dashboards.saturation import (
+    CONTENDED,
     GENERATOR,
     HOST,
     LAG,
@@ -236,10 +239,15 @@ def _lag(step: _Step, bound_ms: float) -> GeneratorLag:
                         missing=step.missing)
 
 
+def _unsound(step: SweepStep) -> bool:
+    """The step may have failed for the generator's or the neighbours' sake."""
+    return bool(step.generator_bound_s or step.contended_s)
+
+
 def _open_above(knee: Knee, steps: Sequence[SweepStep]) -> bool:
     """Nothing bounds the capacity from above: no step failed, or the first failing
-    step may have failed for the generator's sake."""
-    return knee.first_fail is None or bool(steps[knee.first_fail].generator_bound_s)
+    step may have failed for another reason than the architecture."""
+    return knee.first_fail is None or _unsound(steps[knee.first_fail])
 
 
 def _own_seconds(step: _Step, t0: float) -> list[int]:
@@ -336,7 +344,7 @@ def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
             host_max_pct=float(inside["host_pct"].max()) if len(inside) else math.nan,
             generator_max_pct=float(inside["generator_pct"].max()) if len(inside) else math.nan,
             generator_bound_s=sorted(set(flags[GENERATOR]) | set(flags[LAG])),
-            host_saturated_s=flags[HOST],
+            host_saturated_s=flags[HOST], contended_s=flags[CONTENDED],
             components=component_loads(cpu, rows, (s.start, s.end))))
     knee = find_knee(passed, complete=complete or len(judged) == len(plan.rates))
     notes = []
@@ -344,12 +352,18 @@ def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
     if knee.first_fail is None and judged:
         notes.append(f"no step failed up to {judged[-1].rate:g} req/s: the capacity is at "
                      "least that; raise the ceiling (rate_max) to find the knee")
-    if knee.first_fail is not None and records[knee.first_fail].generator_bound_s:
-        notes.append(f"the first failing step ({plan.rates[knee.first_fail]:g} req/s) had the "
+    first_fail = records[knee.first_fail] if knee.first_fail is not None else None
+    if first_fail is not None and first_fail.generator_bound_s:
+        notes.append(f"the first failing step ({first_fail.rate_rps:g} req/s) had the "
                      "generator saturated or behind its schedule in second(s) "
-                     f"{records[knee.first_fail].generator_bound_s} after load start: its "
+                     f"{first_fail.generator_bound_s} after load start: its "
                      "failure may be the generator's, so the capacity is only bounded below")
-    if knee.index is None and knee.first_fail is not None:
+    if first_fail is not None and first_fail.contended_s:
+        notes.append(f"the first failing step ({first_fail.rate_rps:g} req/s) had the host "
+                     "saturated by processes outside the run in second(s) "
+                     f"{first_fail.contended_s} after load start: its failure may be theirs, "
+                     "so the capacity is only bounded below; measure on a quieter host")
+    if knee.index is None and knee.first_fail is not None and not open_above:
         notes.append(f"no step passed before the failure: the capacity is below "
                      f"{plan.rates[0]:g} req/s; start the sweep lower")
     capacity = _capacity(judged, plan, slo, knee, open_above, confidence) if judged else \

@@ -44,12 +44,13 @@ def _step_row(s: SweepStep) -> tuple[str, ...]:
             _num(s.availability.value, 4), s.outcome, _num(s.lag.p50_ms, 1),
             _num(s.lag.p95_ms, 1), str(s.lag.late), str(s.lag.missing),
             _num(s.host_max_pct), _num(s.generator_max_pct),
-            _seconds(s.generator_bound_s), _seconds(s.host_saturated_s))
+            _seconds(s.generator_bound_s), _seconds(s.host_saturated_s),
+            _seconds(s.contended_s))
 
 
 STEP_HEADER = ("step", "req/s", "sent/due", "p95 ms [interval]", "avail", "outcome",
                "lag p50", "lag p95", "late", "missing", "host %", "gen %",
-               "gen-bound s", "host-sat s")
+               "gen-bound s", "host-sat s", "contended s")
 COMPONENT_HEADER = ("component", "instances", "CPU %", "CPU-ms/req", "RSS MiB")
 
 
@@ -65,8 +66,12 @@ def _component_rows(loads: Sequence[ComponentLoad]) -> list[tuple[str, ...]]:
 def _one(result: CapacityResult) -> list[str]:
     record = result.record
     c = result.capacity
-    knee = (f"{record.knee_rps:g} req/s" if record.knee_rps is not None
-            else f"below {record.steps[0].rate_rps:g} req/s" if record.steps else "unknown")
+    if record.knee_rps is not None:
+        knee = f"{record.knee_rps:g} req/s"
+    elif record.steps and math.isfinite(c.high):
+        knee = f"below {record.steps[0].rate_rps:g} req/s"
+    else:
+        knee = "not measured"
     lines = [f"capacity of {result.arch}: {knee}  (interval [{_num(c.low)}, {_num(c.high)}] "
              f"req/s at {c.confidence:.0%}, n={c.n}; {c.method})",
              f"  SLO {record.slo}; steps of {record.step_rps:g} req/s x {record.step_s:g} s; "

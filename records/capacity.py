@@ -91,9 +91,11 @@ class SweepStep(_Record):
     host_max_pct: float
     generator_max_pct: float
     # Seconds since the load started in which the generator was saturated or behind
-    # its schedule (generator_bound), or the host's CPU saturated.
+    # its schedule (generator_bound), the host's CPU saturated, or saturated by
+    # processes outside the run (contended).
     generator_bound_s: list[int] = Field(default_factory=list)
     host_saturated_s: list[int] = Field(default_factory=list)
+    contended_s: list[int] = Field(default_factory=list)
     components: list[ComponentLoad] = Field(default_factory=list)
 
 

@@ -25,7 +25,8 @@ def test_one_saturated_second_is_named_although_the_mean_is_low(tmp_path: Path) 
     run = write_run(tmp_path / "r", [Segment(0, 10, 20)], Seconds(10, busy={6: (97.0, 20.0)}))
     problems = saturation_problems(run.cpu, run.rows, WHOLE, T0, BOUNDS)
     assert problems == ["host CPU saturated (>= 95% of all cores) in 1 of 8 judged second(s): "
-                        "6 s after load start"]
+                        "6 s after load start; processes outside the run used up to 72% of "
+                        "it then"]  # 97 % less the run's (30 + 20) / 2 cores
 
 
 def test_a_second_outside_the_judged_windows_does_not_count(tmp_path: Path) -> None:
@@ -70,8 +71,8 @@ def test_samples_speak_for_the_second_they_cover() -> None:
     # A sample at t0+7.2 covering one second speaks for second 6 (its middle is 6.7).
     import pandas as pd
 
-    cpu = pd.DataFrame({"ts": [T0 + 7.2], "span_s": [1.0], "host_pct": [99.0],
-                        "generator_max_pct": [1.0]})
+    cpu = pd.DataFrame({"ts": [T0 + 7.2], "span_s": [1.0], "host_pct": [99.0], "cores": [2],
+                        "generator_pct": [1.0], "generator_max_pct": [1.0]})
     assert per_second(cpu, None, T0).index.tolist() == [6]
 
 

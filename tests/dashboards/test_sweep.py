@@ -199,3 +199,24 @@ def test_the_resampled_p95_is_numpys() -> None:
     values[values < 8] = np.nan  # the unavailable answers of a step
     assert np.allclose(_row_p95(values), np.nanquantile(values, 0.95, axis=-1))
     assert np.isnan(_row_p95(np.full((1, 4), np.nan))).all()
+
+
+def test_a_host_saturated_by_others_proves_nothing(tmp_path: Path) -> None:
+    # Steps 0-1 fail while the host is at 100 % and the run's own processes use a
+    # fraction of it: the neighbours' doing, not the architecture's.
+    busy = {s: (100.0, 20.0) for s in range(4)}
+    run = write_run(tmp_path / "r", steps(healthy(0, latency_ms=900), healthy(1, latency_ms=900)),
+                    Seconds(4, busy=busy))
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=T0 + 5)
+    assert record.steps[0].contended_s == [0, 1] and record.knee_step is None
+    assert (record.capacity.low, record.capacity.high) == (0.0, math.inf)
+    assert "saturated by processes outside the run" in record.notes[0]
+    assert not any("start the sweep lower" in n for n in record.notes)
+    # The same failure with the run's own processes filling the host: a real knee.
+    own = Seconds(4, busy=busy, instances={"gateway-1": 150.0, "auth-1": 30.0})
+    run = write_run(tmp_path / "s", steps(healthy(0, latency_ms=900),
+                                          healthy(1, latency_ms=900)), own)
+    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                         judged_at=T0 + 5)
+    assert record.steps[0].contended_s == [] and record.capacity.high == 20.0
