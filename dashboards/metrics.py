@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dashboards.intervals import (
+    BOOTSTRAP,
     Estimate,
     IntervalOptions,
     Measurement,
@@ -284,7 +285,7 @@ def _mean_estimate(field: str) -> Estimator:
     def estimator(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
         values = _available_values(s, field)
         if values.size == 0:
-            return Measurement(Estimate(float("nan"), -np.inf, np.inf, 0, "bootstrap",
+            return Measurement(Estimate(float("nan"), -np.inf, np.inf, 0, BOOTSTRAP,
                                         options.confidence))
         return Measurement(bootstrap_estimate([values], _array_mean, options.confidence),
                            values)
