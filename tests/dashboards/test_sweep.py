@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dashboards.sweep import SweepPlan, capacity_estimate, find_knee, judge_sweep, step_outcomes
-from records import Slo
+from records import CapacityRecord, RunRecord, Slo
 from tests.dashboards.sweeprows import T0, Seconds, Segment, write_run
 
 PLAN = SweepPlan(rates=(20.0, 40.0, 60.0, 80.0, 100.0), step_s=2.0, step_rps=20.0)
@@ -66,15 +66,19 @@ def test_a_clear_knee(tmp_path: Path) -> None:
     assert record.steps[3].detail.startswith("p95 601 ms (> 250)")
 
 
-def test_a_borderline_step_widens_the_interval(tmp_path: Path) -> None:
-    # Step 2: 6 % of requests at 400 ms: its p95 is over the bound, but resamples can
-    # pass it; step 1: 4 % slow: passes, but resamples can fail it.
+def borderline(tmp_path: Path) -> tuple[RunRecord, CapacityRecord]:
+    """Step 2: 6 % of requests at 400 ms: its p95 is over the bound, but resamples can
+    pass it; step 1: 4 % slow: passes, but resamples can fail it."""
     run = write_run(tmp_path / "r", steps(
         healthy(0), healthy(1, slow_every=25, slow_ms=400),
         healthy(2, slow_every=16, slow_ms=400), healthy(3, latency_ms=900),
         healthy(4, latency_ms=900)), Seconds(10))
-    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
-                         judged_at=END)
+    return run, judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
+                            judged_at=END)
+
+
+def test_a_borderline_step_widens_the_interval(tmp_path: Path) -> None:
+    _, record = borderline(tmp_path)
     assert [s.outcome for s in record.steps] == ["pass", "pass", "fail", "fail", "fail"]
     assert record.knee_rps == 40.0
     assert record.capacity.low == 20.0 and record.capacity.high == 80.0
@@ -146,12 +150,7 @@ def test_the_warm_up_is_not_judged_and_the_sent_window_cuts(tmp_path: Path) -> N
 
 
 def test_the_capacity_again_at_another_confidence(tmp_path: Path) -> None:
-    run = write_run(tmp_path / "r", steps(
-        healthy(0), healthy(1, slow_every=25, slow_ms=400),
-        healthy(2, slow_every=16, slow_ms=400), healthy(3, latency_ms=900),
-        healthy(4, latency_ms=900)), Seconds(10))
-    record = judge_sweep(run.rows, run.cpu, arch="single", t0=T0, plan=PLAN, slo=SLO,
-                         judged_at=END)
+    run, record = borderline(tmp_path)
     again = capacity_estimate(run.rows, record)
     assert (again.value, again.low, again.high) == (record.capacity.value,
                                                     record.capacity.low, record.capacity.high)
