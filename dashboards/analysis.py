@@ -17,6 +17,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dashboards.capacity_metrics import (
+    CAPACITY_RPS,
+    SAMPLED_ESTIMATORS,
+    SAMPLED_SPECS,
+    capacity_rps_estimate,
+)
 from dashboards.errors import UnknownMetricError, UnknownWindowError
 from dashboards.estimates import (
     RunData,
@@ -40,6 +46,7 @@ from dashboards.windows import Windows
 __all__ = [
     "METRICS",
     "RUN_METRICS",
+    "SAMPLED_METRICS",
     "TABLE_METRICS",
     "FaultSummary",
     "RunData",
@@ -127,6 +134,10 @@ for _metric in (
     ),
 ):
     register_run_metric(_metric)
+register_run_metric(RunMetric(CAPACITY_RPS, capacity_rps_estimate))
+# Window metrics measured on the CPU sampler's samples, not on rows.
+SAMPLED_METRICS = SAMPLED_ESTIMATORS
+METRICS.update(SAMPLED_SPECS)
 
 # The columns of a report's window table, in reading order.
 TABLE_METRICS = (
@@ -157,7 +168,7 @@ def _check(metric: str, window: str | None) -> None:
                 METRICS,
                 f"{metric} is a run-level metric over its own windows; drop '@{window}'",
             )
-    elif metric not in WINDOW_METRICS:
+    elif metric not in WINDOW_METRICS and metric not in SAMPLED_METRICS:
         raise UnknownMetricError(metric, METRICS)
 
 
@@ -180,6 +191,8 @@ def estimate(
     options = options or IntervalOptions()
     if metric in RUN_METRICS:
         return RUN_METRICS[metric].estimate(data, chosen, options)
+    if metric in SAMPLED_METRICS:
+        return SAMPLED_METRICS[metric](data, chosen, window, options)
     return window_estimate(data, metric, chosen, window, options)
 
 
@@ -196,7 +209,7 @@ def evaluate(
     last send); run metrics (requests_lost, time_to_*) take none.
     """
     _check(metric, window)
-    if metric in RUN_METRICS:
+    if metric in RUN_METRICS or metric in SAMPLED_METRICS:
         return estimate(rows, windows, metric, selector, window).estimate.value
     return window_value(_data(rows, windows), metric, dict(selector or {}), window)
 

@@ -29,6 +29,7 @@ from dashboards.recovery import failover_estimate, lost_counts, recover_estimate
 from dashboards.rows import Selector
 from dashboards.samples import Sample
 from dashboards.windows import Windows, get_window, rows_span
+from records.capacity import CapacityRecord
 
 __all__ = [
     "RunData",
@@ -56,21 +57,24 @@ def as_trials(windows: Windows | Trials) -> tuple[Windows, ...]:
 @dataclass(frozen=True)
 class RunData:
     """What a run's metrics are measured on: its rows (prepared), the windows of each
-    trial, and its CPU samples (for metrics that read them; empty when absent)."""
+    trial, its CPU samples (for metrics that read them; empty when absent) and, for
+    a capacity sweep, its judged steps (capacity.json)."""
 
     rows: pd.DataFrame
     trials: tuple[Windows, ...]
     cpu: pd.DataFrame = field(default_factory=pd.DataFrame)
+    capacity: CapacityRecord | None = None
 
     @classmethod
     def of(cls, rows: pd.DataFrame, windows: Windows | Trials,
-           cpu: pd.DataFrame | None = None) -> RunData:
+           cpu: pd.DataFrame | None = None, capacity: CapacityRecord | None = None) -> RunData:
         trials = as_trials(windows) or ({},)
-        return cls(prepare_rows(rows), trials, cpu if cpu is not None else pd.DataFrame())
+        return cls(prepare_rows(rows), trials, cpu if cpu is not None else pd.DataFrame(),
+                   capacity)
 
     def trial(self, index: int) -> RunData:
         """The same run seen through one trial's windows only."""
-        return RunData(self.rows, (self.trials[index],), self.cpu)
+        return RunData(self.rows, (self.trials[index],), self.cpu, self.capacity)
 
 
 def pooled_samples(data: RunData, selector: Selector,

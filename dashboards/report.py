@@ -20,6 +20,7 @@ from dashboards.intervals import Estimate, Measurement, method_label
 from dashboards.pages import figure_html, page, when, write_page
 from dashboards.panels import run_panels, run_span
 from dashboards.runs import load_run
+from dashboards.sweep_tables import sweep_html
 from dashboards.tables import (
     Html,
     format_estimate,
@@ -239,6 +240,7 @@ def render_run_report(run: RunRecord) -> str:
         figure_html(figure) if figure is not None else "",
         "<h2>Windows</h2>",
         _window_metrics_tables(run) if not run.rows.empty else "<p>No requests.</p>",
+        *(["<h2>Capacity sweep</h2>", sweep_html(run.capacity)] if run.capacity else []),
     ]
     return page(f"{run.experiment} {run.arch} — {run.run_id}", "".join(body))
 

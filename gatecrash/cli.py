@@ -15,6 +15,15 @@ from typing import Any
 
 from chaos.errors import ChaosError
 from dashboards.errors import DashboardsError
+from gatecrash.capacities import Capacities
+from gatecrash.capacity import sweep_results
+from gatecrash.capacity_cli import (
+    add_capacity_parser,
+    capacity_exit_code,
+    capacity_options,
+    run_capacity,
+)
+from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
 from gatecrash.experiment import MAX_TRIALS, Experiment, load_experiment
@@ -202,7 +211,10 @@ def _warn_undecidable(experiments: list[Experiment], arch: str | None,
     from gatecrash.sizing import plan_samples
 
     for experiment in experiments:
-        plan = plan_samples(experiment.with_trials(trials), suite_archs(experiment, arch))
+        try:
+            plan = plan_samples(experiment.with_trials(trials), suite_archs(experiment, arch))
+        except InputError:
+            continue  # rates as a share of a capacity the run will measure first
         for warning in plan.warnings:
             print(f"warning: {experiment.name} {warning}", file=sys.stderr)
 
@@ -234,13 +246,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _capacities(args: argparse.Namespace) -> Capacities:
+    return Capacities.from_file(args.capacity_from) if args.capacity_from else Capacities()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.file)
+    capacities = _capacities(args)
     _warn_undecidable([experiment], args.arch, args.trials)
     stop = _stop_event()
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say, trials=args.trials)
+                       live=LivePrinter(), announce=_say, trials=args.trials,
+                       capacities=capacities)
     code = _finish_suite(result, None, "run")
     runs = result.runs
     if len(runs) == 2:
@@ -292,6 +310,9 @@ def _experiment_files(paths: list[Path]) -> list[Path]:
 
 
 def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
+    sweeps = sweep_results(result.runs)
+    if sweeps:  # the capacity sweeps' steps, knees and gateway loads, then the verdicts
+        print(capacity_table(sweeps) + "\n")
     print(verdict_table(result.verdicts))
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
@@ -306,11 +327,13 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
+    capacities = _capacities(args)
     _warn_undecidable(experiments, args.arch, args.trials)
     stop = _stop_event()
     result = run_suite(experiments, args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say, trials=args.trials)
+                       live=LivePrinter(), announce=_say, trials=args.trials,
+                       capacities=capacities)
     code = _finish_suite(result, args.junit, "gate")
     return EXIT_INTERRUPTED if stop.is_set() else code
 
@@ -326,11 +349,13 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
     else:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
+    capacities = _capacities(args)
     _warn_undecidable(experiments, None, args.trials)
     stop = _stop_event()
     started = time.monotonic()
     result = run_suite(experiments, args.out, runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say, trials=args.trials)
+                       live=LivePrinter(), announce=_say, trials=args.trials,
+                       capacities=capacities)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     code = _finish_suite(result, args.out / f"evidence-{stamp}.junit.xml", "evidence")
     if result.runs:
@@ -339,6 +364,14 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         print(f"evidence report: {report}")
     print(f"suite wall time: {time.monotonic() - started:.0f}s")
     return EXIT_INTERRUPTED if stop.is_set() else code
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    options = capacity_options(args)
+    stop = _stop_event()
+    results = run_capacity(options, stop, LivePrinter(), _say)
+    print(capacity_table(results))
+    return EXIT_INTERRUPTED if stop.is_set() else capacity_exit_code(results)
 
 
 def _trials(text: str) -> int:
@@ -412,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
     run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _capacity_from(run)
     _trials_option(run)
     run.set_defaults(func=cmd_run)
 
@@ -434,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _capacity_from(gate)
     _trials_option(gate)
     gate.set_defaults(func=cmd_gate)
 
@@ -445,9 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
     evidence.add_argument("--out", type=Path, default=Path("runs"))
     evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _capacity_from(evidence)
     _trials_option(evidence)
     evidence.set_defaults(func=cmd_evidence)
+
+    add_capacity_parser(sub, RUNTIMES).set_defaults(func=cmd_capacity)
     return parser
+
+
+def _capacity_from(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--capacity-from", type=Path, default=None, metavar="FILE",
+                        help='capacities to take "rate: 50%%" of: a JSON object of req/s by '
+                        'architecture, e.g. {"single": 60, "dual": 55} (default: measured '
+                        "on this machine, cached under GATECRASH_HOME)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,9 +24,11 @@ from pydantic import (
 from chaos.faults import FaultSpec, TargetSpec
 from dashboards.analysis import METRICS
 from dashboards.intervals import DEFAULT_CONFIDENCE, IntervalOptions
+from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
 from loadtests.spec import LoadSpec, RateStage
+from records.capacity import Slo
 from records.meta import WINDOW_NAMES, RunWindows
 from targets.topology import Arch
 
@@ -158,11 +160,17 @@ class Experiment(_Strict):
     faults: list[FaultStep] = Field(default_factory=list)
     hypotheses: list[HypothesisSpec] = Field(min_length=1)
     abort: AbortSpec = AbortSpec()
-    # Mean CPU (host: all cores; generator: its busiest process, % of a core) at or
-    # above which the measurement is not trusted and the run is inconclusive.
-    saturation_pct: float = Field(default=95.0, gt=0, le=100)
+    # CPU (host: all cores; generator: its busiest process, % of a core) at or above
+    # which a second is saturated; any saturated second of a judged window makes the
+    # run inconclusive (dashboards.saturation; a sweep does not judge the host's).
+    saturation_pct: float = Field(default=DEFAULT_SATURATION_PCT, gt=0, le=100)
+    # Open loop: p95 send lag (ts_send - ts_intended) of a second above which the
+    # generator is behind its schedule in that second.
+    max_send_lag_ms: float = Field(default=DEFAULT_SEND_LAG_MS, gt=0)
     # Off only where the verdict logic itself is under test on a shared machine.
     require_unsaturated: bool = True
+    # A sweep load's SLO: the sweep stops once it breaks (gatecrash.sweep).
+    slo: Slo = Slo()
     # Every interval of the verdicts is at this confidence (DESIGN.md §5).
     confidence: float = DEFAULT_CONFIDENCE
     proportion_method: Literal["wilson", "clopper-pearson"] = "wilson"
@@ -209,6 +217,10 @@ class Experiment(_Strict):
                 if step.target is None and arch not in (step.target_by_arch or {}):
                     raise ValueError(f"faults[{i}]: no target for architecture {arch} "
                                      "(add it to target_by_arch)")
+        if self.load.mode == "sweep" and self.faults:
+            raise ValueError("faults: a capacity sweep (load.mode: sweep) runs no fault; "
+                             "measure the capacity first, then give the faulted run "
+                             "a share of it (rate: 50%)")
         if self.faults and self.fault_end_s + self.recovery_s > duration:
             raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
                              f"{self.recovery_s:g}: raise load.duration_s to at least "
@@ -290,7 +302,11 @@ class Experiment(_Strict):
         if factor == 1:
             return self
         data = self.model_dump(mode="json", exclude_none=True)
-        data["load"]["duration_s"] = max(1, round(self.load.duration_s * factor))
+        if self.load.sweep is not None:  # a sweep's duration is its steps'
+            data["load"]["sweep"]["step_s"] *= factor
+            del data["load"]["duration_s"]
+        else:
+            data["load"]["duration_s"] = max(1, round(self.load.duration_s * factor))
         for key in ("warmup_s", "recovery_s"):
             data[key] = getattr(self, key) * factor
         if self.trial_gap_s is not None:

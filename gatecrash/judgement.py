@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from dashboards.analysis import RUN_METRICS, RunData, estimate
+from dashboards.analysis import RunData, estimate
 from dashboards.intervals import (
     Decision,
     Estimate,
@@ -182,7 +182,7 @@ def judge_comparison(comparison: Comparison, runs: Mapping[str, RunData], defaul
     refs = comparison.metrics()
     if len(refs) == 1:
         judgement = _single(runs, comparison, refs[0], default_arch, options)
-    elif refs and all(r.name not in RUN_METRICS for r in refs):
+    elif refs and all(r.name in WINDOW_METRIC_SPECS for r in refs):  # rows: resampled
         judgement = _resampled(runs, comparison, refs, default_arch, options)
     else:
         judgement = _combined(runs, comparison, refs, default_arch, options)

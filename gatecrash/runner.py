@@ -27,6 +27,7 @@ from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.runtimes import deployed_stack
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
+from gatecrash.sweep import SweepRun
 from gatecrash.verdicts import exit_code, judge, validity_problems
 from loadtests import LoadError, LoadRun, LoadSpec, start_load
 from records import (
@@ -115,6 +116,8 @@ class _Run:
         self.fault_trials: list[int] = []
         self.aborted: str | None = None
         self.t0: float | None = None
+        self.sweep: SweepRun | None = None
+        self.load_end: float | None = None
 
     def save_meta(self) -> None:
         self.record.write_meta(self.meta)
@@ -150,6 +153,7 @@ class _Run:
             # Last safety net, after every fault context has removed its own.
             cleanup.callback(self._reset, injector)
             spec = self.exp.trials_load().model_copy(update={"seed": self.exp.seed})
+            self.sweep = SweepRun.of(spec, self.exp.slo, self.run_dir)
             load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
@@ -164,6 +168,7 @@ class _Run:
             self._drive(load, injector, spec)
             self.phase("load-end")
             self._windows_from_faults()
+        self.load_end = time.time()  # the load stopped: its last rows are on disk
 
     def _windows_from_faults(self) -> None:
         """Windows on the faults' actual times: a fault lands a tick after its plan,
@@ -224,11 +229,14 @@ class _Run:
                     stats = load.live()
                     # Faults and their recovery are the planned disturbance; the
                     # bound guards everything else.
-                    disturbed = bool(active) or now < settled_after
+                    # A sweep overloads on purpose past its knee.
+                    disturbed = bool(active) or now < settled_after or self.sweep is not None
                     reason = abort.check(now, stats.requests, stats.failures, disturbed)
                     if reason:
                         self.abort(reason, now)
                         break
+                    if self.sweep is not None and self.sweep.check(now):
+                        break  # the knee is found: no need to overload it further
                     line = LiveProgress(
                         arch=self.arch, elapsed_s=elapsed, total_s=float(spec.duration_s),
                         requests=stats.requests, rate_rps=stats.rate_rps,
@@ -259,12 +267,17 @@ class _Run:
         """This run's verdicts, what they were measured on, and why it may not be valid."""
         problems: list[str] = []
         rows = read_rows(self.run_dir, problems)
-        trials = self.meta.trial_spans()
         cpu = read_cpu(self.run_dir, problems)
-        problems += validity_problems(self.exp, trials, self.faults, cpu, self.aborted)
+        if self.sweep is not None and self.t0 is not None:
+            self.meta.windows = [self.sweep.finish(self.record, self.arch, rows, cpu, self.t0,
+                                                   self.load_end or time.time())]
+            self.save_meta()
+        trials = self.meta.trial_spans()
+        problems += validity_problems(self.exp, trials, self.faults, cpu, self.aborted,
+                                      rows=rows, t0=self.t0)
         if rows.empty:
             problems.append("no request was recorded")
-        data = RunData.of(rows, trials, cpu)
+        data = RunData.of(rows, trials, cpu, self.sweep.record if self.sweep else None)
         return judge(self.exp, self.arch, data, problems), data, problems
 
 

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 PROXY_API_READY_S = 10.0
+# How long a deployed stack may take until every gateway sees every replica healthy.
+POOLS_SETTLE_S = 20.0
 POOLS_POLL_S = 0.2
 
 
@@ -136,7 +138,8 @@ def remove_stack(stack: Stack) -> None:
         stack.remove_files()
 
 
-def wait_pools_healthy(stack: Stack, runtime: Runtime, timeout_s: float) -> bool:
+def wait_pools_healthy(stack: Stack, runtime: Runtime,
+                       timeout_s: float = POOLS_SETTLE_S) -> bool:
     """Until every gateway and router sees every upstream replica healthy, breaker closed.
 
     The runtime asks each instance itself: only it knows how to reach them.

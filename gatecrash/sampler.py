@@ -1,7 +1,12 @@
-"""CPU of the host, the load generator and every instance, once a second.
+"""CPU and memory of the host, the load generator and every instance, once a second.
 
 A verdict is only as good as its measurement: a run whose host or load
-generator was saturated is inconclusive, and these samples are the evidence.
+generator was saturated in any second is inconclusive (dashboards.saturation),
+and these samples are the evidence. They also give what each component costs
+(CPU-ms and resident memory per request, dashboards.resources).
+
+Samples follow a fixed one-second grid from `start` (no drift from the time a
+sample takes), and each says how long a span its percents cover.
 """
 
 from __future__ import annotations
@@ -20,6 +25,26 @@ __all__ = ["CpuSampler"]
 log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 1.0
+MIB = 1024 * 1024
+
+
+class _Usage:
+    """Percent of one core since the previous call, and resident memory, per process."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, psutil.Process] = {}
+
+    def of(self, pid: int) -> tuple[float, float]:
+        proc = self._procs.get(pid)
+        try:
+            if proc is None:
+                proc = self._procs[pid] = psutil.Process(pid)
+                proc.cpu_percent(None)  # the first call only sets the reference point
+                return 0.0, proc.memory_info().rss / MIB
+            return proc.cpu_percent(None), proc.memory_info().rss / MIB
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            self._procs.pop(pid, None)
+            return 0.0, 0.0
 
 
 class CpuSampler:
@@ -30,10 +55,12 @@ class CpuSampler:
         self.generator_pids = generator_pids
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
-        self._procs: dict[int, psutil.Process] = {}
+        self._usage = _Usage()
+        self._last = 0.0
 
     def start(self) -> None:
         psutil.cpu_percent(None)  # the first call only sets the reference point
+        self._last = time.time()
         self._thread.start()
 
     def stop(self) -> None:
@@ -41,32 +68,32 @@ class CpuSampler:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _pct(self, pid: int) -> float:
-        """Percent of one core since the last sample (100 = one core busy)."""
-        proc = self._procs.get(pid)
-        try:
-            if proc is None:
-                proc = self._procs[pid] = psutil.Process(pid)
-                proc.cpu_percent(None)
-                return 0.0
-            return proc.cpu_percent(None)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            self._procs.pop(pid, None)
-            return 0.0
+    def _sample(self) -> CpuSample:
+        generator = [self._usage.of(p) for p in self.generator_pids()]
+        instances = {iid: self._usage.of(pid) for iid, pid in self.instance_pids().items()}
+        now = time.time()
+        span, self._last = max(now - self._last, 1e-3), now
+        return CpuSample(
+            ts=now, span_s=round(span, 4), host_pct=psutil.cpu_percent(None),
+            cores=psutil.cpu_count() or 1,
+            generator_pct=round(sum(pct for pct, _ in generator), 1),
+            generator_max_pct=round(max((pct for pct, _ in generator), default=0.0), 1),
+            generator_rss_mb=round(sum(mb for _, mb in generator), 1),
+            instances={iid: round(pct, 1) for iid, (pct, _) in instances.items()},
+            rss_mb={iid: round(mb, 1) for iid, (_, mb) in instances.items()})
 
     def _loop(self) -> None:
+        started = time.monotonic()
         with self.record.cpu_log() as out:
-            while not self._stop.wait(SAMPLE_INTERVAL_S):
+            while True:
+                # The next point of the grid: a slow sample delays the next one, never
+                # the ones after it (and a late one is not followed by a burst).
+                elapsed = time.monotonic() - started
+                wait = (elapsed // SAMPLE_INTERVAL_S + 1) * SAMPLE_INTERVAL_S - elapsed
+                if self._stop.wait(wait):
+                    return
                 try:
-                    generator = [self._pct(p) for p in self.generator_pids()]
-                    instances = {iid: round(self._pct(pid), 1)
-                                 for iid, pid in self.instance_pids().items()}
+                    out.write(self._sample())
                 except (psutil.Error, OSError) as exc:
                     # A process vanishing mid-sample must not end the run; say so.
                     log.warning("cpu sample skipped: %s", exc)
-                    continue
-                out.write(CpuSample(ts=time.time(), host_pct=psutil.cpu_percent(None),
-                                    cores=psutil.cpu_count() or 1,
-                                    generator_pct=round(sum(generator), 1),
-                                    generator_max_pct=round(max(generator, default=0.0), 1),
-                                    instances=instances))

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dashboards.analysis import RUN_METRICS, RunData, evaluate
+from dashboards.analysis import RunData, evaluate
 from dashboards.errors import DashboardsError
 from dashboards.intervals import (
     ORDER_STATISTIC,
@@ -36,7 +36,10 @@ from dashboards.intervals import (
     proportion_samples_needed,
     quantile_bound_min_samples,
 )
+from dashboards.metrics import WINDOW_METRIC_SPECS
 from dashboards.rows import REQUEST_COLUMNS, RESPONSE_COLUMNS
+from gatecrash.capacities import Capacities
+from gatecrash.errors import InputError
 from gatecrash.experiment import Experiment, HypothesisSpec
 from gatecrash.hypothesis import MetricRef
 from gatecrash.reasons import number
@@ -66,6 +69,8 @@ class RequestRates:
 
     source: str
     measured: RunData | None = None
+    # The capacity (req/s) a load's shares ("rate: 50%") are taken of, when known.
+    capacity_rps: float | None = None
 
     @classmethod
     def from_run(cls, data: RunData, label: str) -> RequestRates:
@@ -130,7 +135,14 @@ def expected_requests(experiment: Experiment, selector: Mapping[str, str],
     share = _share(experiment, request_side)
     if experiment.load.mode == "closed":
         return _closed_rate(experiment) * share * seconds * experiment.trials
-    ramps = [Ramp(s.duration_s, s.rate_start, s.end) for s in experiment.load.rate_stages()]
+    load = experiment.load
+    if load.relative:
+        if rates.capacity_rps is None:
+            raise InputError(f"{experiment.name}: its rates are shares of a capacity not "
+                             "known on this machine (not measured yet, or below the sweep's "
+                             "first step); run `gatecrash capacity` first (same mix)")
+        load = load.resolved(rates.capacity_rps)
+    ramps = [Ramp(s.duration_s, *s.rates()) for s in load.rate_stages()]
     schedule = ArrivalSchedule(ramps, experiment.load.max_lag_s)
     arrivals = sum(schedule.accrued(b) - schedule.accrued(a) for a, b in spans)
     return arrivals * share * experiment.trials
@@ -245,8 +257,8 @@ def _plan_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
         thin = [str(r) for r in refs if (_quantile_level(r.name) or 0) >= HIGH_PERCENTILE
                 and samples[str(r)] < (quantile_bound_min_samples(
                     _quantile_level(r.name) or 0.5, True, options.confidence) or 0)]
-        kind = "interval arithmetic" if any(r.name in RUN_METRICS for r in refs) else \
-            "bootstrap of the difference"
+        rows_only = all(r.name in WINDOW_METRIC_SPECS for r in refs)
+        kind = "bootstrap of the difference" if rows_only else "interval arithmetic"
         note = f"judged on left - right by {kind}"
         if thin:
             note += (f"; {', '.join(thin)} rests on so few samples that a high percentile "
@@ -286,8 +298,10 @@ def plan_samples(experiment: Experiment, archs: list[str],
                  rates: Mapping[str, RequestRates] | None = None) -> SamplePlan:
     """The plan of one experiment on `archs` (rates per arch: default from the load spec)."""
     rates = dict(rates or {})
+    known = Capacities(measure=False)
     for arch in ("single", "dual"):
-        rates.setdefault(arch, RequestRates("the load spec"))
+        rates.setdefault(arch, RequestRates("the load spec",
+                                            capacity_rps=known.known(experiment, arch)))
     load = experiment.load
     if load.mode == "closed":
         assumption = (f"closed loop: {load.users} users, think {load.wait_min_s:g}-"

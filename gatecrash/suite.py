@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashboards.analysis import RunData
+from gatecrash.capacities import Capacities
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
@@ -25,8 +26,6 @@ from targets.stack import RuntimeKind
 __all__ = ["SuiteResult", "run_suite"]
 
 log = logging.getLogger(__name__)
-
-SETTLE_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -87,12 +86,17 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
               runtime: RuntimeKind = RuntimeKind.LOCAL, stop: threading.Event | None = None,
               live: Callable[[LiveProgress], None] | None = None,
               announce: Callable[[str], None] | None = None,
-              trials: int | None = None) -> SuiteResult:
+              trials: int | None = None,
+              capacities: Capacities | None = None) -> SuiteResult:
     """Run every experiment on its architectures (or `arch`), sharing stacks.
 
     `trials`: repeat each experiment's fault schedule that many times (None: as filed).
+    Rates given as a share of the capacity are resolved first (gatecrash.capacities).
+    On each stack the capacity sweeps run first, and their knees are remembered:
+    the experiments after them take their shares of what was just measured.
     """
     stop = stop or threading.Event()
+    capacities = capacities or Capacities()
     say = announce or log.info
     experiments = [e.with_trials(trials) for e in experiments]
     plan: dict[tuple[str, str], list[Experiment]] = {}
@@ -101,20 +105,25 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
             plan.setdefault(_group_key(experiment, one), []).append(experiment)
     result = SuiteResult()
     done: dict[str, dict[str, RunResult]] = {}
-    for (one, _), group in plan.items():
+    for (one, _), unordered in plan.items():
         if stop.is_set():
             break
+        group = sorted(unordered, key=lambda e: e.load.mode != "sweep")
         say(f"== deploying {one} for {len(group)} experiment(s)")
         with deployed_stack(one, runtime=runtime, **deploy_options(group[0])) as deployed:
             for experiment in group:
                 if stop.is_set():
                     break
-                if not wait_pools_healthy(*deployed, SETTLE_TIMEOUT_S):
+                if not wait_pools_healthy(*deployed):
                     result.errors.append(f"{experiment.name}[{one}]: stack did not settle")
                     continue
                 say(f"== {experiment.name} on {one}")
                 try:
-                    run = run_experiment(experiment, one, out, stop=stop, live=live,
+                    resolved = capacities.resolve(experiment, one, runtime, deployed, out, say)
+                    if resolved is not experiment and not wait_pools_healthy(*deployed):
+                        raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
+                                             "after its capacity was measured")
+                    run = run_experiment(resolved, one, out, stop=stop, live=live,
                                          deployed=deployed)
                 except GatecrashError as exc:
                     result.errors.append(str(exc))
@@ -122,6 +131,8 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                     continue
                 result.runs.append(run)
                 done.setdefault(experiment.name, {})[one] = run
+                if run.status == "completed":
+                    capacities.learn(resolved, one, runtime, run.run_dir)
                 say(f"   {run.run_dir}" + (f" (aborted: {run.aborted})" if run.aborted else ""))
     for experiment in experiments:
         if stop.is_set():

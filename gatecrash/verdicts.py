@@ -9,7 +9,6 @@ the numbers are still recorded beside the reason.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -17,6 +16,7 @@ import pandas as pd
 from dashboards.analysis import RunData
 from dashboards.errors import DashboardsError
 from dashboards.intervals import Decision
+from dashboards.saturation import SaturationBounds, saturation_problems
 from gatecrash.experiment import Experiment, HypothesisSpec
 from gatecrash.judgement import Judgement, judge_comparison
 from gatecrash.reasons import reason
@@ -27,20 +27,17 @@ __all__ = ["HOLDS", "Verdict", "across_label", "exit_code", "judge", "judge_acro
            "validity_problems"]
 
 
-def _mean_in(cpu: pd.DataFrame, column: str, start: float, end: float) -> float:
-    if cpu.empty or column not in cpu:
-        return math.nan
-    inside = cpu[(cpu["ts"] >= start) & (cpu["ts"] <= end)]
-    return float(inside[column].mean()) if len(inside) else math.nan
-
-
 def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequence[
                           Mapping[str, Span]],
                       fault_events: Sequence[FaultEvent], cpu: pd.DataFrame,
-                      aborted: str | None) -> list[str]:
+                      aborted: str | None, *, rows: pd.DataFrame | None = None,
+                      t0: float | None = None) -> list[str]:
     """Why this run's measurements cannot decide anything (empty: they can).
 
-    `windows`: the run's windows, one mapping per trial (or one mapping)."""
+    `windows`: the run's windows, one mapping per trial (or one mapping).
+    Saturation is judged second by second (dashboards.saturation); `rows` give the
+    generator's schedule lag, `t0` (the load's start) names the seconds.
+    """
     problems = []
     if aborted:
         problems.append(f"run aborted: {aborted}")
@@ -55,16 +52,14 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequ
             problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
     spans = [span for trial in ([windows] if isinstance(windows, Mapping) else windows)
              for span in trial.values()]
-    if spans and experiment.require_unsaturated:
-        start = min(a for a, _ in spans)
-        end = max(b for _, b in spans)
-        host = _mean_in(cpu, "host_pct", start, end)
-        gen = _mean_in(cpu, "generator_max_pct", start, end)
-        if host >= experiment.saturation_pct:
-            problems.append(f"host saturated: mean CPU {host:.0f}% ≥ "
-                            f"{experiment.saturation_pct:g}%")
-        if gen >= experiment.saturation_pct:
-            problems.append(f"load generator saturated: mean {gen:.0f}% of a core")
+    # A sweep judges its own seconds, step by step (dashboards.sweep).
+    if spans and experiment.require_unsaturated and experiment.load.mode != "sweep":
+        bounds = SaturationBounds(host_pct=experiment.saturation_pct,
+                                  generator_pct=experiment.saturation_pct,
+                                  send_lag_ms=experiment.max_send_lag_ms,
+                                  pool=experiment.load.max_users)
+        origin = t0 if t0 is not None else min(a for a, _ in spans)
+        problems += saturation_problems(cpu, rows, spans, origin, bounds)
     return problems
 
 

@@ -80,7 +80,7 @@ class AgentState:
         """This process's share of the open-loop arrivals (built at first use)."""
         if self._schedule is None:
             distributed = isinstance(self.environment.runner, WorkerRunner)
-            ramps = [Ramp(s.duration_s, s.rate_start, s.end) for s in self.spec.rate_stages()]
+            ramps = [Ramp(s.duration_s, *s.rates()) for s in self.spec.rate_stages()]
             self._schedule = ArrivalSchedule(
                 ramps, max_lag_s=self.spec.max_lag_s,
                 stride=self.spec.processes if distributed else 1,

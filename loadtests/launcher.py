@@ -31,7 +31,7 @@ __all__ = ["LoadRun", "start_load"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-USER_CLASS = {"closed": "ClosedLoopUser", "open": "OpenLoopUser"}
+USER_CLASS = {"closed": "ClosedLoopUser", "open": "OpenLoopUser", "sweep": "OpenLoopUser"}
 # After SIGINT Locust stops users (stop_timeout_s), fires `quitting` (rows
 # flushed) and exits; this margin covers its interpreter teardown.
 SIGINT_MARGIN_S = 10.0
@@ -72,6 +72,10 @@ def start_load(
     environment, never written to disk.
     """
     check_host(host, allowed_hosts)
+    if spec.relative:
+        raise LoadError("the load's rates are shares of a measured capacity ('50%'): "
+                        "resolve them first (LoadSpec.resolved; gatecrash does it from the "
+                        "capacity measured on this machine)")
     paths = RunPaths(out_dir)
     if any(paths.rows_dir.glob(PART_GLOB)):
         raise LoadError(f"{paths.rows_dir} already holds rows of another load; "

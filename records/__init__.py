@@ -3,7 +3,8 @@
 Every file of a run folder, its name and its schema, is defined once here:
 `layout` (file names, RECORD_VERSION), `meta` (RunMeta), `events` (FaultEvent,
 PhaseEvent, AbortEvent), `verdicts` (Verdict), `rows` (the per-request row
-schema), `cpu` (CpuSample), `live` (LiveProgress); `writer` writes them and
+schema), `cpu` (CpuSample), `live` (LiveProgress), `capacity` (CapacityRecord,
+a sweep's steps and knee); `writer` writes them and
 `reader` reads them back. This package imports none of the other five.
 
 Exports load lazily: a load process writing rows through `records.rows` must
@@ -16,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from records.capacity import CapacityRecord, Slo, SweepStep
     from records.cpu import CpuSample, cpu_frame
     from records.errors import RecordError, RecordVersionError
     from records.events import AbortEvent, Event, FaultEvent, HopTraffic, PhaseEvent, Proof
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from records.meta import RunMeta, RunStatus, RunWindows, Span
     from records.reader import (
         RunRecord,
+        read_capacity,
         read_cpu,
         read_events,
         read_live,
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from records.writer import RunWriter
 
 _HOME = {
+    "CapacityRecord": "capacity", "Slo": "capacity", "SweepStep": "capacity",
     "CpuSample": "cpu", "cpu_frame": "cpu",
     "RecordError": "errors", "RecordVersionError": "errors",
     "AbortEvent": "events", "Event": "events", "FaultEvent": "events", "HopTraffic": "events",
@@ -62,7 +66,7 @@ _HOME = {
     "RECORD_VERSION": "layout", "RunFolder": "layout",
     "LiveProgress": "live",
     "RunMeta": "meta", "RunStatus": "meta", "RunWindows": "meta", "Span": "meta",
-    "RunRecord": "reader", "read_cpu": "reader", "read_events": "reader",
+    "RunRecord": "reader", "read_capacity": "reader", "read_cpu": "reader", "read_events": "reader",
     "read_live": "reader", "read_meta": "reader", "read_rows": "reader",
     "read_rows_table": "reader", "read_run": "reader", "read_verdicts": "reader",
     "COLUMNS": "rows", "ERROR_KINDS": "rows", "FALLBACK_ROUTES": "rows", "ROUTES": "rows",
@@ -87,6 +91,7 @@ __all__ = [
     "ROW_SCHEMA",
     "STREAM_METRIC_COLUMNS",
     "AbortEvent",
+    "CapacityRecord",
     "CpuSample",
     "Event",
     "FaultEvent",
@@ -102,11 +107,14 @@ __all__ = [
     "RunStatus",
     "RunWindows",
     "RunWriter",
+    "Slo",
     "Span",
+    "SweepStep",
     "Verdict",
     "VerdictWord",
     "cpu_frame",
     "overall_verdict",
+    "read_capacity",
     "read_cpu",
     "read_events",
     "read_live",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "CAPACITY_FILE",
     "CPU_FILE",
     "EVENTS_FILE",
     "JUNIT_FILE",
@@ -37,6 +38,8 @@ PART_GLOB = "part-*.parquet"
 EVENTS_FILE = "events.jsonl"
 CPU_FILE = "cpu.jsonl"
 VERDICTS_FILE = "verdicts.json"
+# A capacity sweep's judged steps and knee (sweep runs only).
+CAPACITY_FILE = "capacity.json"
 JUNIT_FILE = "junit.xml"
 REPORT_FILE = "report.html"
 # Rewritten about once a second while the run goes; the dashboard polls it.
@@ -75,6 +78,10 @@ class RunFolder:
     @property
     def verdicts(self) -> Path:
         return self.path / VERDICTS_FILE
+
+    @property
+    def capacity(self) -> Path:
+        return self.path / CAPACITY_FILE
 
     @property
     def junit(self) -> Path:

@@ -26,7 +26,8 @@ WINDOW_NAMES = (BASELINE, FAULT, RECOVERY)
 
 Span = tuple[float, float]
 RunStatus = Literal["running", "completed", "aborted", "error"]
-LoadMode = Literal["closed", "open"]
+# sweep: open loop in steps of rising rate, to find the capacity (the knee).
+LoadMode = Literal["closed", "open", "sweep"]
 
 
 class _Record(BaseModel):

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter, ValidationError
 
+from records.capacity import CapacityRecord
 from records.cpu import CpuSample, cpu_frame
 from records.errors import RecordError, RecordVersionError
 from records.events import EVENT, Event, FaultEvent
@@ -31,6 +32,7 @@ from records.verdicts import VERDICTS, Verdict, overall_verdict
 
 __all__ = [
     "RunRecord",
+    "read_capacity",
     "read_cpu",
     "read_events",
     "read_live",
@@ -118,6 +120,15 @@ def read_verdicts(run_dir: Path) -> list[Verdict]:
     return _whole_json(path, VERDICTS) if path.is_file() else []
 
 
+_CAPACITY: TypeAdapter[CapacityRecord] = TypeAdapter(CapacityRecord)
+
+
+def read_capacity(run_dir: Path) -> CapacityRecord | None:
+    """capacity.json; None for a run that is not a sweep (or whose sweep is not judged yet)."""
+    path = RunFolder(Path(run_dir)).capacity
+    return _whole_json(path, _CAPACITY) if path.is_file() else None
+
+
 def read_live(run_dir: Path) -> LiveProgress | None:
     path = RunFolder(Path(run_dir)).live
     return _whole_json(path, _LIVE) if path.is_file() else None
@@ -159,6 +170,7 @@ class RunRecord:
     verdicts: list[Verdict]
     cpu: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+    capacity: CapacityRecord | None = None
 
     @property
     def run_id(self) -> str:
@@ -210,4 +222,5 @@ def read_run(run_dir: str | Path) -> RunRecord:
         verdicts=read_verdicts(path),
         cpu=read_cpu(path, problems),
         problems=problems,
+        capacity=read_capacity(path),
     )

@@ -16,6 +16,7 @@ from typing import IO
 
 import pyarrow as pa
 
+from records.capacity import CapacityRecord
 from records.cpu import CpuSample
 from records.errors import RecordError
 from records.events import AbortEvent, FaultEvent, PhaseEvent
@@ -88,6 +89,9 @@ class RunWriter:
 
     def write_verdicts(self, verdicts: Sequence[Verdict]) -> None:
         _replace(self.folder.verdicts, VERDICTS.dump_json(list(verdicts), indent=2))
+
+    def write_capacity(self, record: CapacityRecord) -> None:
+        _replace(self.folder.capacity, record.model_dump_json(indent=2).encode())
 
     def write_junit(self, suite_name: str, verdicts: Sequence[Verdict]) -> None:
         write_junit(self.folder.junit, [(suite_name, verdicts)])

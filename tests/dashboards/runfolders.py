@@ -153,6 +153,7 @@ def make_run(root: Path, spec: RunSpec = RunSpec()) -> Path:
             cpu.write(
                 CpuSample(
                     ts=T0 + s,
+                    span_s=1.0,
                     host_pct=40.0 + (55.0 if s == 12 else 0.0),
                     cores=2,
                     generator_pct=20.0,

@@ -2,7 +2,14 @@ import math
 
 import pytest
 
-from dashboards.analysis import METRICS, RUN_METRICS, evaluate, fault_summary, window_table
+from dashboards.analysis import (
+    METRICS,
+    RUN_METRICS,
+    SAMPLED_METRICS,
+    evaluate,
+    fault_summary,
+    window_table,
+)
 from dashboards.errors import DashboardsError, UnknownMetricError, UnknownWindowError
 from dashboards.metrics import WINDOW_METRICS
 from tests.dashboards.frames import traffic
@@ -12,7 +19,7 @@ ROWS = traffic(0, 15, 10)
 
 
 def test_registry_lists_every_metric() -> None:
-    assert set(METRICS) == set(WINDOW_METRICS) | set(RUN_METRICS)
+    assert set(METRICS) == set(WINDOW_METRICS) | set(RUN_METRICS) | set(SAMPLED_METRICS)
 
 
 def test_registry_describes_every_metric() -> None:

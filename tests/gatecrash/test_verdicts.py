@@ -25,8 +25,11 @@ GOOD_FAULT = FaultEvent(id="f1", fault="latency", targets=["auth-1"], label="lat
 
 
 def cpu(host: float, gen: float) -> pd.DataFrame:
-    return pd.DataFrame({"ts": [1.0, 2.0, 6.0], "host_pct": [host] * 3,
-                         "generator_max_pct": [gen] * 3})
+    """One sample a second over the run; the figures in second 6 only (per-second rule)."""
+    ts = [float(s) for s in range(1, 11)]
+    return pd.DataFrame({"ts": ts, "span_s": [1.0] * 10,
+                         "host_pct": [host if t == 7 else 5.0 for t in ts],
+                         "generator_max_pct": [gen if t == 7 else 5.0 for t in ts]})
 
 
 def verdict(word: VerdictWord) -> Verdict:
@@ -39,8 +42,8 @@ def test_a_clean_run_has_no_problem() -> None:
 
 
 def test_saturated_host_or_generator() -> None:
-    assert "host saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(97, 40),
-                                                 None)[0]
+    assert "host CPU saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(97, 40),
+                                                     None)[0]
     assert "generator saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT],
                                                       cpu(50, 99), None)[0]
 

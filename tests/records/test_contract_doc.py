@@ -14,6 +14,7 @@ from records import (
     RECORD_VERSION,
     ROW_SCHEMA,
     AbortEvent,
+    CapacityRecord,
     CpuSample,
     FaultEvent,
     HopTraffic,
@@ -24,12 +25,13 @@ from records import (
     Verdict,
     layout,
 )
+from records.capacity import ComponentLoad, GeneratorLag, Interval, Slo, SweepStep
 from records.events import EVENT
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 SECTION = DOC.read_text(encoding="utf-8").split("## Run folder", 1)[1]
 MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, Verdict, CpuSample,
-          LiveProgress)
+          LiveProgress, CapacityRecord, Slo, Interval, SweepStep, GeneratorLag, ComponentLoad)
 ARROW_NAMES = {pa.float64(): "float64", pa.int32(): "int32", pa.int64(): "int64",
                pa.string(): "string", pa.bool_(): "bool"}
 

@@ -62,8 +62,9 @@ EVENTS = [
     FAULT,
     AbortEvent(reason="stopped by signal", ts=T0 + 7),
 ]
-SAMPLES = [CpuSample(ts=T0 + s, host_pct=40.0 + s, cores=2, generator_pct=30.0,
-                     generator_max_pct=25.0, instances={"auth-1": 5.0 * s}) for s in range(3)]
+SAMPLES = [CpuSample(ts=T0 + s, span_s=1.0, host_pct=40.0 + s, cores=2, generator_pct=30.0,
+                     generator_max_pct=25.0, instances={"auth-1": 5.0 * s},
+                     rss_mb={"auth-1": 60.0}) for s in range(3)]
 
 
 @pytest.fixture
@@ -121,8 +122,9 @@ def test_cpu_round_trip(writer: RunWriter) -> None:
     frame = read_cpu(writer.path, [])
     assert frame["host_pct"].tolist() == [40.0, 41.0, 42.0]
     assert frame["instance:auth-1"].tolist() == [0.0, 5.0, 10.0]
-    assert frame.columns.tolist()[:5] == ["ts", "host_pct", "cores", "generator_pct",
-                                          "generator_max_pct"]
+    assert frame["rss:auth-1"].tolist() == [60.0] * 3
+    assert frame.columns.tolist()[:7] == ["ts", "span_s", "host_pct", "cores", "generator_pct",
+                                          "generator_max_pct", "generator_rss_mb"]
 
 
 def test_live_round_trip(writer: RunWriter) -> None:

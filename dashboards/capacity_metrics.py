@@ -1,0 +1,107 @@
+"""The metrics a run's rows alone cannot give, as the verdict engine asks for them:
+`capacity_rps` (a sweep's knee, from capacity.json and the rows) and the resource
+metrics `cpu_ms_per_request` and `rss_mb` (from the CPU sampler's samples, over a
+window of each trial).
+
+    capacity_rps[dual] >= capacity_rps[single]
+    cpu_ms_per_request{component=gateway-business}@baseline[dual] <=
+        cpu_ms_per_request{component=gateway}@baseline[single]
+    rss_mb{component=router|gateway-identity|gateway-business}@baseline[dual] >= ...
+
+They are registered in `dashboards.analysis`, so they parse in hypotheses,
+validate in experiment files and are judged like the rest; their intervals are
+combined by interval arithmetic (they are not row resamples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dashboards.errors import DashboardsError, SelectorError
+from dashboards.estimates import RunData
+from dashboards.intervals import Estimate, IntervalOptions, Measurement
+from dashboards.metrics import MetricSpec
+from dashboards.resources import COMPONENT_KEY, cpu_ms_per_request, rss_mb
+from dashboards.rows import Selector
+from dashboards.sweep import capacity_estimate
+from dashboards.windows import get_window, rows_span
+
+__all__ = [
+    "CAPACITY_RPS",
+    "SAMPLED_ESTIMATORS",
+    "SAMPLED_SPECS",
+    "SampledEstimator",
+    "capacity_rps_estimate",
+]
+
+SampledEstimator = Callable[[RunData, Selector, "str | None", IntervalOptions], Measurement]
+
+CAPACITY_RPS = MetricSpec(
+    "capacity_rps",
+    "the knee of a capacity sweep (load mode: sweep): the highest step rate whose p95 "
+    "(corrected) and availability met the SLO before two failing steps; interval: a "
+    "bootstrap of each step's requests with the knee rule re-applied, plus one step",
+    "req/s",
+    "run",
+)
+SAMPLED_SPECS = {
+    "cpu_ms_per_request": MetricSpec(
+        "cpu_ms_per_request",
+        "CPU time (ms) of {component=...} (services, toxiproxy, generator; several with |; "
+        "none: the architecture's own instances) per answered request sent in the window; "
+        "interval: a bootstrap over the 1-s CPU samples",
+        "ms",
+        "window",
+    ),
+    "rss_mb": MetricSpec(
+        "rss_mb",
+        "mean resident memory (MiB) of {component=...} in the window (as "
+        "cpu_ms_per_request); interval: a bootstrap over the 1-s samples",
+        "MiB",
+        "window",
+    ),
+}
+
+
+def capacity_rps_estimate(data: RunData, selector: Selector,
+                          options: IntervalOptions) -> Measurement:
+    if selector:
+        raise SelectorError("capacity_rps takes no selector: it is the whole sweep's knee")
+    if data.capacity is None:
+        raise DashboardsError("capacity_rps: this run is not a capacity sweep (give the "
+                              "experiment load: {mode: sweep, sweep: {...}})")
+    estimate = capacity_estimate(data.rows, data.capacity, options.confidence)
+    return Measurement(estimate, note=f"knee {data.capacity.knee_rps} req/s; "
+                       f"{data.capacity.ended}")
+
+
+def _component(metric: str, selector: Selector) -> str | None:
+    extra = [k for k in selector if k != COMPONENT_KEY]
+    if extra:
+        raise SelectorError(f"{metric} takes {{{COMPONENT_KEY}=...}} only, not {extra[0]!r}")
+    return selector.get(COMPONENT_KEY)
+
+
+def _spans(data: RunData, window: str | None) -> list[tuple[float, float]]:
+    if window is None:
+        whole = rows_span(data.rows)
+        return [(whole.start, whole.end)]
+    return [(w.start, w.end) for w in (get_window(trial, window) for trial in data.trials)]
+
+
+def _cpu_ms(data: RunData, selector: Selector, window: str | None,
+            options: IntervalOptions) -> Measurement:
+    estimate: Estimate = cpu_ms_per_request(
+        data.cpu, data.rows, _spans(data, window), _component("cpu_ms_per_request", selector),
+        options.confidence)
+    return Measurement(estimate)
+
+
+def _rss(data: RunData, selector: Selector, window: str | None,
+         options: IntervalOptions) -> Measurement:
+    return Measurement(rss_mb(data.cpu, _spans(data, window), _component("rss_mb", selector),
+                              options.confidence))
+
+
+SAMPLED_ESTIMATORS: dict[str, SampledEstimator] = {"cpu_ms_per_request": _cpu_ms,
+                                                   "rss_mb": _rss}

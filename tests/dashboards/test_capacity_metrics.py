@@ -1,0 +1,69 @@
+"""capacity_rps, cpu_ms_per_request and rss_mb through the verdict engine's entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboards.analysis import METRICS, RunData, estimate, evaluate
+from dashboards.errors import DashboardsError, SelectorError
+from dashboards.intervals import Decision, IntervalOptions
+from dashboards.sweep import judge_sweep
+from gatecrash.hypothesis import parse
+from gatecrash.judgement import judge_comparison
+from tests.dashboards.sweeprows import T0, Seconds, write_run
+from tests.dashboards.test_sweep import END, PLAN, SLO, healthy, steps
+
+BASELINE = {"baseline": (T0, T0 + 6)}
+
+
+def sweep_data(tmp_path: Path, name: str, knee_step: int, ms_per_request: float) -> RunData:
+    """A sweep whose gateway spends `ms_per_request` of CPU on each request."""
+    segments = [healthy(k) if k <= knee_step else healthy(k, latency_ms=900) for k in range(5)]
+    load = {s: {"gateway-1": ms_per_request * PLAN.rates[s // 2] / 10, "auth-1": 10.0}
+            for s in range(10)}
+    run = write_run(tmp_path / name, steps(*segments), Seconds(10, load=load))
+    record = judge_sweep(run.rows, run.cpu, arch=name, t0=T0, plan=PLAN, slo=SLO, judged_at=END)
+    return RunData.of(run.rows, BASELINE, run.cpu, record)
+
+
+def test_the_metrics_are_registered() -> None:
+    assert {"capacity_rps", "cpu_ms_per_request", "rss_mb"} <= set(METRICS)
+    assert METRICS["capacity_rps"].unit == "req/s" and METRICS["cpu_ms_per_request"].unit == "ms"
+
+
+def test_capacity_and_cpu_per_request_of_a_sweep(tmp_path: Path) -> None:
+    data = sweep_data(tmp_path, "single", knee_step=2, ms_per_request=5.0)
+    knee = estimate(data, data.trials, "capacity_rps").estimate
+    assert (knee.value, knee.low, knee.high) == (60.0, 60.0, 80.0)
+    cpu = estimate(data, data.trials, "cpu_ms_per_request", {"component": "gateway"},
+                   "baseline").estimate
+    assert (cpu.value, cpu.low, cpu.high, cpu.n) == (pytest.approx(5.0), pytest.approx(5.0),
+                                                     pytest.approx(5.0), 6)
+    assert evaluate(data, data.trials, "rss_mb", {"component": "gateway"}, "baseline") == \
+        pytest.approx(80.0)
+
+
+def test_wrong_uses_are_refused_clearly(tmp_path: Path) -> None:
+    data = sweep_data(tmp_path, "single", knee_step=2, ms_per_request=5.0)
+    with pytest.raises(SelectorError, match="capacity_rps takes no selector"):
+        estimate(data, data.trials, "capacity_rps", {"domain": "identity"})
+    with pytest.raises(SelectorError, match=r"takes \{component=...\} only, not 'domain'"):
+        estimate(data, data.trials, "cpu_ms_per_request", {"domain": "identity"}, "baseline")
+    no_sweep = RunData.of(data.rows, BASELINE, data.cpu)
+    with pytest.raises(DashboardsError, match="not a capacity sweep"):
+        estimate(no_sweep, no_sweep.trials, "capacity_rps")
+
+
+def test_across_architectures(tmp_path: Path) -> None:
+    runs = {"single": sweep_data(tmp_path, "single", knee_step=3, ms_per_request=6.0),
+            "dual": sweep_data(tmp_path, "dual", knee_step=1, ms_per_request=2.5)}
+    options = IntervalOptions()
+    knees = judge_comparison(parse("capacity_rps[dual] >= capacity_rps[single]"), runs,
+                             "dual", options)
+    assert knees.decision is Decision.FAILS  # 40 [40, 60] against 80 [80, 100]
+    load = judge_comparison(parse(
+        "cpu_ms_per_request{component=gateway}@baseline[dual] <= "
+        "cpu_ms_per_request{component=gateway}@baseline[single]"), runs, "dual", options)
+    assert load.decision is Decision.HOLDS
