@@ -28,7 +28,7 @@ __all__ = [
     "part_name",
 ]
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 META_FILE = "meta.json"
 # One Parquet part per flush of each load process: rows/part-<worker>-<n>.parquet.

@@ -24,12 +24,12 @@ from records import (
     Verdict,
     layout,
 )
-from records.events import EVENT
+from records.events import EVENT, HttpFaultTraffic, TrafficProof
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 SECTION = DOC.read_text(encoding="utf-8").split("## Run folder", 1)[1]
-MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, Verdict, CpuSample,
-          LiveProgress)
+MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, HttpFaultTraffic,
+          TrafficProof, Verdict, CpuSample, LiveProgress)
 ARROW_NAMES = {pa.float64(): "float64", pa.int32(): "int32", pa.int64(): "int64",
                pa.string(): "string", pa.bool_(): "bool"}
 
