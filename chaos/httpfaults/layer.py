@@ -21,6 +21,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -360,7 +361,7 @@ async def _answer(writer: asyncio.StreamWriter, fault: HttpError, close: bool) -
 async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 removed: list[asyncio.Event]) -> None:
     """Until the client leaves or a matched rule is removed."""
-    waits = [asyncio.ensure_future(e.wait()) for e in removed]
+    waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in removed]
 
     async def client_gone() -> None:
         # Polled: the client sends nothing while it waits for the answer, so its

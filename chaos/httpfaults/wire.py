@@ -39,7 +39,8 @@ class ProtocolError(Exception):
 class Head:
     """The parts of a request or response head the layer acts on."""
 
-    first: tuple[bytes, bytes, bytes]  # request: method, target, version; response: version, status, reason
+    # A request's method, target, version; a response's version, status, reason.
+    first: tuple[bytes, bytes, bytes]
     content_length: int | None
     chunked: bool
     close: bool

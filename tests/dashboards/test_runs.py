@@ -91,7 +91,8 @@ def test_not_a_run_folder(tmp_path: Path) -> None:
 def test_other_record_version_is_refused_and_listed_as_unreadable(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, RunSpec())
     meta = run_dir / "meta.json"
-    meta.write_text(meta.read_text().replace(f'"record_version": {RECORD_VERSION}', '"record_version": 99'))
+    meta.write_text(meta.read_text().replace(
+        f'"record_version": {RECORD_VERSION}', '"record_version": 99'))
     with pytest.raises(RunFolderError, match="record version 99"):
         load_run(run_dir)
     (summary,) = list_runs(tmp_path)

@@ -152,7 +152,8 @@ def test_live_endpoint_after_the_run(tmp_path: Path) -> None:
 
 def test_run_of_another_record_version_is_named_not_served(tmp_path: Path) -> None:
     meta = make_run(tmp_path, RunSpec()) / "meta.json"
-    meta.write_text(meta.read_text().replace(f'"record_version": {RECORD_VERSION}', '"record_version": 99'))
+    meta.write_text(meta.read_text().replace(
+        f'"record_version": {RECORD_VERSION}', '"record_version": 99'))
     client = TestClient(create_app(tmp_path))
     page = client.get("/runs/run-1")
     assert (page.status_code, "record version 99" in page.text) == (409, True)
