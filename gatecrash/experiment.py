@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chaos.faults import FaultSpec, TargetSpec
+from chaos.httpfaults.faults import Selector
 from dashboards.analysis import METRICS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
@@ -51,6 +52,8 @@ class FaultStep(_Strict):
     target_by_arch: dict[Arch, TargetSpec] | None = None
     stream: str = "downstream"
     toxicity: float = Field(default=1.0, ge=0, le=1)
+    # HTTP faults: which requests they apply to (see chaos.httpfaults.Selector).
+    match: Selector | None = None
 
     @model_validator(mode="after")
     def _valid_fault(self) -> FaultStep:
@@ -72,7 +75,8 @@ class FaultStep(_Strict):
 
     def spec(self, arch: str) -> FaultSpec:
         return FaultSpec(fault=self.fault, params=self.params, target=self.target_for(arch),
-                         stream=self.stream, toxicity=self.toxicity)  # type: ignore[arg-type]
+                         stream=self.stream, toxicity=self.toxicity,  # type: ignore[arg-type]
+                         match=self.match)
 
     @property
     def end_s(self) -> float:

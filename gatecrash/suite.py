@@ -39,7 +39,7 @@ class SuiteResult:
 
 
 def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
-    return arch, repr(sorted(deploy_options(experiment).items()))
+    return arch, repr(sorted(deploy_options(experiment, arch).items()))
 
 
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
@@ -60,7 +60,8 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
         if stop.is_set():
             break
         say(f"== deploying {one} for {len(group)} experiment(s)")
-        with deployed_stack(one, runtime=runtime, **deploy_options(group[0])) as deployed:
+        with deployed_stack(one, runtime=runtime,
+                            **deploy_options(group[0], one)) as deployed:
             for experiment in group:
                 if stop.is_set():
                     break

@@ -19,7 +19,7 @@ from gatecrash.experiment import Experiment, HypothesisSpec
 from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, VerdictWord
 
 # Verdict is re-exported: the conductor's callers take verdicts from here.
-__all__ = ["HOLDS", "Verdict", "exit_code", "judge", "validity_problems"]
+__all__ = ["HOLDS", "Verdict", "exit_code", "judge", "proof_notes", "validity_problems"]
 
 
 def _mean_in(cpu: pd.DataFrame, column: str, start: float, end: float) -> float:
@@ -45,6 +45,14 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
             problems.append(f"fault {event.label}: no proof it took effect ({why})")
         if event.traffic and not any(t.any for t in event.traffic.values()):
             problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
+        if event.http_traffic:
+            matched = sum(c.matched for c in event.http_traffic.values())
+            fired = sum(c.fired for c in event.http_traffic.values())
+            if not matched:
+                problems.append(f"fault {event.label}: no request matched its selector")
+            elif not fired:
+                problems.append(f"fault {event.label}: matched {matched} request(s) but "
+                                "never fired")
     if windows and experiment.require_unsaturated:
         start = min(a for a, _ in windows.values())
         end = max(b for _, b in windows.values())
@@ -56,6 +64,15 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span],
         if gen >= experiment.saturation_pct:
             problems.append(f"load generator saturated: mean {gen:.0f}% of a core")
     return problems
+
+
+def proof_notes(fault_events: Sequence[FaultEvent]) -> list[str]:
+    """What a verdict must say beside itself: faults whose traffic proof could not
+    be read (a real Toxiproxy without stats or metrics). Not a failure, and never
+    taken for a proof either."""
+    return [f"traffic proof unavailable for fault {e.label}: {e.traffic_proof.detail}"
+            for e in fault_events
+            if e.traffic_proof is not None and e.traffic_proof.source == "unavailable"]
 
 
 def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec, rows: pd.DataFrame,
