@@ -59,7 +59,7 @@ class HttpFault(BaseModel):
     scope: ClassVar[Literal["hop"]] = "hop"
 
     def params(self) -> dict[str, Any]:
-        return self.model_dump()
+        return self.model_dump(exclude_none=True)  # unset options are not recorded
 
 
 class HttpError(HttpFault):
