@@ -3,6 +3,7 @@ fault layer -> a real OpenAI-style SSE server (the stand-in inference service)."
 
 from __future__ import annotations
 
+import itertools
 import socket
 import statistics
 import threading
@@ -88,7 +89,7 @@ def upstream() -> Iterator[str]:
     thread.start()
     while not server.started:
         time.sleep(0.01)
-    yield "127.0.0.1:%d" % sock.getsockname()[1]
+    yield f"127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True
     thread.join(5)
 
@@ -216,7 +217,7 @@ def test_flap_switches_the_fault_on_and_off(chain: Chain, client: httpx.Client) 
         time.sleep(0.02)
     assert {200, 503} <= set(seen)
     # Runs, not noise: at 50 ms a step a 200 ms phase lasts several steps.
-    flips = sum(a != b for a, b in zip(seen, seen[1:], strict=False))
+    flips = sum(a != b for a, b in itertools.pairwise(seen))
     assert flips < len(seen) / 2
 
 
@@ -242,7 +243,7 @@ def test_tcp_toxics_still_apply_on_the_same_hop(chain: Chain, client: httpx.Clie
 def test_faults_are_validated_with_the_allowed_names() -> None:
     with pytest.raises(HttpFaultError, match="allowed: abort, first_byte_delay"):
         parse_http_fault("teapot")
-    with pytest.raises(HttpFaultError, match="unknown parameter.*allowed: after_bytes"):
+    with pytest.raises(HttpFaultError, match=r"unknown parameter.*allowed: after_bytes"):
         parse_http_fault("stream_cut", {"after": 3})
     with pytest.raises(HttpFaultError, match="status: Input should be greater"):
         parse_http_fault("http_error", {"status": 200})
