@@ -111,9 +111,10 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                                 media_type="application/json")
             payload["model"] = chosen.response.json()["model"]
             # Generation has no side effect: safe to retry before the first byte.
-            attempt, first, rest, stream_retried = await _generate(ctx.callee(Program.INFERENCE), payload,
-                                             httpx.Timeout(limits.stream_first_byte_timeout_s,
-                                                           connect=limits.connect_timeout_s))
+            timeout = httpx.Timeout(limits.stream_first_byte_timeout_s,
+                                    connect=limits.connect_timeout_s)
+            attempt, first, rest, stream_retried = await _generate(
+                ctx.callee(Program.INFERENCE), payload, timeout)
         except UpstreamError as exc:
             return error_response(503, f"generation unavailable: {exc}", "upstream")
         upstream = attempt.response
