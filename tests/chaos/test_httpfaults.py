@@ -37,6 +37,8 @@ from loadtests.streaming import StreamOutcome, consume_sse
 from targets.app import ServiceIdentity
 from targets.services.standin_inference import build_app
 
+pytestmark = pytest.mark.slow  # real servers and ~400 requests: about 12 s
+
 LAYER = "inference-1"
 CHAT = "/v1/chat/completions"
 WORDS = "one two three four five six"
