@@ -26,6 +26,7 @@ from chaos.errors import ChaosError, ToxiproxyError, ToxiproxyUnavailableError
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "DEFAULT_URL",
+    "METRICS_PATH",
     "URL_ENV",
     "Proxy",
     "ProxyConfig",
@@ -44,6 +45,9 @@ READY_POLL_S = 0.05
 _METHOD_NOT_ALLOWED = 405
 
 _M = TypeVar("_M", bound=BaseModel)
+# A real Toxiproxy started with `-proxy-metrics` serves Prometheus counters here.
+METRICS_PATH = "/metrics"
+_RECEIVED = "toxiproxy_proxy_received_bytes"
 
 
 class _Model(BaseModel):
@@ -260,6 +264,40 @@ class ToxiproxyClient:
     def stats(self, name: str) -> ProxyStats | None:
         """The proxy's counters, or None on a server without them (a real Toxiproxy)."""
         return self.proxy(name).stats
+
+    def metrics_bytes(self) -> dict[str, ProxyStats] | None:
+        """Bytes per proxy from a real Toxiproxy's Prometheus proxy metrics
+        (`toxiproxy_proxy_received_bytes_total{direction, proxy}`), or None when the
+        server serves none (404: started without `-proxy-metrics`, or ours).
+
+        Toxiproxy adds a link's bytes when the link ends: a connection still open
+        has added nothing yet, so these count the connections that closed.
+        """
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            response = self._send("GET", METRICS_PATH)
+        except ToxiproxyError:
+            return None
+        found: dict[str, ProxyStats] = {}
+        try:
+            families = list(text_string_to_metric_families(response.text))
+        except ValueError as exc:
+            raise ChaosError(f"{self.url}{METRICS_PATH} is not Prometheus text: {exc}") from exc
+        for family in families:
+            if family.name != _RECEIVED:
+                continue
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                proxy = sample.labels.get("proxy", "")
+                stats = found.setdefault(proxy, ProxyStats())
+                if sample.labels.get("direction") == "upstream":
+                    stats.bytes_upstream += int(sample.value)
+                else:
+                    stats.bytes_downstream += int(sample.value)
+        # Served but empty: no connection through any proxy has closed yet.
+        return found
 
     # -- toxics ---------------------------------------------------------------
 

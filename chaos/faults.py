@@ -4,6 +4,12 @@ A fault is a small typed value holding only its own parameters, registered
 by its wire name. What is shared (target, stream, toxicity) lives once in
 `FaultSpec`. `Injector.applied()` applies a fault as a context manager,
 reads back a proof that it took effect, and always removes it.
+
+HTTP and stream faults (`chaos.httpfaults`) share the catalogue, the spec and
+the life cycle: they are added to the fault layer of each target's hop, proven
+present, and removed with their final counters (requests matched, fired,
+bytes forwarded) as their traffic proof. A fault's traffic proof says where it
+came from; where none could be read it says "unavailable", never an empty pass.
 """
 
 from __future__ import annotations
@@ -18,11 +24,22 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from chaos.client import ProxyStats, ToxiproxyClient
 from chaos.errors import ChaosError
+from chaos.httpfaults.client import HttpFaultsClient
+from chaos.httpfaults.faults import HTTP_FAULTS, FaultRule, HttpFault, Selector
 from chaos.runtime.base import InstanceState, InstanceStatus, Runtime
-from records.events import FaultEvent, HopTraffic, ParamValue, Proof
+from records.events import (
+    FaultEvent,
+    HopTraffic,
+    HttpFaultTraffic,
+    ParamValue,
+    Proof,
+    TrafficProof,
+    TrafficSource,
+)
 
 __all__ = [
     "FAULTS",
+    "AnyFault",
     "Fault",
     "FaultError",
     "FaultSpec",
@@ -140,20 +157,22 @@ class ProxyDown(Fault):
     scope = "hop"
 
 
-FAULTS: dict[str, type[Fault]] = {
-    cls.kind: cls
-    for cls in (Kill, Terminate, Pause, Restart, Latency, Bandwidth, SlowClose, TimeoutToxic,
-                ResetPeer, Slicer, LimitData, ProxyDown)
+AnyFault = Fault | HttpFault
+FAULTS: dict[str, type[Fault] | type[HttpFault]] = {
+    **{cls.kind: cls
+       for cls in (Kill, Terminate, Pause, Restart, Latency, Bandwidth, SlowClose, TimeoutToxic,
+                   ResetPeer, Slicer, LimitData, ProxyDown)},
+    **HTTP_FAULTS,
 }
 
 
-def _wire_names(cls: type[Fault]) -> dict[str, str]:
+def _wire_names(cls: type[Fault] | type[HttpFault]) -> dict[str, str]:
     """Toxiproxy's name of each parameter that has another one, to our name."""
     return {f.serialization_alias: name for name, f in cls.model_fields.items()
             if f.serialization_alias and f.serialization_alias != name}
 
 
-def parse_fault(kind: str, params: dict[str, Any] | None = None) -> Fault:
+def parse_fault(kind: str, params: dict[str, Any] | None = None) -> AnyFault:
     cls = FAULTS.get(kind)
     if cls is None:
         raise FaultError(f"unknown fault {kind!r}; allowed: {', '.join(sorted(FAULTS))}")
@@ -237,7 +256,10 @@ class FaultSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     target: TargetSpec
     stream: Literal["downstream", "upstream"] = "downstream"
+    # A toxic's toxicity; an HTTP fault's probability of firing on a matched request.
     toxicity: float = Field(default=1.0, ge=0, le=1)
+    # HTTP faults only: which requests (method, path glob, chat model, stream flag).
+    match: Selector | None = None
 
     @model_validator(mode="after")
     def _known(self) -> FaultSpec:
@@ -245,10 +267,13 @@ class FaultSpec(BaseModel):
             parse_fault(self.fault, self.params)
         except FaultError as exc:
             raise ValueError(str(exc)) from None
+        if self.match is not None and self.fault not in HTTP_FAULTS:
+            raise ValueError(f"match: applies to HTTP faults only "
+                             f"({', '.join(sorted(HTTP_FAULTS))}), not {self.fault}")
         return self
 
     @property
-    def value(self) -> Fault:
+    def value(self) -> AnyFault:
         return parse_fault(self.fault, self.params)
 
 
@@ -256,9 +281,11 @@ class FaultSpec(BaseModel):
 class Injector:
     """Applies faults to one deployed stack through its runtime and Toxiproxy API."""
 
-    def __init__(self, runtime: Runtime, toxiproxy: ToxiproxyClient | None) -> None:
+    def __init__(self, runtime: Runtime, toxiproxy: ToxiproxyClient | None,
+                 layers: HttpFaultsClient | None = None) -> None:
         self.runtime = runtime
         self.toxiproxy = toxiproxy
+        self.layers = layers
         self.paused: set[str] = set()
 
     @contextmanager
@@ -270,9 +297,12 @@ class Injector:
                            label=label, start=time.time())
         # Traffic proves a toxic met live connections; a disabled proxy has none by design.
         counts_traffic = isinstance(fault, Toxic)
-        before = self._stats(targets) if counts_traffic else {}
+        before = self._hop_counts(targets) if counts_traffic else None
         try:
-            event.proof = self._apply(fault, spec, targets, event_id)
+            if isinstance(fault, HttpFault):
+                event.proof = self._apply_http(fault, spec, targets, event_id)
+            else:
+                event.proof = self._apply(fault, spec, targets, event_id)
             event.effective = time.time()
             yield event
         finally:
@@ -280,8 +310,12 @@ class Injector:
             if event.end is None:
                 event.end = time.time()
             if counts_traffic:
-                event.traffic = self._traffic(before, self._stats(targets))
-            event.removal_proof = self._remove(fault, targets, event_id)
+                event.traffic, event.traffic_proof = self._traffic(
+                    before, self._hop_counts(targets))
+            if isinstance(fault, HttpFault):
+                event.removal_proof = self._remove_http(targets, event_id, event)
+            else:
+                event.removal_proof = self._remove(fault, targets, event_id)
 
     # instance faults -------------------------------------------------------
     def _wait_state(self, targets: list[str], wanted: set[InstanceState]) -> Proof:
@@ -367,24 +401,90 @@ class Injector:
                              "without them")
         return self.toxiproxy
 
-    def _stats(self, targets: list[str]) -> dict[str, ProxyStats | None]:
+    def _hop_counts(self, targets: list[str]) -> tuple[TrafficSource, dict[str, ProxyStats]]:
+        """Each hop's counters: the server's own stats, else a real Toxiproxy's
+        Prometheus proxy metrics, else nothing ("unavailable")."""
         client = self._client()
-        return {t: client.stats(t) for t in targets}
+        stats = {t: client.stats(t) for t in targets}
+        if all(s is not None for s in stats.values()):
+            return "counters", {t: s for t, s in stats.items() if s is not None}
+        metrics = client.metrics_bytes()
+        if metrics is None:
+            return "unavailable", {}
+        return "metrics", {t: metrics.get(t, ProxyStats()) for t in targets}
 
-    @staticmethod
-    def _traffic(before: dict[str, ProxyStats | None],
-                 after: dict[str, ProxyStats | None]) -> dict[str, HopTraffic]:
+    def _traffic(self, before: tuple[TrafficSource, dict[str, ProxyStats]] | None,
+                 after: tuple[TrafficSource, dict[str, ProxyStats]]
+                 ) -> tuple[dict[str, HopTraffic], TrafficProof]:
         """Connections and bytes through each faulted hop while the fault was on:
-        the proof that the fault met live traffic (absent on a real Toxiproxy)."""
+        the proof that the fault met live traffic, and where it came from."""
+        url = self._client().url
+        if before is None or before[0] != after[0] or after[0] == "unavailable":
+            return {}, TrafficProof(source="unavailable", detail=(
+                f"the Toxiproxy at {url} has no per-proxy stats and serves no proxy "
+                "metrics (start it with -proxy-metrics): whether the fault met traffic "
+                "is unknown"))
         out = {}
-        for t, b in before.items():
-            a = after.get(t)
-            if a is None or b is None:
-                continue
+        for t, b in before[1].items():
+            a = after[1].get(t, ProxyStats())
             out[t] = HopTraffic(connections=a.connections_total - b.connections_total,
                                 bytes_upstream=a.bytes_upstream - b.bytes_upstream,
                                 bytes_downstream=a.bytes_downstream - b.bytes_downstream)
-        return out
+        if after[0] == "counters":
+            return out, TrafficProof(source="counters", detail="the proxy server's own stats")
+        if not any(h.bytes_upstream or h.bytes_downstream for h in out.values()):
+            # Toxiproxy adds a connection's bytes when it closes: kept-alive
+            # connections through the whole fault never show. Zero proves nothing.
+            return {}, TrafficProof(source="unavailable", detail=(
+                f"Toxiproxy's proxy metrics at {url} moved by 0 bytes; they count a "
+                "connection only when it closes, so traffic on connections kept alive "
+                "through the fault is not seen"))
+        return out, TrafficProof(source="metrics", detail=(
+            f"Toxiproxy's Prometheus proxy metrics at {url} (bytes of the connections "
+            "that closed while the fault was on; connections are not counted)"))
+
+    # HTTP faults --------------------------------------------------------------
+    def _layers(self) -> HttpFaultsClient:
+        if self.layers is None:
+            raise FaultError("HTTP faults need fault layers on the targets' hops; this stack "
+                             "was deployed without them (the runner adds them for the "
+                             "services an experiment's HTTP faults target)")
+        return self.layers
+
+    def _apply_http(self, fault: HttpFault, spec: FaultSpec, targets: list[str],
+                    eid: str) -> Proof:
+        layers = self._layers()
+        rule = FaultRule(name=f"{TOXIC_PREFIX}-{eid}", type=fault.kind,
+                         probability=spec.toxicity, match=spec.match or Selector(),
+                         attributes=fault.model_dump())
+        for t in targets:
+            layers.add_fault(t, rule)
+        present = [t for t in targets if any(f.name == rule.name for f in layers.layer(t).faults)]
+        match = rule.match.model_dump(exclude_none=True) or "every request"
+        return Proof(ok=present == targets,
+                     detail=f"HTTP fault {rule.name} ({fault.kind} {fault.params()}, probability "
+                            f"{rule.probability}, match {match}) present on the layers of: "
+                            f"{', '.join(present)}")
+
+    def _remove_http(self, targets: list[str], eid: str, event: FaultEvent) -> Proof:
+        """Remove the rule from every layer; its final counters become the traffic proof."""
+        name = f"{TOXIC_PREFIX}-{eid}"
+        try:
+            layers = self._layers()
+            for t in targets:
+                c = layers.remove_fault(t, name).counters
+                event.http_traffic[t] = HttpFaultTraffic(
+                    matched=c.matched, fired=c.fired, bytes_forwarded=c.bytes_forwarded)
+            event.traffic_proof = TrafficProof(source="counters",
+                                               detail="the fault layers' own counters")
+            left = [t for t in targets if any(f.name == name for f in layers.layer(t).faults)]
+        except ChaosError as exc:
+            event.traffic_proof = TrafficProof(source="unavailable",
+                                               detail=f"counters lost: {exc}")
+            return Proof(ok=False, detail=f"removal failed: {exc}")
+        still = f"; still on {', '.join(left)}" if left else ""
+        return Proof(ok=not left, detail=f"HTTP fault {name} removed from: "
+                                         f"{', '.join(targets)}{still}")
 
     def reset(self) -> None:
         """The last safety net: no toxic, every proxy enabled, nothing left paused."""
@@ -394,3 +494,5 @@ class Injector:
             self.paused.discard(t)
         if self.toxiproxy is not None:
             self.toxiproxy.reset()
+        if self.layers is not None:
+            self.layers.reset()

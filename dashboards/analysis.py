@@ -150,6 +150,7 @@ TABLE_METRICS = (
     "p50_ms",
     "p95_ms",
     "p99_ms",
+    "failed_p50_ms",
     "p99_corrected_ms",
     "ttft_p50_ms",
     "tokens_per_s",

@@ -130,6 +130,12 @@ def _latency(field: str, q: float | None) -> MetricFn:
     return metric
 
 
+def failed_p50_ms(s: Sample, _base: Sample) -> float:
+    """Median latency of failed requests (time to failure): shown next to the
+    percentiles of available answers, so failures are never silently dropped."""
+    return _percentile(s.latency_ms, s.failed, 50)
+
+
 def _latency_max(field: str) -> MetricFn:
     def metric(s: Sample, _base: Sample) -> float:
         return _max(getattr(s, field), s.available)
@@ -174,6 +180,8 @@ WINDOW_METRIC_SPECS: dict[str, MetricSpec] = {
         MetricSpec("p95_ms", "95th percentile latency_ms of available answers", "ms", "window"),
         MetricSpec("p99_ms", "99th percentile latency_ms of available answers", "ms", "window"),
         MetricSpec("mean_ms", "mean latency_ms of available answers", "ms", "window"),
+        MetricSpec("failed_p50_ms", "median latency_ms of failed requests (time to failure)",
+                   "ms", "window"),
         MetricSpec("max_ms", "largest latency_ms of available answers", "ms", "window"),
         MetricSpec(
             "p50_corrected_ms",
@@ -232,6 +240,7 @@ WINDOW_METRICS: dict[str, MetricFn] = {
     "p95_ms": _latency("latency_ms", 95),
     "p99_ms": _latency("latency_ms", 99),
     "mean_ms": _latency("latency_ms", None),
+    "failed_p50_ms": failed_p50_ms,
     "max_ms": _latency_max("latency_ms"),
     "p50_corrected_ms": _latency("corrected_ms", 50),
     "p95_corrected_ms": _latency("corrected_ms", 95),

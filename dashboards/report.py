@@ -30,7 +30,7 @@ from dashboards.tables import (
 )
 from dashboards.timelines import bucket_width
 from dashboards.windows import Windows, rows_span
-from records import Proof, RunRecord, Verdict
+from records import FaultEvent, Proof, RunRecord, Verdict
 from records.layout import REPORT_FILE
 
 __all__ = [
@@ -151,11 +151,28 @@ def _faults_table(run: RunRecord) -> str:
             "—" if f.end is None else f"{f.end - f.start:.2f} s",
             proof(f.proof),
             proof(f.removal_proof),
+            _traffic_text(f),
         ]
         for f in run.faults
     ]
-    header = ["fault", "start", "end", "length", "took effect", "removed"]
+    header = ["fault", "start", "end", "length", "took effect", "removed", "traffic proof"]
     return html_table(header, rows, "Faults")
+
+
+def _traffic_text(event: FaultEvent) -> str:
+    """What the fault met, and from where that is known; "unavailable" is said as such."""
+    proof = event.traffic_proof
+    if proof is None:
+        return "— (instance fault)"
+    if proof.source == "unavailable":
+        return f"UNAVAILABLE: {proof.detail}"
+    if event.http_traffic:
+        parts = [f"{t}: {c.matched} matched, {c.fired} fired, {c.bytes_forwarded} B"
+                 for t, c in event.http_traffic.items()]
+    else:
+        parts = [f"{t}: {h.connections} conn, {h.bytes_upstream}+{h.bytes_downstream} B"
+                 for t, h in event.traffic.items()]
+    return f"{'; '.join(parts)} ({proof.source})"
 
 
 def _selectors(run: RunRecord) -> list[dict[str, str]]:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from chaos.faults import FaultSpec, TargetSpec
+from chaos.httpfaults.faults import Selector
 from dashboards.analysis import METRICS
 from dashboards.intervals import DEFAULT_CONFIDENCE, IntervalOptions
 from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
@@ -65,6 +66,8 @@ class FaultStep(_Strict):
     target_by_arch: dict[Arch, TargetSpec] | None = None
     stream: str = "downstream"
     toxicity: float = Field(default=1.0, ge=0, le=1)
+    # HTTP faults: which requests they apply to (see chaos.httpfaults.Selector).
+    match: Selector | None = None
 
     @model_validator(mode="after")
     def _valid_fault(self) -> FaultStep:
@@ -86,7 +89,8 @@ class FaultStep(_Strict):
 
     def spec(self, arch: str) -> FaultSpec:
         return FaultSpec(fault=self.fault, params=self.params, target=self.target_for(arch),
-                         stream=self.stream, toxicity=self.toxicity)  # type: ignore[arg-type]
+                         stream=self.stream, toxicity=self.toxicity,  # type: ignore[arg-type]
+                         match=self.match)
 
     @property
     def end_s(self) -> float:

@@ -15,7 +15,15 @@ import psutil
 
 from chaos.runtime.local import InstancePlan, LocalRuntime, port_in_use
 from gatecrash.errors import InputError, StackError
-from gatecrash.plan import PORT_BLOCK, PROXY_OFFSET, TOXIPROXY_ID, LocalNetwork, PlanOptions
+from gatecrash.plan import (
+    HTTPFAULTS_ID,
+    HTTPFAULTS_SERVICE,
+    PORT_BLOCK,
+    PROXY_OFFSET,
+    TOXIPROXY_ID,
+    LocalNetwork,
+    PlanOptions,
+)
 from gatecrash.stacks import Stack, gatecrash_home, list_stacks
 from targets.stack import RuntimeKind
 from targets.topology import Program
@@ -84,6 +92,15 @@ def plans_for(stack: Stack) -> list[InstancePlan]:
             host=proxy_server.host, port=proxy_server.port, url=stack.spec.toxiproxy_url,
             argv=[sys.executable, "-m", "chaos.toxiproxy", "--host", proxy_server.host,
                   "--port", str(proxy_server.port)],
+            ready="tcp", cwd=str(stack.dir), phase=0, env=marker))
+    layers = stack.plan.httpfaults
+    if layers is not None:
+        assert stack.plan.httpfaults_url is not None
+        plans.append(InstancePlan(
+            id=HTTPFAULTS_ID, service=HTTPFAULTS_SERVICE, program=HTTPFAULTS_SERVICE, role=None,
+            host=layers.host, port=layers.port, url=stack.plan.httpfaults_url,
+            argv=[sys.executable, "-m", "chaos.httpfaults", "--host", layers.host,
+                  "--port", str(layers.port)],
             ready="tcp", cwd=str(stack.dir), phase=0, env=marker))
     return plans
 

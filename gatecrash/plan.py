@@ -6,6 +6,13 @@ instance ids, where each instance listens, the hop proxy in front of it
 the entry URL, the Toxiproxy URL and each instance's environment. Both
 runtimes deploy from its result, and the Compose files are rendered from it.
 
+HTTP fault layers (issue 15, `chaos.httpfaults`) are chained on the hops of
+the services named in `PlanOptions.http_faults`: caller -> hop proxy -> layer
+-> instance. Callers keep their addresses; only the proxy's upstream moves to
+the layer, so any Toxiproxy serves the TCP part. Locally a layer listens on
+the instance's port on another loopback address (LAYER_HOST); in containers
+the layers live in the `httpfaults` container, one port per instance.
+
 The runtimes differ only in their network, a small value given to the plan:
 - `LocalNetwork`: processes on 127.0.0.1, ports from the stack's block of
   PORT_BLOCK ports (instances at base+0.., hop proxies at base+PROXY_OFFSET..,
@@ -24,13 +31,19 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from chaos.client import ProxyConfig
+from chaos.httpfaults.server import LayerConfig
+from gatecrash.errors import InputError
 from targets.stack import InstanceSpec
 from targets.topology import Program, Topology
 
 __all__ = [
+    "CONTAINER_LAYER_PORT_BASE",
     "CONTAINER_PROXY_PORT_BASE",
     "CONTAINER_REDIS_PORT",
     "CONTAINER_SERVICE_PORT",
+    "HTTPFAULTS_API_PORT",
+    "HTTPFAULTS_ID",
+    "HTTPFAULTS_SERVICE",
     "INSTANCE_ENV",
     "PORT_BLOCK",
     "PROXY_OFFSET",
@@ -60,6 +73,14 @@ TOXIPROXY_API_PORT = 8474
 # The proxy server is an instance of its own (it can be killed like any other).
 TOXIPROXY_SERVICE = "toxiproxy"
 TOXIPROXY_ID = f"{TOXIPROXY_SERVICE}-1"
+# The HTTP fault layers of a stack: one server (an instance of its own), one port each.
+HTTPFAULTS_SERVICE = "httpfaults"
+HTTPFAULTS_ID = f"{HTTPFAULTS_SERVICE}-1"
+HTTPFAULTS_API_PORT = 8475
+CONTAINER_LAYER_PORT_BASE = 11000
+# Locally a layer takes its instance's port on this loopback address: the stack's
+# block of ports on 127.0.0.1 stays as it is (127.0.0.0/8 is all loopback).
+LAYER_HOST = "127.0.0.2"
 # Every Python service: no model download ever, logs as they come.
 INSTANCE_ENV = {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -89,6 +110,15 @@ class Network(Protocol):
     def toxiproxy(self) -> Endpoint:
         """The stack's own proxy server's API, as the stack sees it."""
 
+    def layer(self, index: int) -> Endpoint:
+        """The HTTP fault layer in front of instance `index`, as its hop proxy reaches it."""
+
+    def httpfaults(self) -> Endpoint:
+        """The fault layers' server (its control API), as the stack sees it."""
+
+    def httpfaults_url(self) -> str:
+        """The fault layers' control API's URL from the conductor."""
+
     def entry_url(self, entry: Endpoint) -> str:
         """The URL the conductor (load, probes) sends to, given how peers reach the entry."""
 
@@ -114,6 +144,17 @@ class LocalNetwork:
     def toxiproxy(self) -> Endpoint:
         return self._at(self.base_port + PORT_BLOCK - 1)
 
+    def layer(self, index: int) -> Endpoint:
+        port = self.base_port + index
+        return Endpoint(LAYER_HOST, port, f"{LAYER_HOST}:{port}")
+
+    def httpfaults(self) -> Endpoint:
+        port = self.base_port + PORT_BLOCK - 1
+        return Endpoint(LAYER_HOST, port, f"{LAYER_HOST}:{port}")
+
+    def httpfaults_url(self) -> str:
+        return f"http://{self.httpfaults().address}"
+
     def entry_url(self, entry: Endpoint) -> str:
         return f"http://{entry.address}"
 
@@ -131,6 +172,7 @@ class ContainerNetwork:
 
     entry_port: int
     toxiproxy_port: int
+    httpfaults_port: int = HTTPFAULTS_API_PORT
 
     def instance(self, index: int, instance_id: str, program: Program) -> Endpoint:
         port = CONTAINER_REDIS_PORT if program is Program.REDIS else CONTAINER_SERVICE_PORT
@@ -143,6 +185,17 @@ class ContainerNetwork:
     def toxiproxy(self) -> Endpoint:
         return Endpoint(ALL_INTERFACES, TOXIPROXY_API_PORT,
                         f"{TOXIPROXY_SERVICE}:{TOXIPROXY_API_PORT}")
+
+    def layer(self, index: int) -> Endpoint:
+        port = CONTAINER_LAYER_PORT_BASE + index
+        return Endpoint(ALL_INTERFACES, port, f"{HTTPFAULTS_SERVICE}:{port}")
+
+    def httpfaults(self) -> Endpoint:
+        return Endpoint(ALL_INTERFACES, HTTPFAULTS_API_PORT,
+                        f"{HTTPFAULTS_SERVICE}:{HTTPFAULTS_API_PORT}")
+
+    def httpfaults_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.httpfaults_port}"
 
     def entry_url(self, entry: Endpoint) -> str:
         return f"http://{LOOPBACK}:{self.entry_port}"
@@ -161,6 +214,8 @@ class PlanOptions:
     redis_url: str | None = None
     # A Toxiproxy of the user's instead of the stack's own proxy server.
     toxiproxy_url: str | None = None
+    # Services whose hops pass through an HTTP fault layer (HTTP/stream faults need one).
+    http_faults: tuple[str, ...] = ()
 
 
 class StackPlan(BaseModel):
@@ -178,6 +233,10 @@ class StackPlan(BaseModel):
     toxiproxy: Endpoint | None
     # Environment of each instance's program, by instance id.
     env: dict[str, dict[str, str]]
+    # The HTTP fault layers (name: the instance id) and their server (none: empty/None).
+    layers: list[LayerConfig] = []
+    httpfaults_url: str | None = None
+    httpfaults: Endpoint | None = None
 
     def instance(self, instance_id: str) -> InstanceSpec:
         return next(i for i in self.instances if i.id == instance_id)
@@ -187,8 +246,13 @@ def plan_stack(topology: Topology, network: Network,
                options: PlanOptions | None = None) -> StackPlan:
     """Instances (in topology order: ports are stable), their hop proxies, and URLs."""
     options = options or PlanOptions()
+    unknown = sorted(set(options.http_faults) - {s.name for s in topology.services})
+    if unknown:
+        raise InputError(f"http_faults: no service {', '.join(unknown)} in the "
+                         f"{topology.arch} topology")
     instances: list[InstanceSpec] = []
     proxies: list[ProxyConfig] = []
+    layers: list[LayerConfig] = []
     env: dict[str, dict[str, str]] = {}
     reach: dict[str, Endpoint] = {}
     for svc in topology.services:
@@ -199,9 +263,14 @@ def plan_stack(topology: Topology, network: Network,
             index = len(instances)
             own = network.instance(index, iid, svc.program)
             reach[iid] = own
+            if svc.name in options.http_faults and svc.program is not Program.REDIS:
+                layer = network.layer(index)
+                layers.append(LayerConfig(name=iid, listen=layer.listen, upstream=own.address))
+                reach[iid] = layer
             if options.proxies:
                 hop = network.hop(index)
-                proxies.append(ProxyConfig(name=iid, listen=hop.listen, upstream=own.address))
+                proxies.append(ProxyConfig(name=iid, listen=hop.listen,
+                                           upstream=reach[iid].address))
                 reach[iid] = hop
             instances.append(InstanceSpec(
                 id=iid, service=svc.name, program=svc.program, role=svc.role,
@@ -215,6 +284,9 @@ def plan_stack(topology: Topology, network: Network,
         toxiproxy_url = options.toxiproxy_url
         if toxiproxy_url is None:
             toxiproxy, toxiproxy_url = network.toxiproxy(), network.toxiproxy_url()
+    httpfaults = network.httpfaults() if layers else None
     return StackPlan(instances=instances, proxies=proxies, redis_url=redis_url, entry=entry,
                      entry_url=network.entry_url(reach[entry]), toxiproxy_url=toxiproxy_url,
-                     toxiproxy=toxiproxy, env=env)
+                     toxiproxy=toxiproxy, env=env, layers=layers,
+                     httpfaults_url=network.httpfaults_url() if layers else None,
+                     httpfaults=httpfaults)

@@ -20,6 +20,8 @@ from typing import Any
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
 from chaos.faults import Injector
+from chaos.httpfaults.client import HttpFaultsClient
+from chaos.httpfaults.faults import HTTP_FAULTS
 from chaos.runtime.base import Runtime
 from dashboards.analysis import RunData
 from gatecrash.errors import GatecrashError
@@ -28,7 +30,7 @@ from gatecrash.runtimes import deployed_stack
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.sweep import SweepRun
-from gatecrash.verdicts import exit_code, judge, validity_problems
+from gatecrash.verdicts import exit_code, judge, proof_notes, validity_problems
 from loadtests import LoadError, LoadRun, LoadSpec, start_load
 from records import (
     AbortEvent,
@@ -45,6 +47,7 @@ from records import (
     read_rows,
 )
 from records.events import PhaseName
+from targets.topology import topology_for
 
 __all__ = ["RunResult", "deploy_options", "run_experiment"]
 
@@ -136,7 +139,7 @@ class _Run:
             return
         self.phase("deploy-start")
         with deployed_stack(self.arch, name=f"run-{self.run_dir.name[-24:]}",
-                            **deploy_options(self.exp)) as (stack, runtime):
+                            **deploy_options(self.exp, self.arch)) as (stack, runtime):
             self._on_stack(stack, runtime)
 
     def _on_stack(self, stack: Stack, runtime: Runtime) -> None:
@@ -149,7 +152,10 @@ class _Run:
             toxiproxy = None
             if stack.spec.toxiproxy_url:
                 toxiproxy = cleanup.enter_context(ToxiproxyClient(stack.spec.toxiproxy_url))
-            injector = Injector(runtime, toxiproxy)
+            layers = None
+            if stack.plan.httpfaults_url:
+                layers = cleanup.enter_context(HttpFaultsClient(stack.plan.httpfaults_url))
+            injector = Injector(runtime, toxiproxy, layers)
             # Last safety net, after every fault context has removed its own.
             cleanup.callback(self._reset, injector)
             spec = self.exp.trials_load().model_copy(update={"seed": self.exp.seed})
@@ -278,15 +284,46 @@ class _Run:
         if rows.empty:
             problems.append("no request was recorded")
         data = RunData.of(rows, trials, cpu, self.sweep.record if self.sweep else None)
-        return judge(self.exp, self.arch, data, problems), data, problems
+        verdicts = judge(self.exp, self.arch, data, problems)
+        notes = proof_notes(self.faults)
+        if notes:
+            # An unavailable proof is said next to every verdict, never passed over.
+            verdicts = [v.model_copy(update={"detail": "; ".join([v.detail, *notes])})
+                        for v in verdicts]
+        return verdicts, data, problems
 
 
-def deploy_options(experiment: Experiment) -> dict[str, Any]:
+def deploy_options(experiment: Experiment, arch: str | None = None) -> dict[str, Any]:
+    """How to deploy for `experiment` (on `arch`: with fault layers where its HTTP faults
+    aim, and only there: a layer costs CPU on every request through it)."""
     options: dict[str, Any] = {"inference_backend": experiment.deploy.inference,
                                "proxies": experiment.deploy.proxies}
     if experiment.deploy.replicas:
         options["replicas"] = experiment.deploy.replicas
+    if arch is not None:
+        layered = http_fault_services(experiment, arch)
+        if layered:
+            options["http_faults"] = layered
     return options
+
+
+def http_fault_services(experiment: Experiment, arch: str) -> tuple[str, ...]:
+    """The services an experiment's HTTP faults target on `arch`."""
+    topology = topology_for(arch)
+    services: set[str] = set()
+    for step in experiment.faults:
+        if step.fault not in HTTP_FAULTS:
+            continue
+        target = step.target_for(arch)
+        if target.service:
+            services.add(target.service)
+        elif target.instance:
+            services.add(target.instance.rsplit("-", 1)[0])
+        else:
+            program, _, role = (target.role or "").partition(":")
+            services |= {s.name for s in topology.services
+                         if s.program == program and (not role or s.role == role)}
+    return tuple(sorted(services))
 
 
 def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,

@@ -9,6 +9,7 @@ readiness, teardown) is written once here for every backend.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import secrets
 import time
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
+from chaos.httpfaults.client import HttpFaultsClient
 from chaos.runtime.base import Runtime
 from gatecrash.containers.backend import DockerBackend
 from gatecrash.local import LocalBackend
@@ -85,15 +87,17 @@ def backend(kind: RuntimeKind) -> Backend:
 def new_stack(name: str, arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
               base_port: int | None = None, replicas: int | None = None,
               inference_backend: str | None = None, limits: Limits | None = None,
-              proxies: bool = True) -> Stack:
-    """Plan `arch` for `runtime` into a stack with ports and fresh secrets (not saved yet)."""
+              proxies: bool = True, http_faults: tuple[str, ...] = ()) -> Stack:
+    """Plan `arch` for `runtime` into a stack with ports and fresh secrets (not saved yet);
+    `http_faults`: the services whose hops pass through an HTTP fault layer."""
     chosen = backend(runtime)
     topology = topology_for(arch)
     if replicas is not None:
         topology = topology.with_replicas(replicas)
     count = sum(s.replicas for s in topology.services)
     return create_stack(name, topology, chosen.network(count, base_port), runtime=runtime,
-                        options=chosen.options(proxies),
+                        options=dataclasses.replace(chosen.options(proxies),
+                                                    http_faults=tuple(http_faults)),
                         inference_backend=inference_backend or chosen.default_inference,
                         limits=limits)
 
@@ -110,6 +114,11 @@ def deploy(stack: Stack, runtime: Runtime, timeout_s: float) -> None:
     """Infrastructure first, then the hop proxies, then every service."""
 
     def create_proxies() -> None:
+        # The layers first: a hop proxy forwards to its layer from the first byte.
+        if stack.plan.httpfaults_url is not None:
+            with HttpFaultsClient(stack.plan.httpfaults_url) as layers:
+                layers.wait_ready(timeout_s=PROXY_API_READY_S)
+                layers.populate(stack.plan.layers)
         if stack.spec.toxiproxy_url is None:
             return
         with ToxiproxyClient(stack.spec.toxiproxy_url) as client:
@@ -162,12 +171,12 @@ def wait_pools_healthy(stack: Stack, runtime: Runtime,
 def deployed_stack(arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
                    name: str | None = None, timeout_s: float | None = None,
                    replicas: int | None = None, inference_backend: str | None = None,
-                   limits: Limits | None = None,
-                   proxies: bool = True) -> Iterator[tuple[Stack, Runtime]]:
+                   limits: Limits | None = None, proxies: bool = True,
+                   http_faults: tuple[str, ...] = ()) -> Iterator[tuple[Stack, Runtime]]:
     """Deploy a stack for the length of a `with` block; always removed after."""
     stack = new_stack(name or f"{arch}-{secrets.token_hex(3)}", arch, runtime=runtime,
                       replicas=replicas, inference_backend=inference_backend, limits=limits,
-                      proxies=proxies)
+                      proxies=proxies, http_faults=http_faults)
     stack.save()
     try:
         deployed = runtime_for(stack, attached=True)

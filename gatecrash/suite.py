@@ -45,7 +45,7 @@ class SuiteResult:
 
 
 def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
-    return arch, repr(sorted(deploy_options(experiment).items()))
+    return arch, repr(sorted(deploy_options(experiment, arch).items()))
 
 
 def suite_archs(experiment: Experiment, arch: str | None) -> list[str]:
@@ -110,7 +110,8 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
             break
         group = sorted(unordered, key=lambda e: e.load.mode != "sweep")
         say(f"== deploying {one} for {len(group)} experiment(s)")
-        with deployed_stack(one, runtime=runtime, **deploy_options(group[0])) as deployed:
+        with deployed_stack(one, runtime=runtime,
+                            **deploy_options(group[0], one)) as deployed:
             for experiment in group:
                 if stop.is_set():
                     break

@@ -24,7 +24,7 @@ from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, Verdi
 
 # Verdict is re-exported: the conductor's callers take verdicts from here.
 __all__ = ["HOLDS", "Verdict", "across_label", "exit_code", "judge", "judge_across",
-           "validity_problems"]
+           "proof_notes", "validity_problems"]
 
 
 def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequence[
@@ -50,6 +50,14 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequ
             problems.append(f"fault {event.label}: no proof it took effect ({why})")
         if event.traffic and not any(t.any for t in event.traffic.values()):
             problems.append(f"fault {event.label}: no traffic crossed the faulted hop")
+        if event.http_traffic:
+            matched = sum(c.matched for c in event.http_traffic.values())
+            fired = sum(c.fired for c in event.http_traffic.values())
+            if not matched:
+                problems.append(f"fault {event.label}: no request matched its selector")
+            elif not fired:
+                problems.append(f"fault {event.label}: matched {matched} request(s) but "
+                                "never fired")
     spans = [span for trial in ([windows] if isinstance(windows, Mapping) else windows)
              for span in trial.values()]
     # A sweep judges its own seconds, step by step (dashboards.sweep).
@@ -61,6 +69,15 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequ
         origin = t0 if t0 is not None else min(a for a, _ in spans)
         problems += saturation_problems(cpu, rows, spans, origin, bounds)
     return problems
+
+
+def proof_notes(fault_events: Sequence[FaultEvent]) -> list[str]:
+    """What a verdict must say beside itself: faults whose traffic proof could not
+    be read (a real Toxiproxy without stats or metrics). Not a failure, and never
+    taken for a proof either."""
+    return [f"traffic proof unavailable for fault {e.label}: {e.traffic_proof.detail}"
+            for e in fault_events
+            if e.traffic_proof is not None and e.traffic_proof.source == "unavailable"]
 
 
 def _verdict(experiment: Experiment, arch: str, spec: HypothesisSpec,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from loadtests.streaming import StreamCut, StreamProtocolError
+from loadtests.streaming import StreamCut, StreamErrorEvent, StreamProtocolError, StreamStalled
 
 __all__ = [
     "StreamMetrics",
@@ -71,9 +71,15 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _kind_of(exc: BaseException) -> str | None:
     name = type(exc).__name__
+    if isinstance(exc, StreamErrorEvent):
+        return "stream_error_event"
     if isinstance(exc, StreamCut):
         return "stream_cut"
-    if isinstance(exc, StreamProtocolError) or name in _PROTOCOL_NAMES:
+    if isinstance(exc, StreamStalled):
+        return "stream_stall"
+    if isinstance(exc, StreamProtocolError):
+        return "malformed"
+    if name in _PROTOCOL_NAMES:
         return "protocol"
     if isinstance(exc, TimeoutError) or name in _TIMEOUT_NAMES:
         return "timeout"
@@ -90,12 +96,13 @@ def classify_error(status: int, exc: BaseException | None) -> str | None:
     """The row's `error_kind`: None for a 1xx-3xx answer without error, else one of
     `records.rows.ERROR_KINDS`.
 
-    A stream cut after a 200 is a cut (not a success); otherwise the HTTP status
-    wins over the exception Locust attaches to a 4xx/5xx.
+    A stream that failed after a 200 (cut, error event, stall, malformed event)
+    is that failure (not a success); otherwise the HTTP status wins over the
+    exception Locust attaches to a 4xx/5xx.
     """
     if exc is not None:
         for cause in _causes(exc):
-            if isinstance(cause, StreamCut | StreamProtocolError):
+            if isinstance(cause, StreamCut | StreamProtocolError | StreamStalled):
                 return _kind_of(cause)
     if status >= 500:
         return "http_5xx"

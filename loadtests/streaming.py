@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "StreamCut",
+    "StreamErrorEvent",
     "StreamOutcome",
     "StreamProtocolError",
+    "StreamStalled",
     "completion_tokens",
     "consume_sse",
 ]
@@ -25,6 +27,14 @@ DONE_MARKER = b"[DONE]"
 
 class StreamCut(Exception):
     """The stream ended (EOF, reset, or an error event) before `data: [DONE]`."""
+
+
+class StreamErrorEvent(StreamCut):
+    """The server gave up mid-stream and said so in-band (`data: {"error": ...}`)."""
+
+
+class StreamStalled(TimeoutError):
+    """The request's deadline passed after the answer began: the stream stalled."""
 
 
 class StreamProtocolError(Exception):
@@ -86,10 +96,11 @@ def consume_sse(
     """Read SSE lines until `data: [DONE]`; never raises for what the server did.
 
     Transport errors while reading and a missing `[DONE]` become `StreamCut`
-    in `outcome.error`; an `error` event too (the server gave up mid-stream);
-    unparseable data becomes `StreamProtocolError`; a `TimeoutError` from the
-    line source (the request's deadline) is kept as is, so it is classified as
-    a timeout. The chunks read before any error are kept (TTFT of a cut stream).
+    in `outcome.error`; an `error` event becomes `StreamErrorEvent` (the server
+    gave up mid-stream); unparseable data becomes `StreamProtocolError`; a
+    `TimeoutError` from the line source (the request's deadline, reached after
+    the answer began) becomes `StreamStalled`. Each is its own error kind. The
+    chunks read before any error are kept (TTFT of a cut stream).
     """
     out = StreamOutcome()
     try:
@@ -104,7 +115,7 @@ def consume_sse(
                 return out
             has_content, tokens, is_error = _content_and_usage(payload)
             if is_error:
-                out.error = StreamCut(f"error event mid-stream: {payload[:120]!r}")
+                out.error = StreamErrorEvent(f"error event mid-stream: {payload[:120]!r}")
                 return out
             if has_content:
                 out.chunk_times.append(now)
@@ -113,8 +124,8 @@ def consume_sse(
     except (StreamProtocolError, StreamCut) as exc:  # StreamCut: raised by the line source
         out.error = exc
         return out
-    except TimeoutError as exc:  # the request's deadline: a timeout, not a cut
-        out.error = exc
+    except TimeoutError as exc:  # the request's deadline, after the answer began
+        out.error = exc if isinstance(exc, StreamStalled) else StreamStalled(str(exc))
         return out
     except OSError as exc:  # reset / broken pipe while reading the body
         out.error = StreamCut(f"connection lost mid-stream: {exc!r}")

@@ -28,6 +28,7 @@ from loadtests.streaming import (
     StreamCut,
     StreamOutcome,
     StreamProtocolError,
+    StreamStalled,
     completion_tokens,
     consume_sse,
 )
@@ -50,7 +51,7 @@ def _sse_lines(raw: Any, timer: gevent.Timeout) -> Iterator[bytes]:
         except gevent.Timeout as exc:
             if exc is not timer:
                 raise
-            raise TimeoutError("request deadline reached mid-stream") from exc
+            raise StreamStalled("request deadline reached mid-stream") from exc
         except HTTPParseError as exc:  # incl. HTTPConnectionClosed: EOF inside a chunk
             raise StreamCut(f"connection closed mid-stream: {exc!r}") from exc
         if not line:
@@ -158,7 +159,7 @@ class GatecrashUser(FastHttpUser):
                 # The deadline hit between two reads (while parsing): still a row.
                 if exc is not timer:
                     raise
-                outcome = StreamOutcome(error=TimeoutError("request deadline reached mid-stream"))
+                outcome = StreamOutcome(error=StreamStalled("request deadline reached mid-stream"))
             t_end = time.perf_counter()
             if outcome.done:
                 _drain(raw)

@@ -12,10 +12,13 @@ __all__ = [
     "Event",
     "FaultEvent",
     "HopTraffic",
+    "HttpFaultTraffic",
     "ParamValue",
     "PhaseEvent",
     "PhaseName",
     "Proof",
+    "TrafficProof",
+    "TrafficSource",
 ]
 
 ParamValue = int | float | bool | str
@@ -49,6 +52,28 @@ class HopTraffic(_Record):
         return bool(self.connections or self.bytes_downstream)
 
 
+class HttpFaultTraffic(_Record):
+    """What one HTTP fault met on one layer while it was on."""
+
+    model_config = ConfigDict(frozen=True)
+    matched: int = 0
+    fired: int = 0
+    bytes_forwarded: int = 0
+
+
+# Where a fault's traffic proof came from: the proxies' own counters (the built-in
+# Toxiproxy, the HTTP fault layer), a real Toxiproxy's Prometheus metrics, or nowhere.
+TrafficSource = Literal["counters", "metrics", "unavailable"]
+
+
+class TrafficProof(_Record):
+    """How the traffic through a faulted hop was known, and what that means."""
+
+    model_config = ConfigDict(frozen=True)
+    source: TrafficSource
+    detail: str = ""
+
+
 class FaultEvent(_Record):
     """One applied fault: what was done to whom, when, and the proof it took effect."""
 
@@ -65,8 +90,12 @@ class FaultEvent(_Record):
     effective: float | None = None
     proof: Proof | None = None
     removal_proof: Proof | None = None
-    # Per faulted hop; empty for instance faults and on a Toxiproxy without stats.
+    # Per faulted hop; empty for instance faults and when the proof is unavailable.
     traffic: dict[str, HopTraffic] = Field(default_factory=dict)
+    # Per faulted layer, for HTTP faults: requests matched, fired, bytes forwarded.
+    http_traffic: dict[str, HttpFaultTraffic] = Field(default_factory=dict)
+    # None for instance faults; "unavailable" never passes for an empty proof.
+    traffic_proof: TrafficProof | None = None
 
 
 class PhaseEvent(_Record):

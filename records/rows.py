@@ -26,8 +26,13 @@ __all__ = [
     "write_rows_part",
 ]
 
+# A stream that began and then failed is never a success; how it failed is its own
+# kind: cut (EOF, reset, no `[DONE]`), an in-band error event, stalled past the
+# request's deadline, or an event that is not JSON (`malformed`). `protocol`: the
+# HTTP itself could not be parsed.
 ERROR_KINDS = (
-    "connect", "timeout", "reset", "http_4xx", "http_5xx", "stream_cut", "protocol", "other",
+    "connect", "timeout", "reset", "http_4xx", "http_5xx", "stream_cut", "stream_error_event",
+    "stream_stall", "malformed", "protocol", "other",
 )
 
 # The values of `route` (the X-Gatecrash-Route header); the fallbacks are *degraded*.

@@ -22,12 +22,14 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.probing = False
+        # How long the current opening lasts: open_s, or longer when asked (Retry-After).
+        self.hold_s = open_s
 
     @property
     def state(self) -> BreakerState:
         if self.opened_at is None:
             return BreakerState.CLOSED
-        if time.monotonic() - self.opened_at >= self.open_s:
+        if time.monotonic() - self.opened_at >= self.hold_s:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
@@ -44,6 +46,14 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at = None
         self.probing = False
+        self.hold_s = self.open_s
+
+    def open_for(self, seconds: float) -> None:
+        """Open now, for `seconds` at least the usual cool-down: the replica said
+        when to come back (Retry-After)."""
+        self.opened_at = time.monotonic()
+        self.probing = False
+        self.hold_s = max(self.open_s, seconds)
 
     def record_failure(self) -> None:
         self.failures += 1

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # Statuses that mean "this replica could not serve it", so another may.
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 2  # the first try and one retry on another replica
+# A replica's Retry-After keeps its breaker open that long, within reason.
+MAX_RETRY_AFTER_S = 30.0
 UNHEALTHY_CHECKS = 2  # consecutive failed health checks before ejection
 POOL_CONNECTIONS = 256
 
@@ -158,9 +160,12 @@ class UpstreamPool:
         params: Mapping[str, str] | None = None,
         stream: bool = False,
         timeout: httpx.Timeout | float | None = None,
+        retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
     ) -> Attempt:
         """Send to one replica, retrying once on another when that is safe.
 
+        `retry_statuses`: answers meaning "this replica could not serve it"; one
+        carrying `Retry-After` keeps that replica's breaker open as long.
         With `stream=True` the body is not read: the caller iterates it and
         must close the response. Raises `UpstreamError` when no replica answered.
         """
@@ -183,9 +188,12 @@ class UpstreamPool:
                 if idempotent or isinstance(exc, httpx.ConnectError):
                     continue
                 raise UpstreamError(self.service, last_error) from exc
-            if response.status_code in RETRYABLE_STATUSES:
+            if response.status_code in retry_statuses:
                 last_error = f"{replica.id}: HTTP {response.status_code}"
                 self._fail(replica, eject=False)
+                pause = _retry_after_s(response.headers.get("retry-after"))
+                if pause is not None:
+                    replica.breaker.open_for(min(pause, MAX_RETRY_AFTER_S))
                 if idempotent and attempt_no + 1 < min(MAX_ATTEMPTS, len(candidates)):
                     await response.aclose()
                     continue
@@ -199,3 +207,14 @@ class UpstreamPool:
         if eject:
             # Passive ejection: the health check brings it back.
             replica.healthy = False
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """`Retry-After` in seconds (the delta form; an HTTP date is not honoured)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -24,6 +24,7 @@ from chaos.runtime.engine import (
 )
 from gatecrash.containers.compose import (
     ENV_ENTRY_PORT,
+    ENV_HTTPFAULTS_PORT,
     ENV_IMAGE,
     ENV_REDIS_IMAGE,
     ENV_RUN,
@@ -40,7 +41,14 @@ from gatecrash.containers.compose import (
     toxiproxy_config,
 )
 from gatecrash.errors import InputError, StackError
-from gatecrash.plan import TOXIPROXY_ID, TOXIPROXY_SERVICE, ContainerNetwork, PlanOptions
+from gatecrash.plan import (
+    HTTPFAULTS_ID,
+    HTTPFAULTS_SERVICE,
+    TOXIPROXY_ID,
+    TOXIPROXY_SERVICE,
+    ContainerNetwork,
+    PlanOptions,
+)
 from gatecrash.stacks import Stack
 from targets.stack import RuntimeKind
 from targets.topology import Program
@@ -116,6 +124,12 @@ def container_instances(stack: Stack) -> list[ContainerInstance]:
             TOXIPROXY_ID, TOXIPROXY_SERVICE, TOXIPROXY_SERVICE, None,
             stack.spec.toxiproxy_url or "", unit=TOXIPROXY_SERVICE, port=server.port,
             ready=ENGINE_HEALTH, phase=0))
+    layers = stack.plan.httpfaults
+    if layers is not None:
+        out.append(ContainerInstance(
+            HTTPFAULTS_ID, HTTPFAULTS_SERVICE, HTTPFAULTS_SERVICE, None,
+            stack.plan.httpfaults_url or "", unit=HTTPFAULTS_SERVICE, port=layers.port,
+            ready=ENGINE_HEALTH, phase=0))
     return out
 
 
@@ -148,6 +162,8 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
     }
     if stack.spec.toxiproxy_url is not None:
         env[ENV_TOXIPROXY_PORT] = str(_port_of(stack.spec.toxiproxy_url))
+    if stack.plan.httpfaults_url is not None:
+        env[ENV_HTTPFAULTS_PORT] = str(_port_of(stack.plan.httpfaults_url))
     instances = container_instances(stack)
     project = project_name(stack.name)
     state.write_text(json.dumps({"project": project, "compose_file": str(compose_file),
@@ -188,8 +204,8 @@ class DockerBackend:
         if base_port is not None:
             raise InputError("--base-port applies to the local runtime: containers publish "
                              "only the entry and the proxy API, on free ports")
-        entry_port, toxiproxy_port = _free_ports(2)
-        return ContainerNetwork(entry_port, toxiproxy_port)
+        entry_port, toxiproxy_port, httpfaults_port = _free_ports(3)
+        return ContainerNetwork(entry_port, toxiproxy_port, httpfaults_port)
 
     def options(self, proxies: bool) -> PlanOptions:
         # The stack's own Redis and Toxiproxy: REDIS_URL/TOXIPROXY_URL name services on

@@ -22,6 +22,9 @@ import yaml
 
 from chaos.runtime.engine import LABEL_INSTANCE, LABEL_RUN, LABEL_SERVICE, LABEL_STACK
 from gatecrash.plan import (
+    HTTPFAULTS_API_PORT,
+    HTTPFAULTS_ID,
+    HTTPFAULTS_SERVICE,
     TOXIPROXY_API_PORT,
     TOXIPROXY_ID,
     TOXIPROXY_SERVICE,
@@ -36,6 +39,7 @@ __all__ = [
     "COMPOSE_DIR",
     "DEFAULT_ENTRY_PORT",
     "ENV_ENTRY_PORT",
+    "ENV_HTTPFAULTS_PORT",
     "ENV_IMAGE",
     "ENV_REDIS_IMAGE",
     "ENV_RUN",
@@ -90,6 +94,7 @@ ENV_STACK_DIR = "GATECRASH_STACK_DIR"
 ENV_UID = "GATECRASH_UID"
 ENV_ENTRY_PORT = "GATECRASH_ENTRY_PORT"
 ENV_TOXIPROXY_PORT = "GATECRASH_TOXIPROXY_PORT"
+ENV_HTTPFAULTS_PORT = "GATECRASH_HTTPFAULTS_PORT"
 ENV_IMAGE = "GATECRASH_IMAGE"
 ENV_TOXIPROXY_IMAGE = "GATECRASH_TOXIPROXY_IMAGE"
 ENV_REDIS_IMAGE = "GATECRASH_REDIS_IMAGE"
@@ -161,6 +166,24 @@ def compose_document(plan: StackPlan, arch: Arch, *,
             "labels": _labels(TOXIPROXY_ID, TOXIPROXY_SERVICE),
         }
         infra[TOXIPROXY_SERVICE] = {"condition": "service_healthy"}
+    if plan.httpfaults is not None:
+        # The HTTP fault layers (chaos.httpfaults): the service image runs them; the
+        # conductor reaches their control API on the host's loopback only.
+        layers = plan.httpfaults
+        services[HTTPFAULTS_SERVICE] = {
+            "image": f"${{{ENV_IMAGE}:-{SERVICE_IMAGE}}}",
+            "user": f"${{{ENV_UID}:-{IMAGE_UID}}}",
+            "command": ["python", "-m", "chaos.httpfaults", "--host", layers.host,
+                        "--port", str(layers.port)],
+            "ports": [f"127.0.0.1:${{{ENV_HTTPFAULTS_PORT}:-{HTTPFAULTS_API_PORT}}}:"
+                      f"{layers.port}"],
+            "healthcheck": _healthcheck(["CMD", "python", "-I", "-S", "-c",
+                                         HEALTH_PROBE.replace("/health", "/version")
+                                         .format(port=layers.port)]),
+            "init": True,
+            "labels": _labels(HTTPFAULTS_ID, HTTPFAULTS_SERVICE),
+        }
+        infra[HTTPFAULTS_SERVICE] = {"condition": "service_healthy"}
     for inst in plan.instances:
         if inst.program is Program.REDIS:
             services[inst.id] = {

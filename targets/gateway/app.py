@@ -40,6 +40,7 @@ from targets.headers import (
 from targets.keys import Principal
 from targets.payload import Rejected
 from targets.problems import error_response
+from targets.sse import guarded
 from targets.upstream import Attempt
 
 __all__ = ["Gateway", "build_app"]
@@ -239,10 +240,11 @@ class Gateway:
     async def _relay_stream(self, upstream: httpx.Response,
                             key: str | None) -> AsyncIterator[bytes]:
         """Pass chunks on as they come (never buffer the answer before sending),
-        keeping a copy to store in the cache once the stream ended well."""
+        keeping a copy to store in the cache once the stream ended well; a stream
+        that breaks off ends with an explicit error event (targets/sse.py)."""
         copy = bytearray() if key is not None else None
         try:
-            async for chunk in upstream.aiter_raw():
+            async for chunk in guarded(upstream.aiter_raw(), "chat"):
                 if copy is not None:
                     copy += chunk
                     if len(copy) > chatcache.MAX_CACHED_BYTES:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,11 +16,18 @@ from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
 from targets.payload import Rejected, json_object
 from targets.problems import error_response
+from targets.sse import guarded
 from targets.topology import Program
+from targets.upstream import RETRYABLE_STATUSES, Attempt, UpstreamPool
 
 __all__ = ["SYSTEM_PROMPT", "build_app", "prepare_context"]
 
 SYSTEM_PROMPT = "You are a helpful assistant."
+# Generation has no side effect: an inference replica that refuses (429: busy, 500)
+# is retried on another, like one that is down (docs/stream-failures.md).
+INFERENCE_RETRY_STATUSES = RETRYABLE_STATUSES | {429, 500}
+# Tries of a stream that fails before its first byte: the first and one retry.
+STREAM_TRIES = 2
 
 
 def prepare_context(messages: list[dict[str, Any]], max_messages: int) -> list[dict[str, Any]]:
@@ -39,6 +47,35 @@ def _passthrough_headers(upstream: httpx.Response, retried: bool, inference: str
     if retry_after:
         headers["Retry-After"] = retry_after
     return headers
+
+
+async def _generate(pool: UpstreamPool, payload: dict[str, Any],
+                    timeout: httpx.Timeout
+                    ) -> tuple[Attempt, bytes, AsyncIterator[bytes], bool]:
+    """Ask inference; a stream that fails before its first body byte (reset, cut,
+    first byte past the timeout) is retried on another replica: nothing has reached
+    the client yet. Returns the attempt, for a streamed 200 its first bytes and the
+    rest of its body, and whether it took a retry."""
+    last = ""
+    for tried in range(STREAM_TRIES):
+        attempt = await pool.request("POST", "/v1/chat/completions", json=payload,
+                                     idempotent=True, stream=True, timeout=timeout,
+                                     retry_statuses=INFERENCE_RETRY_STATUSES)
+        retried = tried > 0 or attempt.retried
+        chunks = attempt.response.aiter_raw()
+        if not payload.get("stream") or attempt.response.status_code != 200:
+            return attempt, b"", chunks, retried
+        try:
+            first = await anext(chunks, b"")
+            last = f"{attempt.replica.id}: empty stream"
+        except httpx.HTTPError as exc:
+            first, last = b"", f"{attempt.replica.id}: {type(exc).__name__}"
+        if first:
+            return attempt, first, chunks, retried
+        attempt.replica.breaker.record_failure()
+        await attempt.response.aclose()
+    raise UpstreamError("inference", f"every stream failed before its first byte "
+                                     f"(last: {last})")
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
@@ -74,14 +111,14 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                                 media_type="application/json")
             payload["model"] = chosen.response.json()["model"]
             # Generation has no side effect: safe to retry before the first byte.
-            attempt = await ctx.callee(Program.INFERENCE).request(
-                "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
-                timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
-                                      connect=limits.connect_timeout_s))
+            timeout = httpx.Timeout(limits.stream_first_byte_timeout_s,
+                                    connect=limits.connect_timeout_s)
+            attempt, first, rest, stream_retried = await _generate(
+                ctx.callee(Program.INFERENCE), payload, timeout)
         except UpstreamError as exc:
             return error_response(503, f"generation unavailable: {exc}", "upstream")
         upstream = attempt.response
-        headers = _passthrough_headers(upstream, retried or attempt.retried,
+        headers = _passthrough_headers(upstream, retried or stream_retried,
                                        upstream.headers.get(HEADER_INSTANCE, attempt.replica.id))
         media_type = upstream.headers.get("content-type", "application/json")
         if not payload.get("stream"):
@@ -94,7 +131,8 @@ def build_app(ctx: ServiceContext) -> FastAPI:
 
         async def relay():
             try:
-                async for chunk in upstream.aiter_raw():
+                yield first
+                async for chunk in guarded(rest, "inference"):
                     yield chunk
             finally:
                 await upstream.aclose()

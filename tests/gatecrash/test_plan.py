@@ -81,3 +81,29 @@ def test_external_redis_and_toxiproxy_replace_the_stack_own() -> None:
     assert plan.redis_url == "redis://10.0.0.1:6379/0"
     assert plan.toxiproxy_url == "http://127.0.0.1:8474" and plan.toxiproxy is None
     assert "redis-1" not in {p.name for p in plan.proxies}
+
+
+@pytest.mark.parametrize("network", [LocalNetwork(BASE), ContainerNetwork(18080, 18474, 18475)],
+                         ids=["local", "containers"])
+def test_fault_layers_chain_after_the_hop_proxy_of_the_services_asked(
+        network: LocalNetwork | ContainerNetwork) -> None:
+    from gatecrash.containers.compose import compose_document
+    from gatecrash.errors import InputError
+
+    plain = plan_stack(topology_for(Arch.DUAL), network)
+    plan = plan_stack(topology_for(Arch.DUAL), network, PlanOptions(http_faults=("inference",)))
+    assert [layer.name for layer in plan.layers] == ["inference-1", "inference-2"]
+    # Callers keep their addresses; only the hop proxy's upstream moves to the layer.
+    assert [i.address for i in plan.instances] == [i.address for i in plain.instances]
+    for layer in plan.layers:
+        index = [i.id for i in plan.instances].index(layer.name)
+        proxy = next(p for p in plan.proxies if p.name == layer.name)
+        assert proxy.upstream == network.layer(index).address
+        assert layer.upstream == network.instance(index, layer.name, Program.INFERENCE).address
+    assert plain.layers == [] and plain.httpfaults_url is None
+    assert plan.httpfaults_url == network.httpfaults_url()
+    services = compose_document(plan, Arch.DUAL)["services"]
+    assert ("httpfaults" in services) and "httpfaults" not in compose_document(
+        plain, Arch.DUAL)["services"]
+    with pytest.raises(InputError, match="no service nope"):
+        plan_stack(topology_for(Arch.DUAL), network, PlanOptions(http_faults=("nope",)))

@@ -15,7 +15,13 @@ from loadtests.metrics import classify_error, corrected_latency_ms, stream_metri
 from loadtests.plans import CACHEABLE_PROMPTS, ENDPOINTS, MixPicker, plan_request, user_rng
 from loadtests.shapes import ArrivalSchedule, Ramp
 from loadtests.spec import ChatOptions, LoadSpec
-from loadtests.streaming import StreamCut, StreamProtocolError, consume_sse
+from loadtests.streaming import (
+    StreamCut,
+    StreamErrorEvent,
+    StreamProtocolError,
+    StreamStalled,
+    consume_sse,
+)
 
 # -- stream metrics (DESIGN.md §5) ---------------------------------------------
 
@@ -68,7 +74,9 @@ class RetriesExceeded(Exception):  # geventhttpclient wraps the cause in `origin
     (0, RetriesExceeded(Timeout()), "timeout"),
     (0, ConnectionResetError(), "reset"),
     (200, StreamCut("no [DONE]"), "stream_cut"),
-    (200, StreamProtocolError("bad json"), "protocol"),
+    (200, StreamProtocolError("bad json"), "malformed"),
+    (200, StreamErrorEvent("data: {error}"), "stream_error_event"),
+    (200, StreamStalled("deadline mid-stream"), "stream_stall"),
     (0, ValueError("?"), "other"),
     (0, None, "other"),
 ])
@@ -114,7 +122,7 @@ def test_sse_reset_error_event_bad_json_and_timeout() -> None:
 
     assert isinstance(consume_sse(reset(), clock=_clock([1])).error, StreamCut)
     err = consume_sse([b'data: {"error":{"message":"x"}}\n'], clock=_clock([1]))
-    assert isinstance(err.error, StreamCut)
+    assert isinstance(err.error, StreamErrorEvent)
     assert isinstance(consume_sse([b"data: {nope\n"], clock=_clock([1])).error,
                       StreamProtocolError)
 
@@ -123,7 +131,9 @@ def test_sse_reset_error_event_bad_json_and_timeout() -> None:
         raise TimeoutError
 
     out = consume_sse(slow(), clock=_clock([1]))
-    assert isinstance(out.error, TimeoutError) and out.chunk_times == [1]
+    assert isinstance(out.error, StreamStalled) and out.chunk_times == [1]
+    assert [classify_error(200, e) for e in (err.error, out.error)] == \
+        ["stream_error_event", "stream_stall"]
 
 
 # -- open-loop schedule ------------------------------------------------------------

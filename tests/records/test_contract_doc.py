@@ -26,12 +26,13 @@ from records import (
     layout,
 )
 from records.capacity import ComponentLoad, GeneratorLag, Interval, Slo, SweepStep
-from records.events import EVENT
+from records.events import EVENT, HttpFaultTraffic, TrafficProof
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 SECTION = DOC.read_text(encoding="utf-8").split("## Run folder", 1)[1]
-MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, Verdict, CpuSample,
-          LiveProgress, CapacityRecord, Slo, Interval, SweepStep, GeneratorLag, ComponentLoad)
+MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, HttpFaultTraffic,
+          TrafficProof, Verdict, CpuSample, LiveProgress, CapacityRecord, Slo, Interval,
+          SweepStep, GeneratorLag, ComponentLoad)
 ARROW_NAMES = {pa.float64(): "float64", pa.int32(): "int32", pa.int64(): "int64",
                pa.string(): "string", pa.bool_(): "bool"}
 
