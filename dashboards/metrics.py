@@ -282,6 +282,13 @@ def _available_values(s: Sample, field: str) -> np.ndarray:
     return np.asarray(values[~np.isnan(values)])
 
 
+def _failed_median_estimate(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
+    """Time to failure: the median latency of failed requests, with its interval."""
+    values = s.latency_ms[s.failed]
+    values = np.asarray(values[~np.isnan(values)])
+    return Measurement(quantile(values, 0.5, options.confidence), values, 0.5)
+
+
 def _quantile_estimate(field: str, q: float) -> Estimator:
     def estimator(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
         values = _available_values(s, field)
@@ -331,6 +338,7 @@ WINDOW_ESTIMATORS: dict[str, Estimator] = {
     "p95_ms": _quantile_estimate("latency_ms", 95),
     "p99_ms": _quantile_estimate("latency_ms", 99),
     "mean_ms": _mean_estimate("latency_ms"),
+    "failed_p50_ms": _failed_median_estimate,
     # The largest latency of this run is a fact of the run; a bootstrap could never
     # put it above what was seen.
     "max_ms": _observed(_latency_max("latency_ms"), _available_count),
