@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import httpx
 import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI, Request
 
 from targets.app import ServiceIdentity
 from targets.errors import ConfigError
+from targets.hop import HopClient
 from targets.stack import InstanceSpec, StackSpec
 from targets.store import connect_redis
 from targets.topology import Program, topology_for
@@ -25,7 +25,7 @@ __all__ = ["Ctx", "ServiceContext", "context_lifespan"]
 class ServiceContext:
     stack: StackSpec
     instance: InstanceSpec
-    client: httpx.AsyncClient | None = None
+    client: HopClient | None = None
     redis: aioredis.Redis | None = None
     pools: dict[str, UpstreamPool] = field(default_factory=dict)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -18,10 +17,12 @@ from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback
 from targets.gateway.validation import validate_payload
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
+from targets.hop import HopResponse
 from targets.keys import bearer_key, verify_key
 from targets.payload import Rejected
 from targets.problems import error_response
 from targets.topology import Program, topology_for
+from targets.upstream import stream_timeout
 
 __all__ = ["build_app", "gateways_by_domain"]
 
@@ -66,9 +67,9 @@ class Router:
         try:
             attempt = await self.ctx.pool(gateway).request(
                 request.method, request.url.path, idempotent=endpoint.idempotent,
-                content=body or None, headers=headers, params=dict(request.query_params),
-                stream=True, timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
-                                                   connect=limits.connect_timeout_s))
+                content=body or None, headers=headers,
+                query=request.scope["query_string"].decode("latin-1"),
+                stream=True, timeout=stream_timeout(limits))
         except UpstreamError as exc:
             return self._mark(await self._fallback(request, endpoint, body, str(exc)))
         upstream = attempt.response
@@ -107,7 +108,7 @@ class Router:
         return degraded_response(endpoint, headers, payload)
 
 
-async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def _relay(upstream: HopResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in upstream.aiter_raw():
             yield chunk

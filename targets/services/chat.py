@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
@@ -13,9 +12,11 @@ from targets.app import create_app
 from targets.context import Ctx, ServiceContext, context_lifespan
 from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
+from targets.hop import HopResponse
 from targets.payload import Rejected, json_object
 from targets.problems import error_response
 from targets.topology import Program
+from targets.upstream import stream_timeout
 
 __all__ = ["SYSTEM_PROMPT", "build_app", "prepare_context"]
 
@@ -31,7 +32,7 @@ def prepare_context(messages: list[dict[str, Any]], max_messages: int) -> list[d
     return system + turns[-(max_messages - 1):]
 
 
-def _passthrough_headers(upstream: httpx.Response, retried: bool, inference: str) -> dict[str, str]:
+def _passthrough_headers(upstream: HopResponse, retried: bool, inference: str) -> dict[str, str]:
     headers = {HEADER_INFERENCE: inference}
     if retried or upstream.headers.get(HEADER_ROUTE) == Route.RETRY:
         headers[HEADER_ROUTE] = Route.RETRY
@@ -76,8 +77,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             # Generation has no side effect: safe to retry before the first byte.
             attempt = await ctx.callee(Program.INFERENCE).request(
                 "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
-                timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
-                                      connect=limits.connect_timeout_s))
+                timeout=stream_timeout(limits))
         except UpstreamError as exc:
             return error_response(503, f"generation unavailable: {exc}", "upstream")
         upstream = attempt.response

@@ -10,6 +10,7 @@ The same checks against real stacks are in test_single.py and test_dual.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from targets.context import ServiceContext
 from targets.endpoints import ENDPOINTS, Endpoint
 from targets.gateway.app import ROLE_DOMAINS
 from targets.gateway.app import build_app as build_gateway
+from targets.hop import HopClient, HopConnectError, HopResponse, HopTimeout
 from targets.payload import Rejected, json_object
 from targets.router import build_app as build_router
 from targets.services import chat, standin_inference
@@ -46,13 +48,16 @@ def posts(role: str) -> list[Endpoint]:
     return [e for e in ENDPOINTS if e.method == "POST" and e.domain in ROLE_DOMAINS[role]]
 
 
-def refusing_client(limits: Limits) -> httpx.AsyncClient:
+class RefusingClient(HopClient):
     """A fake for every upstream: each connection is refused, as when all are down."""
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused (fake: upstream down)", request=request)
+    async def request(self, method: str, url: str, **_: Any) -> HopResponse:
+        raise HopConnectError(f"{url}: connection refused (fake: upstream down)")
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+
+def refusing_client(limits: Limits) -> HopClient:
+    return RefusingClient(HopTimeout(read_s=limits.hop_timeout_s,
+                                     connect_s=limits.connect_timeout_s))
 
 
 @pytest.fixture
