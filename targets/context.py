@@ -86,7 +86,9 @@ def context_lifespan(ctx: ServiceContext):
     return lifespan
 
 
-def _ctx(request: Request) -> ServiceContext:
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a thread hand-off per request for a field lookup.
+async def _ctx(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 

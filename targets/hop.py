@@ -160,9 +160,12 @@ class HopResponse:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; one request at a time."""
 
-    def __init__(self, client: HopClient, origin: str) -> None:
+    def __init__(self, client: HopClient, origin: str,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
         self.origin = origin
+        # Kept: asyncio.get_running_loop() costs a getpid() system call on 3.11.
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -248,7 +251,7 @@ class _Connection(asyncio.Protocol):
         self._names, self._values = [], []
         self._chunks, self._buffered = [], 0
         self._complete, self._keep_alive, self._error = False, False, None
-        self._head = asyncio.get_running_loop().create_future()
+        self._head = self.loop.create_future()
         if self.closed or self.transport.is_closing():
             raise HopProtocolError(f"{self.origin}: the connection closed before the request")
         self.transport.write(data)
@@ -268,9 +271,9 @@ class _Connection(asyncio.Protocol):
                 return None
             if self._error is not None:
                 raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self.loop.create_future()
             try:
-                await self.client.wait(self._waiter, self.read_s, self.origin)
+                await _wait(self.loop, self._waiter, self.read_s, self.origin)
             finally:
                 self._waiter = None
 
@@ -343,8 +346,8 @@ class HopClient:
         data = _encode(method, origin, target, content, json, headers)
         conn = await self._checkout(origin, timeouts.connect_s)
         try:
-            response = await self.wait(conn.start(data, timeouts.read_s), timeouts.read_s,
-                                       origin)
+            response = await _wait(conn.loop, conn.start(data, timeouts.read_s),
+                                   timeouts.read_s, origin)
             if not stream:
                 await response.aread()
         except BaseException:
@@ -374,7 +377,7 @@ class HopClient:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(self, origin), host, int(port)),
+                loop.create_connection(lambda: _Connection(self, origin, loop), host, int(port)),
                 connect_s)
         except (OSError, TimeoutError) as exc:
             raise HopConnectError(f"{origin}: cannot connect "
@@ -393,20 +396,20 @@ class HopClient:
     def forget(self, conn: _Connection) -> None:
         self._open.discard(conn)
 
-    @staticmethod
-    async def wait(future: asyncio.Future[Any], timeout_s: float, origin: str) -> Any:
-        """Await `future` for at most `timeout_s` (a timer, not a task per wait)."""
 
-        def expire() -> None:
-            if not future.done():
-                future.set_exception(HopTimeoutError(
-                    f"{origin}: no answer within {timeout_s:g} s"))
+async def _wait(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], timeout_s: float,
+                origin: str) -> Any:
+    """Await `future` for at most `timeout_s` (a timer, not a task per wait)."""
 
-        timer = asyncio.get_running_loop().call_later(timeout_s, expire)
-        try:
-            return await future
-        finally:
-            timer.cancel()
+    def expire() -> None:
+        if not future.done():
+            future.set_exception(HopTimeoutError(f"{origin}: no answer within {timeout_s:g} s"))
+
+    timer = loop.call_later(timeout_s, expire)
+    try:
+        return await future
+    finally:
+        timer.cancel()
 
 
 def _encode(method: str, origin: str, target: str, content: bytes | None, json: Any,

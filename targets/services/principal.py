@@ -11,7 +11,7 @@ from targets.keys import Principal
 __all__ = ["Caller"]
 
 
-def _caller(
+async def _caller(  # async: a plain `def` dependency would run in a worker thread
     x_gatecrash_tenant: Annotated[str, Header()] = "anonymous",
     x_gatecrash_user: Annotated[str, Header()] = "anonymous",
 ) -> Principal:
