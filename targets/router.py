@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from targets.app import create_app
+from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
-from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
+from targets.endpoints import PUBLIC_METHODS, ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback
 from targets.gateway.validation import validate_payload
@@ -124,8 +124,6 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     async def upstream_status() -> dict[str, object]:
         return {name: pool.status() for name, pool in ctx.pools.items()}
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def entry(request: Request) -> Response:
-        return await router.handle(request)
+    plain_route(app, PUBLIC_METHODS, "/v1/{path:path}")(router.handle)
 
     return app

@@ -19,9 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from targets import chatcache
-from targets.app import create_app
+from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
-from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
+from targets.endpoints import PUBLIC_METHODS, ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback, remember_identity
 from targets.gateway.authn import AuthOutcome, authenticate_locally, authenticate_remotely
@@ -308,8 +308,6 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     async def upstream_status() -> dict[str, object]:
         return {name: pool.status() for name, pool in ctx.pools.items()}
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def entry(request: Request) -> Response:
-        return await gateway.handle(request)
+    plain_route(app, PUBLIC_METHODS, "/v1/{path:path}")(gateway.handle)
 
     return app

@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from targets.app import create_app
-from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.app import create_app, plain_route
+from targets.context import ServiceContext, context_lifespan
 from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
 from targets.hop import HopResponse
-from targets.payload import Rejected, json_object
+from targets.payload import json_object
 from targets.problems import error_response
 from targets.topology import Program
 from targets.upstream import stream_timeout
@@ -46,8 +46,8 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
     limits = ctx.stack.limits
 
-    @app.get("/v1/models", response_model=None)
-    async def models(ctx: Ctx):
+    @plain_route(app, "GET", "/v1/models")
+    async def models(request: Request) -> Response:
         try:
             attempt = await ctx.callee(Program.MODELS).request("GET", "/v1/models", idempotent=True)
         except UpstreamError as exc:
@@ -55,12 +55,9 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         return Response(attempt.response.content, attempt.response.status_code,
                         media_type="application/json")
 
-    @app.post("/v1/chat/completions", response_model=None)
-    async def completions(request: Request, ctx: Ctx):
-        try:
-            payload = json_object(await request.body())
-        except Rejected as rejected:
-            return rejected.response
+    @plain_route(app, "POST", "/v1/chat/completions")
+    async def completions(request: Request) -> Response:
+        payload = json_object(await request.body())
         if not isinstance(payload.get("messages"), list):
             return error_response(422, "`messages` must be a list", "invalid_schema")
         payload["messages"] = prepare_context(payload["messages"], limits.max_messages)
