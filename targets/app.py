@@ -122,8 +122,9 @@ def create_app(
     app.state.identity = identity
     app.state.metrics = metrics
 
-    @app.get("/health")
-    async def health() -> JSONResponse:
+    # Plain routes: every gateway asks every replica twice a second.
+    @plain_route(app, "GET", "/health")
+    async def health(request: Request) -> Response:
         body: dict[str, Any] = {
             "status": "ok",
             "instance": identity.instance,
@@ -135,8 +136,8 @@ def create_app(
         code = 200 if body.get("status") == "ok" else 503
         return JSONResponse(body, status_code=code)
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
+    @plain_route(app, "GET", "/metrics")
+    async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(_InstanceMiddleware, identity=identity, metrics=metrics)
