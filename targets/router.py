@@ -17,7 +17,7 @@ from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback
 from targets.gateway.validation import validate_payload
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
-from targets.hop import HopResponse
+from targets.hop import HopError, HopResponse
 from targets.keys import bearer_key, verify_key
 from targets.payload import Rejected
 from targets.problems import error_response
@@ -79,6 +79,17 @@ class Router:
             return self._mark(await self._fallback(
                 request, endpoint, body, f"{gateway} HTTP {upstream.status_code}"))
         out = {k: v for k, v in upstream.headers.items() if k not in DROP_RESPONSE_HEADERS}
+        if "content-length" in upstream.headers:
+            # A whole answer: passed on whole (one write, no chunked re-framing);
+            # only answers of unknown length (streams) are relayed as they come.
+            try:
+                content = await upstream.aread()
+            except HopError as exc:  # nothing sent yet: the gateway failed, fall back
+                return self._mark(await self._fallback(request, endpoint, body,
+                                                       f"{gateway}: {exc}"))
+            finally:
+                await upstream.aclose()
+            return self._mark(Response(content, upstream.status_code, headers=out))
         return self._mark(StreamingResponse(_relay(upstream), status_code=upstream.status_code,
                                             headers=out))
 
