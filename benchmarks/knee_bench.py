@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ DEFAULT_SWEEP = {"start": 20.0, "step": 20.0, "step_s": 5.0, "max": 600.0}
 GOAL_SINGLE_KNEE_RPS = 150.0
 GOAL_GATEWAY_CPU_MS = 4.0
 MEASURE_TIMEOUT_S = 1800
+STOP_GRACE_S = 60  # for a stopped measurement to remove its stack
 WORKING_TREE = "working tree"
 # The gateways and the router (by component name prefix): their CPU per request
 # is printed for every step of the sweep.
@@ -148,11 +150,23 @@ def run_side(root: Path, arch: str, args: argparse.Namespace, scratch: Path,
            "--step-s", str(args.step_s), "--max", str(args.max)]
     # Run from a folder without packages: `python -m targets` puts its working
     # folder first on sys.path, ahead of PYTHONPATH, and the instances inherit it.
-    done = subprocess.run(cmd, env=env, cwd=scratch, timeout=MEASURE_TIMEOUT_S, check=False,
-                          capture_output=True, text=True)
-    if done.returncode != 0 or not result.exists():
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise SystemExit(f"measuring {arch} at {tag} failed (exit {done.returncode}):\n{tail}")
+    proc = subprocess.Popen(cmd, env=env, cwd=scratch, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = proc.communicate(timeout=MEASURE_TIMEOUT_S)
+    except BaseException:
+        # Ctrl-C, SIGTERM or the timeout: ask the measurement to stop the way Ctrl-C
+        # does, so that it removes its stack; only then kill it.
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    if proc.returncode != 0 or not result.exists():
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise SystemExit(f"measuring {arch} at {tag} failed (exit {proc.returncode}):\n{tail}")
     measured: dict[str, Any] = json.loads(result.read_text())
     if Path(measured["targets"]) != (root / "targets").resolve():
         raise SystemExit(f"measuring {arch} at {tag} imported {measured['targets']}, "
@@ -277,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knee_bench: --arch takes single and/or dual (got {args.arch}); "
               f"--repeat >= 1", file=sys.stderr)
         return 2
+    # SIGTERM ends the run like Ctrl-C: the measurement in flight removes its stack.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     scratch = Path(tempfile.mkdtemp(prefix="knee-bench-"))
-    args.out = args.out or scratch / "runs"
+    args.out = (args.out or scratch / "runs").resolve()
     results: dict[str, dict[str, list[dict[str, Any]]]] = {a: {} for a in archs}
     started = time.monotonic()
     try:
@@ -296,8 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
-        if args.out == scratch / "runs":
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)  # run folders too, unless --out
     print()
     for line in [*report(results, sides), *goals(results)]:
         print(line)
