@@ -76,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    # No access log: it would hold request lines, and costs CPU at load.
+    # No access log: it would hold request lines, and costs CPU at load. No
+    # X-Forwarded-* rewriting either: nothing here reads the client's address.
     uvicorn.run(app, host=instance.host, port=instance.port, log_level=args.log_level,
-                access_log=False, loop="uvloop", http="httptools", lifespan="on",
-                timeout_graceful_shutdown=2)
+                access_log=False, proxy_headers=False, loop="uvloop", http="httptools",
+                lifespan="on", timeout_graceful_shutdown=2)
     return 0
 
 

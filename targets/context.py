@@ -5,29 +5,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
 
-import httpx
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 
 from targets.app import ServiceIdentity
 from targets.errors import ConfigError
+from targets.hop import HopClient
 from targets.stack import InstanceSpec, StackSpec
 from targets.store import connect_redis
 from targets.topology import Program, topology_for
 from targets.upstream import UpstreamPool, make_client
 
-__all__ = ["Ctx", "ServiceContext", "context_lifespan"]
+__all__ = ["ServiceContext", "context_lifespan"]
 
 
 @dataclass
 class ServiceContext:
     stack: StackSpec
     instance: InstanceSpec
-    client: httpx.AsyncClient | None = None
+    client: HopClient | None = None
     redis: aioredis.Redis | None = None
     pools: dict[str, UpstreamPool] = field(default_factory=dict)
+    _callees: dict[Program, str] = field(default_factory=dict, repr=False)
 
     @property
     def identity(self) -> ServiceIdentity:
@@ -41,12 +41,17 @@ class ServiceContext:
 
     def callee(self, program: Program) -> UpstreamPool:
         """The pool of the callee (in `ServiceDef.calls`) that runs `program`."""
-        topology = topology_for(self.stack.arch)
-        for name in topology.service(self.instance.service).calls:
-            if topology.service(name).program is program:
-                return self.pool(name)
-        raise ConfigError(f"{self.instance.service} calls no {program} service in the "
-                          f"{self.stack.arch} topology")
+        name = self._callees.get(program)
+        if name is None:  # looked up in the topology once, not on every request
+            topology = topology_for(self.stack.arch)
+            for name in topology.service(self.instance.service).calls:
+                if topology.service(name).program is program:
+                    break
+            else:
+                raise ConfigError(f"{self.instance.service} calls no {program} service in "
+                                  f"the {self.stack.arch} topology")
+            self._callees[program] = name
+        return self.pool(name)
 
     @property
     def store(self) -> aioredis.Redis:
@@ -84,11 +89,3 @@ def context_lifespan(ctx: ServiceContext):
                 await ctx.redis.aclose()
 
     return lifespan
-
-
-def _ctx(request: Request) -> ServiceContext:
-    ctx: ServiceContext = request.app.state.ctx
-    return ctx
-
-
-Ctx = Annotated[ServiceContext, Depends(_ctx)]

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ENDPOINTS", "ROLE_DOMAINS", "Domain", "Endpoint", "match"]
+__all__ = ["ENDPOINTS", "PUBLIC_METHODS", "ROLE_DOMAINS", "Domain", "Endpoint", "match"]
 
 
 class Domain(StrEnum):
@@ -57,6 +57,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("chat.completions", Domain.CHAT, "POST", "/v1/chat/completions", "chat", True),
     Endpoint("chat.models", Domain.CHAT, "GET", "/v1/models", "chat", True),
 )
+
+# Every method reaches the gateways and the router, so that a wrong one gets
+# their 405 (`match`), not the framework's.
+PUBLIC_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 _COMPILED = [(e, e.regex) for e in ENDPOINTS]
 

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from targets.app import create_app
+from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
-from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
+from targets.endpoints import PUBLIC_METHODS, ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback
 from targets.gateway.validation import validate_payload
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
+from targets.hop import HopError, HopResponse
 from targets.keys import bearer_key, verify_key
 from targets.payload import Rejected
 from targets.problems import error_response
 from targets.topology import Program, topology_for
+from targets.upstream import stream_timeout
 
 __all__ = ["build_app", "gateways_by_domain"]
 
@@ -66,9 +67,9 @@ class Router:
         try:
             attempt = await self.ctx.pool(gateway).request(
                 request.method, request.url.path, idempotent=endpoint.idempotent,
-                content=body or None, headers=headers, params=dict(request.query_params),
-                stream=True, timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
-                                                   connect=limits.connect_timeout_s))
+                content=body or None, headers=headers,
+                query=request.scope["query_string"].decode("latin-1"),
+                stream=True, timeout=stream_timeout(limits))
         except UpstreamError as exc:
             return self._mark(await self._fallback(request, endpoint, body, str(exc)))
         upstream = attempt.response
@@ -78,6 +79,17 @@ class Router:
             return self._mark(await self._fallback(
                 request, endpoint, body, f"{gateway} HTTP {upstream.status_code}"))
         out = {k: v for k, v in upstream.headers.items() if k not in DROP_RESPONSE_HEADERS}
+        if "content-length" in upstream.headers:
+            # A whole answer: passed on whole (one write, no chunked re-framing);
+            # only answers of unknown length (streams) are relayed as they come.
+            try:
+                content = await upstream.aread()
+            except HopError as exc:  # nothing sent yet: the gateway failed, fall back
+                return self._mark(await self._fallback(request, endpoint, body,
+                                                       f"{gateway}: {exc}"))
+            finally:
+                await upstream.aclose()
+            return self._mark(Response(content, upstream.status_code, headers=out))
         return self._mark(StreamingResponse(_relay(upstream), status_code=upstream.status_code,
                                             headers=out))
 
@@ -107,7 +119,7 @@ class Router:
         return degraded_response(endpoint, headers, payload)
 
 
-async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def _relay(upstream: HopResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in upstream.aiter_raw():
             yield chunk
@@ -123,8 +135,6 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     async def upstream_status() -> dict[str, object]:
         return {name: pool.status() for name, pool in ctx.pools.items()}
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def entry(request: Request) -> Response:
-        return await router.handle(request)
+    plain_route(app, PUBLIC_METHODS, "/v1/{path:path}")(router.handle)
 
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
+from targets.hop import HopError
 
 __all__ = ["DONE_TAIL", "error_event", "guarded"]
 
@@ -34,7 +34,7 @@ async def guarded(chunks: AsyncIterator[bytes], source: str) -> AsyncIterator[by
         async for chunk in chunks:
             tail = (tail + chunk)[-_TAIL_BYTES:]
             yield chunk
-    except httpx.HTTPError as exc:
+    except HopError as exc:
         yield error_event(f"{source} failed mid-stream: {type(exc).__name__}")
         return
     if DONE_TAIL not in tail:

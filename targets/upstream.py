@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from targets.breaker import BreakerState, CircuitBreaker
 from targets.errors import UpstreamError
+from targets.hop import HopClient, HopConnectError, HopError, HopResponse, HopTimeout
 from targets.stack import InstanceSpec, Limits
 
-__all__ = ["Attempt", "Replica", "UpstreamPool", "make_client"]
+__all__ = ["Attempt", "Replica", "UpstreamPool", "make_client", "stream_timeout"]
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +29,17 @@ MAX_ATTEMPTS = 2  # the first try and one retry on another replica
 # A replica's Retry-After keeps its breaker open that long, within reason.
 MAX_RETRY_AFTER_S = 30.0
 UNHEALTHY_CHECKS = 2  # consecutive failed health checks before ejection
-POOL_CONNECTIONS = 256
 
 
-def make_client(limits: Limits) -> httpx.AsyncClient:
+def make_client(limits: Limits) -> HopClient:
     """One client per process: pooled keep-alive connections to every upstream."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(limits.hop_timeout_s, connect=limits.connect_timeout_s),
-        limits=httpx.Limits(max_connections=POOL_CONNECTIONS,
-                            max_keepalive_connections=POOL_CONNECTIONS),
-        trust_env=False,  # never route hop traffic through an environment proxy
-    )
+    return HopClient(HopTimeout(read_s=limits.hop_timeout_s, connect_s=limits.connect_timeout_s))
+
+
+def stream_timeout(limits: Limits) -> HopTimeout:
+    """For streamed answers: only the first byte (and each gap) is bounded."""
+    return HopTimeout(read_s=limits.stream_first_byte_timeout_s,
+                      connect_s=limits.connect_timeout_s)
 
 
 @dataclass
@@ -63,13 +62,13 @@ class Replica:
 class Attempt:
     """The response of the replica that answered, and whether it was a retry."""
 
-    response: httpx.Response
+    response: HopResponse
     replica: Replica
     retried: bool
 
 
 class UpstreamPool:
-    def __init__(self, service: str, replicas: list[InstanceSpec], client: httpx.AsyncClient,
+    def __init__(self, service: str, replicas: list[InstanceSpec], client: HopClient,
                  limits: Limits) -> None:
         self.service = service
         self.client = client
@@ -96,7 +95,10 @@ class UpstreamPool:
 
     async def _health_loop(self) -> None:
         while True:
-            await self.check_health()
+            try:
+                await self.check_health()
+            except Exception:  # a bug here must not stop every later check unseen
+                log.exception("%s: health check round failed", self.service)
             await asyncio.sleep(self.limits.health_interval_s)
 
     async def check_health(self) -> None:
@@ -108,7 +110,7 @@ class UpstreamPool:
             resp = await self.client.get(f"{replica.spec.url}/health",
                                          timeout=self.limits.health_timeout_s)
             ok = resp.status_code == 200
-        except httpx.HTTPError:
+        except HopError:
             ok = False
         if ok and not replica.healthy:
             log.info("%s: %s healthy again", self.service, replica.id)
@@ -157,9 +159,9 @@ class UpstreamPool:
         json: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
+        query: str = "",
         stream: bool = False,
-        timeout: httpx.Timeout | float | None = None,
+        timeout: HopTimeout | float | None = None,
         retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
     ) -> Attempt:
         """Send to one replica, retrying once on another when that is safe.
@@ -167,25 +169,23 @@ class UpstreamPool:
         `retry_statuses`: answers meaning "this replica could not serve it"; one
         carrying `Retry-After` keeps that replica's breaker open as long.
         With `stream=True` the body is not read: the caller iterates it and
-        must close the response. Raises `UpstreamError` when no replica answered.
+        must close the response. `query` is the encoded query string, passed on as
+        is. Raises `UpstreamError` when no replica answered.
         """
         candidates = self.candidates()
         if not candidates:
             raise UpstreamError(self.service, "no healthy replica (all ejected or circuit open)")
         last_error = "no attempt"
         for attempt_no, replica in enumerate(candidates[:MAX_ATTEMPTS]):
-            request = self.client.build_request(
-                method, f"{replica.spec.url}{path}", json=json, content=content,
-                headers=headers, params=params,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
             try:
-                response = await self.client.send(request, stream=stream)
-            except httpx.TransportError as exc:
+                response = await self.client.request(
+                    method, f"{replica.spec.url}{path}", json=json, content=content,
+                    headers=headers, query=query, timeout=timeout, stream=stream)
+            except HopError as exc:
                 last_error = f"{replica.id}: {type(exc).__name__}"
                 self._fail(replica, eject=True)
                 # A refused connection never reached the server: safe to retry.
-                if idempotent or isinstance(exc, httpx.ConnectError):
+                if idempotent or isinstance(exc, HopConnectError):
                     continue
                 raise UpstreamError(self.service, last_error) from exc
             if response.status_code in retry_statuses:

@@ -15,14 +15,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from targets import chatcache
-from targets.app import create_app
+from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
-from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
+from targets.endpoints import PUBLIC_METHODS, ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import degraded_response, identity_fallback, remember_identity
 from targets.gateway.authn import AuthOutcome, authenticate_locally, authenticate_remotely
@@ -37,11 +36,12 @@ from targets.headers import (
     HEADER_ROUTE,
     Route,
 )
+from targets.hop import HopResponse
 from targets.keys import Principal
 from targets.payload import Rejected
 from targets.problems import error_response
 from targets.sse import guarded
-from targets.upstream import Attempt
+from targets.upstream import Attempt, stream_timeout
 
 __all__ = ["Gateway", "build_app"]
 
@@ -190,7 +190,8 @@ class Gateway:
         try:
             attempt = await self.ctx.pool(endpoint.service).request(
                 endpoint.method, request.url.path, idempotent=idempotent,
-                content=body or None, headers=headers, params=dict(request.query_params))
+                content=body or None, headers=headers,
+                query=request.scope["query_string"].decode("latin-1"))
         except UpstreamError as exc:
             return await self._unavailable(endpoint, principal, payload, str(exc))
         if attempt.response.status_code >= 500:
@@ -212,9 +213,7 @@ class Gateway:
         try:
             attempt = await self.ctx.pool("chat").request(
                 "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
-                headers=self._principal_headers(principal),
-                timeout=httpx.Timeout(self.limits.stream_first_byte_timeout_s,
-                                      connect=self.limits.connect_timeout_s))
+                headers=self._principal_headers(principal), timeout=stream_timeout(self.limits))
         except UpstreamError as exc:
             return await self._unavailable(endpoint, principal, payload, str(exc))
         upstream = attempt.response
@@ -237,7 +236,7 @@ class Gateway:
                                  media_type=upstream.headers.get("content-type",
                                                                  "text/event-stream"))
 
-    async def _relay_stream(self, upstream: httpx.Response,
+    async def _relay_stream(self, upstream: HopResponse,
                             key: str | None) -> AsyncIterator[bytes]:
         """Pass chunks on as they come (never buffer the answer before sending),
         keeping a copy to store in the cache once the stream ended well; a stream
@@ -311,8 +310,6 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     async def upstream_status() -> dict[str, object]:
         return {name: pool.status() for name, pool in ctx.pools.items()}
 
-    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def entry(request: Request) -> Response:
-        return await gateway.handle(request)
+    plain_route(app, PUBLIC_METHODS, "/v1/{path:path}")(gateway.handle)
 
     return app

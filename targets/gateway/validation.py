@@ -8,7 +8,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from targets.endpoints import Endpoint
-from targets.payload import Rejected, json_object
+from targets.payload import Rejected, first_error, json_object
 from targets.stack import Limits
 
 __all__ = ["read_body", "validate_payload"]
@@ -52,12 +52,6 @@ async def read_body(request: Request, limits: Limits) -> bytes:
     return bytes(body)
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{where}: {err['msg']}"
-
-
 def validate_payload(endpoint: Endpoint, body: bytes, limits: Limits) -> dict[str, Any] | None:
     """The parsed JSON body of a POST, checked against the endpoint's schema.
 
@@ -72,7 +66,7 @@ def validate_payload(endpoint: Endpoint, body: bytes, limits: Limits) -> dict[st
         try:
             schema.model_validate(payload)
         except ValidationError as exc:
-            raise Rejected(422, _first_error(exc), "invalid_schema") from None
+            raise Rejected(422, first_error(exc), "invalid_schema") from None
     if endpoint.name == "chat.completions":
         messages = payload["messages"]
         if len(messages) > limits.max_messages:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from targets.app import create_app
-from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.app import create_app, plain_route
+from targets.context import ServiceContext, context_lifespan
 from targets.keys import verify_key
+from targets.payload import parse_model
 from targets.problems import error_response
 from targets.store import REDIS_ERRORS
 
@@ -27,8 +29,9 @@ class VerifyRequest(BaseModel):
 def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
-    @app.post("/v1/verify", response_model=None)
-    async def verify(body: VerifyRequest, ctx: Ctx):
+    @plain_route(app, "POST", "/v1/verify")
+    async def verify(request: Request) -> Response:
+        body = parse_model(await request.body(), VerifyRequest)
         principal = verify_key(ctx.stack.signing_key, body.api_key)
         if principal is None:
             return error_response(401, "invalid API key", "invalid_api_key")
@@ -47,6 +50,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             revoked = 0
         if revoked:
             return error_response(401, "API key revoked", "revoked_api_key")
-        return {"tenant": principal.tenant, "user": principal.user, "key_id": principal.key_id}
+        return JSONResponse({"tenant": principal.tenant, "user": principal.user,
+                             "key_id": principal.key_id})
 
     return app

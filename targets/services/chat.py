@@ -6,19 +6,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from targets.app import create_app
-from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.app import create_app, plain_route
+from targets.context import ServiceContext, context_lifespan
 from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route
-from targets.payload import Rejected, json_object
+from targets.hop import HopError, HopResponse, HopTimeout
+from targets.payload import json_object
 from targets.problems import error_response
 from targets.sse import guarded
 from targets.topology import Program
-from targets.upstream import RETRYABLE_STATUSES, Attempt, UpstreamPool
+from targets.upstream import RETRYABLE_STATUSES, Attempt, UpstreamPool, stream_timeout
 
 __all__ = ["SYSTEM_PROMPT", "build_app", "prepare_context"]
 
@@ -39,7 +39,7 @@ def prepare_context(messages: list[dict[str, Any]], max_messages: int) -> list[d
     return system + turns[-(max_messages - 1):]
 
 
-def _passthrough_headers(upstream: httpx.Response, retried: bool, inference: str) -> dict[str, str]:
+def _passthrough_headers(upstream: HopResponse, retried: bool, inference: str) -> dict[str, str]:
     headers = {HEADER_INFERENCE: inference}
     if retried or upstream.headers.get(HEADER_ROUTE) == Route.RETRY:
         headers[HEADER_ROUTE] = Route.RETRY
@@ -50,7 +50,7 @@ def _passthrough_headers(upstream: httpx.Response, retried: bool, inference: str
 
 
 async def _generate(pool: UpstreamPool, payload: dict[str, Any],
-                    timeout: httpx.Timeout
+                    timeout: HopTimeout
                     ) -> tuple[Attempt, bytes, AsyncIterator[bytes], bool]:
     """Ask inference; a stream that fails before its first body byte (reset, cut,
     first byte past the timeout) is retried on another replica: nothing has reached
@@ -68,7 +68,7 @@ async def _generate(pool: UpstreamPool, payload: dict[str, Any],
         try:
             first = await anext(chunks, b"")
             last = f"{attempt.replica.id}: empty stream"
-        except httpx.HTTPError as exc:
+        except HopError as exc:
             first, last = b"", f"{attempt.replica.id}: {type(exc).__name__}"
         if first:
             return attempt, first, chunks, retried
@@ -82,8 +82,8 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
     limits = ctx.stack.limits
 
-    @app.get("/v1/models", response_model=None)
-    async def models(ctx: Ctx):
+    @plain_route(app, "GET", "/v1/models")
+    async def models(request: Request) -> Response:
         try:
             attempt = await ctx.callee(Program.MODELS).request("GET", "/v1/models", idempotent=True)
         except UpstreamError as exc:
@@ -91,12 +91,9 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         return Response(attempt.response.content, attempt.response.status_code,
                         media_type="application/json")
 
-    @app.post("/v1/chat/completions", response_model=None)
-    async def completions(request: Request, ctx: Ctx):
-        try:
-            payload = json_object(await request.body())
-        except Rejected as rejected:
-            return rejected.response
+    @plain_route(app, "POST", "/v1/chat/completions")
+    async def completions(request: Request) -> Response:
+        payload = json_object(await request.body())
         if not isinstance(payload.get("messages"), list):
             return error_response(422, "`messages` must be a list", "invalid_schema")
         payload["messages"] = prepare_context(payload["messages"], limits.max_messages)
@@ -111,10 +108,8 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                                 media_type="application/json")
             payload["model"] = chosen.response.json()["model"]
             # Generation has no side effect: safe to retry before the first byte.
-            timeout = httpx.Timeout(limits.stream_first_byte_timeout_s,
-                                    connect=limits.connect_timeout_s)
             attempt, first, rest, stream_retried = await _generate(
-                ctx.callee(Program.INFERENCE), payload, timeout)
+                ctx.callee(Program.INFERENCE), payload, stream_timeout(limits))
         except UpstreamError as exc:
             return error_response(503, f"generation unavailable: {exc}", "upstream")
         upstream = attempt.response

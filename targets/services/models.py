@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from targets.app import create_app
+from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
+from targets.payload import parse_model
 from targets.problems import error_response
 
 __all__ = ["build_app", "served_model"]
@@ -42,13 +44,14 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             {"id": model_id, "object": "model", "created": created, "owned_by": "gatecrash"}
         ]}
 
-    @app.post("/v1/models/select", response_model=None)
-    async def select(body: SelectRequest):
+    @plain_route(app, "POST", "/v1/models/select")
+    async def select(request: Request) -> Response:
+        body = parse_model(await request.body(), SelectRequest)
         # An upstream engine knows its own names: pass the client's through.
         if model_id == "upstream" and body.model:
-            return {"model": body.model}
+            return JSONResponse({"model": body.model})
         if body.model in (None, "", model_id, *ALIASES):
-            return {"model": model_id}
+            return JSONResponse({"model": model_id})
         return error_response(404, f"model {body.model!r} does not exist; available: "
                               f"{model_id} (aliases: {', '.join(ALIASES)})", "model_not_found")
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Request
 
-from fastapi import Depends, Header
-
+from targets.headers import HEADER_PRINCIPAL_TENANT, HEADER_PRINCIPAL_USER
 from targets.keys import Principal
 
-__all__ = ["Caller"]
+__all__ = ["ANONYMOUS", "caller"]
+
+ANONYMOUS = "anonymous"
 
 
-def _caller(
-    x_gatecrash_tenant: Annotated[str, Header()] = "anonymous",
-    x_gatecrash_user: Annotated[str, Header()] = "anonymous",
-) -> Principal:
-    return Principal(tenant=x_gatecrash_tenant, user=x_gatecrash_user, key_id="")
-
-
-Caller = Annotated[Principal, Depends(_caller)]
+def caller(request: Request) -> Principal:
+    """The tenant and user the gateway put on the hop (`anonymous` when absent)."""
+    headers = request.headers
+    return Principal(tenant=headers.get(HEADER_PRINCIPAL_TENANT, ANONYMOUS),
+                     user=headers.get(HEADER_PRINCIPAL_USER, ANONYMOUS), key_id="")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from targets.app import create_app
-from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.app import create_app, plain_route
+from targets.context import ServiceContext, context_lifespan
+from targets.payload import parse_model
 from targets.problems import error_response
 from targets.store import REDIS_ERRORS
 
@@ -35,15 +37,18 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         spec = ctx.stack.tenant(tenant)
         return spec.quota_per_minute if spec else None
 
-    @app.post("/v1/quota/consume", response_model=None)
-    async def consume(body: ConsumeRequest, ctx: Ctx):
+    @plain_route(app, "POST", "/v1/quota/consume")
+    async def consume(request: Request) -> Response:
+        body = parse_model(await request.body(), ConsumeRequest)
         limit = limit_of(body.tenant)
         if limit is None:
             return error_response(403, f"unknown tenant {body.tenant}", "tenant_inactive")
         start, reset_s = _window()
         key = f"gc:quota:{body.tenant}:{start}"
         try:
-            pipe = ctx.store.pipeline()
+            # No MULTI/EXEC: both commands go in one write and Redis runs them in
+            # order; the expiry only bounds the key's life.
+            pipe = ctx.store.pipeline(transaction=False)
             pipe.incrby(key, body.cost)
             pipe.expire(key, WINDOW_S * 2)
             used, _ = await pipe.execute()
@@ -54,10 +59,11 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         if int(used) > limit:
             return error_response(429, f"quota of {limit} requests per minute exceeded",
                                   "quota_exceeded", headers={"Retry-After": str(reset_s)})
-        return state
+        return JSONResponse(state)
 
-    @app.get("/v1/quota/{tenant}", response_model=None)
-    async def status(tenant: str, ctx: Ctx):
+    @plain_route(app, "GET", "/v1/quota/{tenant}")
+    async def status(request: Request) -> Response:
+        tenant = request.path_params["tenant"]
         limit = limit_of(tenant)
         if limit is None:
             return error_response(403, f"unknown tenant {tenant}", "tenant_inactive")
@@ -66,7 +72,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             used = int(await ctx.store.get(f"gc:quota:{tenant}:{start}") or 0)
         except REDIS_ERRORS:
             return error_response(503, "quota store unavailable", "store_unavailable")
-        return {"limit": limit, "used": used, "remaining": max(0, limit - used),
-                "reset_s": reset_s}
+        return JSONResponse({"limit": limit, "used": used, "remaining": max(0, limit - used),
+                             "reset_s": reset_s})
 
     return app

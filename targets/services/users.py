@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
-from targets.app import create_app
-from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.app import create_app, plain_route
+from targets.context import ServiceContext, context_lifespan
 from targets.problems import error_response
 from targets.store import REDIS_ERRORS
 
@@ -17,8 +18,9 @@ __all__ = ["build_app"]
 def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
-    @app.get("/v1/users/{tenant}/{user}", response_model=None)
-    async def profile(tenant: str, user: str, ctx: Ctx):
+    @plain_route(app, "GET", "/v1/users/{tenant}/{user}")
+    async def profile(request: Request) -> Response:
+        tenant, user = request.path_params["tenant"], request.path_params["user"]
         key = f"gc:user:{tenant}:{user}"
         try:
             # decode_responses=True: keys and values are str (redis' stubs say bytes | str).
@@ -29,6 +31,6 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                 await ctx.store.hset(key, mapping=dict(found))  # type: ignore[arg-type]
         except REDIS_ERRORS:
             return error_response(503, "profile store unavailable", "store_unavailable")
-        return found
+        return JSONResponse(found)
 
     return app

@@ -10,6 +10,7 @@ The same checks against real stacks are in test_single.py and test_dual.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +20,13 @@ from fastapi.testclient import TestClient
 import targets.context
 from gatecrash.runtimes import new_stack
 from gatecrash.stacks import Stack
+from targets.__main__ import build_instance_app
 from targets.app import ServiceIdentity
 from targets.context import ServiceContext
 from targets.endpoints import ENDPOINTS, Endpoint
 from targets.gateway.app import ROLE_DOMAINS
 from targets.gateway.app import build_app as build_gateway
+from targets.hop import HopClient, HopConnectError, HopResponse, HopTimeout
 from targets.payload import Rejected, json_object
 from targets.router import build_app as build_router
 from targets.services import chat, standin_inference
@@ -46,13 +49,16 @@ def posts(role: str) -> list[Endpoint]:
     return [e for e in ENDPOINTS if e.method == "POST" and e.domain in ROLE_DOMAINS[role]]
 
 
-def refusing_client(limits: Limits) -> httpx.AsyncClient:
+class RefusingClient(HopClient):
     """A fake for every upstream: each connection is refused, as when all are down."""
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused (fake: upstream down)", request=request)
+    async def request(self, method: str, url: str, **_: Any) -> HopResponse:
+        raise HopConnectError(f"{url}: connection refused (fake: upstream down)")
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+
+def refusing_client(limits: Limits) -> HopClient:
+    return RefusingClient(HopTimeout(read_s=limits.hop_timeout_s,
+                                     connect_s=limits.connect_timeout_s))
 
 
 @pytest.fixture
@@ -138,3 +144,27 @@ def test_services_that_parse_bodies_themselves_refuse_them() -> None:
                 r = client.post("/v1/chat/completions", content=raw,
                                 headers={"Content-Type": "application/json"})
                 assert r.status_code == 422, (app.title, raw, r.text)
+
+
+# Backends that take a body model: instance -> (path, a body of the wrong type).
+MODEL_BODIES = {"auth-1": ("/v1/verify", '{"api_key": 5}'),
+                "quota-1": ("/v1/quota/consume", '{"tenant": "demo", "cost": 0}'),
+                "orders-1": ("/v1/orders", '{"article_id": "a001", "quantity": "many"}'),
+                "models-1": ("/v1/models/select", '{"model": 5}')}
+
+
+@pytest.mark.usefixtures("upstreams_down")
+@pytest.mark.parametrize("instance", sorted(MODEL_BODIES))
+def test_backends_refuse_bad_bodies_with_the_api_error_shape(instance: str) -> None:
+    """Plain routes parse bodies themselves: a 422 that names the field, as the
+    gateways answer, never a 500."""
+    stack = stack_of("single")
+    app = build_instance_app(stack.spec, instance)
+    path, wrong = MODEL_BODIES[instance]
+    with TestClient(app) as client:
+        for raw in [*NON_OBJECT_BODIES, "{", wrong]:
+            r = client.post(path, content=raw, headers={"Content-Type": "application/json"})
+            assert r.status_code == 422, (instance, raw, r.text)
+            error = r.json()["error"]
+            assert error["code"] == "invalid_schema" and error["message"], (instance, raw)
+            assert r.headers["x-gatecrash-instance"] == instance

@@ -1,7 +1,7 @@
 """`UpstreamPool` against fake replicas: round robin, passive and active ejection,
 retry on another replica, panic mode and the circuit breaker.
 
-The replicas are an httpx mock transport (`FakeReplicas`): each answers as the
+The replicas are a fake hop client (`FakeReplicas`): each answers as the
 test tells it, and every request it sees is logged, so a test can say which
 replica got a request and which never did. The breaker's clock is a fake too,
 so cool-downs pass without sleeping.
@@ -10,15 +10,16 @@ so cool-downs pass without sleeping.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import httpx
 import pytest
 
 import targets.breaker
 from targets.breaker import BreakerState
 from targets.errors import UpstreamError
+from targets.hop import HopClient, HopConnectError, HopProtocolError, HopResponse, HopTimeout
 from targets.stack import InstanceSpec, Limits
 from targets.topology import Program
 from targets.upstream import UNHEALTHY_CHECKS, UpstreamPool
@@ -43,10 +44,12 @@ class FakeClock:
         return self.now
 
 
-class FakeReplicas:
-    """A mock transport standing in for the replicas of `orders`."""
+class FakeReplicas(HopClient):
+    """A hop client whose requests never leave the process: it stands in for
+    the replicas of `orders`."""
 
     def __init__(self, count: int) -> None:
+        super().__init__(HopTimeout(read_s=1.0, connect_s=1.0))
         self.ids = [f"orders-{i + 1}" for i in range(count)]
         self.answer: dict[str, str | int] = dict.fromkeys(self.ids, 200)
         self.health: dict[str, int | str] = dict.fromkeys(self.ids, 200)
@@ -57,19 +60,21 @@ class FakeReplicas:
                              port=BASE_PORT + i, address=f"127.0.0.1:{BASE_PORT + i}")
                 for i, rid in enumerate(self.ids)]
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        rid = self.ids[(request.url.port or 0) - BASE_PORT]
-        if request.url.path == "/health":
+    async def request(self, method: str, url: str, **_: Any) -> HopResponse:
+        address, _slash, path = url.removeprefix("http://").partition("/")
+        rid = self.ids[int(address.rpartition(":")[2]) - BASE_PORT]
+        if path == "health":
             behaviour = self.health[rid]
         else:
-            self.seen.append((rid, request.method))
+            self.seen.append((rid, method))
             behaviour = self.answer[rid]
         if behaviour == REFUSE:
-            raise httpx.ConnectError("connection refused", request=request)
+            raise HopConnectError(f"{address}: connection refused")
         if behaviour == RESET:
-            raise httpx.ReadError("connection reset by peer", request=request)
+            raise HopProtocolError(f"{address}: connection reset by peer")
         assert isinstance(behaviour, int)
-        return httpx.Response(behaviour, json={"replica": rid})
+        return HopResponse.complete(behaviour, {"content-type": "application/json"},
+                                    json.dumps({"replica": rid}).encode())
 
     def reached(self, rid: str) -> int:
         return sum(1 for seen, _ in self.seen if seen == rid)
@@ -84,8 +89,7 @@ def run_pool(count: int, scenario: Scenario) -> None:
     fake = FakeReplicas(count)
 
     async def main() -> None:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
-            await scenario(UpstreamPool("orders", fake.specs(), client, LIMITS), fake)
+        await scenario(UpstreamPool("orders", fake.specs(), fake, LIMITS), fake)
 
     asyncio.run(main())
 
@@ -139,7 +143,7 @@ def test_refused_connection_retries_even_a_non_idempotent_request() -> None:
 def test_non_idempotent_request_that_may_have_arrived_is_not_retried() -> None:
     async def scenario(pool: UpstreamPool, fake: FakeReplicas) -> None:
         fake.answer["orders-1"] = RESET
-        with pytest.raises(UpstreamError, match="orders-1: ReadError"):
+        with pytest.raises(UpstreamError, match="orders-1: HopProtocolError"):
             await pool.request("POST", "/v1/orders", idempotent=False, json={})
         assert fake.seen == [("orders-1", "POST")]  # orders-2 never got it
         assert pool.replicas[0].healthy is False
