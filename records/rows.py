@@ -21,6 +21,7 @@ __all__ = [
     "FALLBACK_ROUTES",
     "ROUTES",
     "ROW_SCHEMA",
+    "UNKNOWN_ROUTE",
     "STREAM_METRIC_COLUMNS",
     "rows_table",
     "write_rows_part",
@@ -31,7 +32,10 @@ ERROR_KINDS = (
 )
 
 # The values of `route` (the X-Gatecrash-Route header); the fallbacks are *degraded*.
-ROUTES = ("primary", "retry", "cache-hit", "fallback-cache", "fallback-degraded")
+# `unknown`: a real gateway product could not say how it served the request
+# (docs/gateways.md); reports count these rows, never guess their route.
+ROUTES = ("primary", "retry", "cache-hit", "fallback-cache", "fallback-degraded", "unknown")
+UNKNOWN_ROUTE = "unknown"
 FALLBACK_ROUTES = ("fallback-cache", "fallback-degraded")
 
 STREAM_METRIC_COLUMNS = ("ttft_ms", "tpot_ms", "itl_mean_ms", "itl_max_ms", "e2e_ms")

@@ -11,14 +11,17 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from targets.store import REDIS_ERRORS
 
-__all__ = ["CachedAnswer", "answer_from_sse", "cache_key", "lookup", "render", "store"]
+__all__ = ["CachedAnswer", "answer_from_sse", "cache_key", "lookup", "relay_and_store", "render",
+           "store"]
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +123,23 @@ def render(answer: CachedAnswer, *, stream: bool, include_usage: bool,
             "choices": [], "usage": usage}) + "\n\n")
     events.append("data: [DONE]\n\n")
     return StreamingResponse(iter(events), headers=headers, media_type="text/event-stream")
+
+
+async def relay_and_store(upstream: httpx.Response, redis: aioredis.Redis | None,
+                          key: str | None, ttl_s: int) -> AsyncIterator[bytes]:
+    """Pass chunks on as they come (never buffer the answer before sending),
+    keeping a copy to store in the cache once the stream ended well."""
+    copy = bytearray() if key is not None and redis is not None else None
+    try:
+        async for chunk in upstream.aiter_raw():
+            if copy is not None:
+                copy += chunk
+                if len(copy) > MAX_CACHED_BYTES:
+                    copy = None
+            yield chunk
+    finally:
+        await upstream.aclose()
+    if copy is not None and key is not None and redis is not None:
+        answer = answer_from_sse(bytes(copy))
+        if answer is not None:
+            await store(redis, key, answer, ttl_s)

@@ -15,13 +15,10 @@ from targets.app import create_app
 from targets.context import ServiceContext, context_lifespan
 from targets.endpoints import ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
-from targets.fallback import degraded_response, identity_fallback
-from targets.gateway.validation import validate_payload
+from targets.fallback import fallback_answer
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
-from targets.keys import bearer_key, verify_key
-from targets.payload import Rejected
 from targets.problems import error_response
-from targets.topology import Program, topology_for
+from targets.topology import Program
 
 __all__ = ["build_app", "gateways_by_domain"]
 
@@ -35,7 +32,7 @@ MAX_BODY_BYTES = 1024 * 1024  # the gateways enforce the real limit
 
 def gateways_by_domain(ctx: ServiceContext) -> dict[Domain, str]:
     """Which of the router's callees (`ServiceDef.calls`) serves each domain, by role."""
-    topology = topology_for(ctx.stack.arch)
+    topology = ctx.stack.topology
     out: dict[Domain, str] = {}
     for name in topology.service(ctx.instance.service).calls:
         callee = topology.service(name)
@@ -88,23 +85,9 @@ class Router:
     async def _fallback(self, request: Request, endpoint: Endpoint, body: bytes,
                         reason: str) -> Response:
         """The down gateway's own fallback, served here (headers name the router)."""
-        headers = {HEADER_GATEWAY: self.id}
-        try:  # refused as the gateway would have refused it
-            payload = validate_payload(endpoint, body, self.ctx.stack.limits)
-        except Rejected as rejected:
-            rejected.response.headers.update(headers)
-            return rejected.response
-        key = bearer_key(request.headers.get("authorization"))
-        principal = verify_key(self.ctx.stack.signing_key, key) if key else None
-        if principal is None:
-            return error_response(401, "missing or invalid API key", "invalid_api_key", headers)
-        if endpoint.domain is Domain.IDENTITY:
-            answer = await identity_fallback(self.ctx.redis, principal, endpoint, headers)
-            if answer is not None:
-                return answer
-            return error_response(503, f"identity unavailable ({reason}) and no cached "
-                                  "answer for this caller yet", "identity_unavailable", headers)
-        return degraded_response(endpoint, headers, payload)
+        return await fallback_answer(self.ctx.redis, self.ctx.stack,
+                                     request.headers.get("authorization"), endpoint, body,
+                                     reason, {HEADER_GATEWAY: self.id})
 
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from targets.app import create_app
-from targets.context import Ctx, ServiceContext, context_lifespan
-from targets.keys import verify_key
+from targets.context import ServiceContext, context_lifespan
+from targets.endpoints import ENDPOINTS
+from targets.fallback import remember_identity
+from targets.gateway.authn import MISSING_KEY
+from targets.headers import HEADER_PRINCIPAL_TENANT, HEADER_PRINCIPAL_USER, HEADER_TENANT
+from targets.keys import Principal, bearer_key, verify_key
 from targets.problems import error_response
 from targets.store import REDIS_ERRORS
 
@@ -17,6 +23,7 @@ __all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 REVOKED_PREFIX = "gc:revoked:"
+LOGIN = next(e for e in ENDPOINTS if e.name == "identity.login")
 
 
 class VerifyRequest(BaseModel):
@@ -27,15 +34,17 @@ class VerifyRequest(BaseModel):
 def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
-    @app.post("/v1/verify", response_model=None)
-    async def verify(body: VerifyRequest, ctx: Ctx):
-        principal = verify_key(ctx.stack.signing_key, body.api_key)
+    async def check(api_key: str | None, tenant: str | None) -> Principal | JSONResponse:
+        """The key's principal, or the refusal to send back."""
+        if not api_key:
+            return error_response(401, MISSING_KEY, "missing_api_key")
+        principal = verify_key(ctx.stack.signing_key, api_key)
         if principal is None:
             return error_response(401, "invalid API key", "invalid_api_key")
         if ctx.stack.tenant(principal.tenant) is None:
             return error_response(403, f"tenant {principal.tenant} is not active",
                                   "tenant_inactive")
-        if body.tenant is not None and body.tenant != principal.tenant:
+        if tenant is not None and tenant != principal.tenant:
             return error_response(403, "this API key does not belong to the requested tenant",
                                   "wrong_tenant")
         try:
@@ -47,6 +56,37 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             revoked = 0
         if revoked:
             return error_response(401, "API key revoked", "revoked_api_key")
+        return principal
+
+    def answer(principal: Principal) -> dict[str, str]:
         return {"tenant": principal.tenant, "user": principal.user, "key_id": principal.key_id}
+
+    @app.post("/v1/verify", response_model=None)
+    async def verify(body: VerifyRequest):
+        checked = await check(body.api_key, body.tenant)
+        return checked if isinstance(checked, JSONResponse) else answer(checked)
+
+    # For gateway products (docs/gateways.md): NGINX's `auth_request` asks this with
+    # the client's headers and reads the principal from the answer's headers.
+    @app.get("/v1/authorize", response_model=None)
+    async def authorize(request: Request):
+        checked = await check(bearer_key(request.headers.get("authorization")),
+                              request.headers.get(HEADER_TENANT))
+        if isinstance(checked, JSONResponse):
+            return checked
+        return JSONResponse(answer(checked), headers={
+            HEADER_PRINCIPAL_TENANT: checked.tenant, HEADER_PRINCIPAL_USER: checked.user})
+
+    # The public login path, which a product proxies here unchanged; the last good
+    # answer is kept for the identity fallback (a product cannot write Redis).
+    @app.post("/v1/identity/login", response_model=None)
+    async def login(request: Request):
+        checked = await check(bearer_key(request.headers.get("authorization")),
+                              request.headers.get(HEADER_TENANT))
+        if isinstance(checked, JSONResponse):
+            return checked
+        body = json.dumps(answer(checked)).encode()
+        await remember_identity(ctx.store, checked, LOGIN, body, ctx.stack.limits.cache_ttl_s)
+        return Response(body, media_type="application/json")
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from fastapi import FastAPI
@@ -9,10 +10,15 @@ from pydantic import BaseModel, Field
 
 from targets.app import create_app
 from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.endpoints import ENDPOINTS
+from targets.fallback import remember_identity
 from targets.problems import error_response
+from targets.services.principal import Caller
 from targets.store import REDIS_ERRORS
 
 __all__ = ["WINDOW_S", "build_app"]
+
+QUOTA = next(e for e in ENDPOINTS if e.name == "identity.quota")
 
 WINDOW_S = 60
 
@@ -55,6 +61,16 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             return error_response(429, f"quota of {limit} requests per minute exceeded",
                                   "quota_exceeded", headers={"Retry-After": str(reset_s)})
         return state
+
+    # The public path, which a gateway product proxies here unchanged with the caller
+    # it authenticated; the answer is kept for the identity fallback (docs/gateways.md).
+    @app.get("/v1/identity/quota", response_model=None)
+    async def public_status(caller: Caller, ctx: Ctx):
+        found = await status(caller.tenant, ctx)
+        if isinstance(found, dict):
+            await remember_identity(ctx.store, caller, QUOTA, json.dumps(found).encode(),
+                                    ctx.stack.limits.cache_ttl_s)
+        return found
 
     @app.get("/v1/quota/{tenant}", response_model=None)
     async def status(tenant: str, ctx: Ctx):

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from fastapi import FastAPI
+from fastapi.responses import Response
 
 from targets.app import create_app
 from targets.context import Ctx, ServiceContext, context_lifespan
+from targets.endpoints import ENDPOINTS
+from targets.fallback import remember_identity
 from targets.problems import error_response
+from targets.services.principal import Caller
 from targets.store import REDIS_ERRORS
 
 __all__ = ["build_app"]
+
+PROFILE = next(e for e in ENDPOINTS if e.name == "identity.profile")
 
 
 def build_app(ctx: ServiceContext) -> FastAPI:
@@ -19,16 +26,31 @@ def build_app(ctx: ServiceContext) -> FastAPI:
 
     @app.get("/v1/users/{tenant}/{user}", response_model=None)
     async def profile(tenant: str, user: str, ctx: Ctx):
-        key = f"gc:user:{tenant}:{user}"
-        try:
-            # decode_responses=True: keys and values are str (redis' stubs say bytes | str).
-            found = {str(k): str(v) for k, v in (await ctx.store.hgetall(key)).items()}
-            if not found:
-                found = {"tenant": tenant, "user": user, "display_name": user.title(),
-                         "plan": "standard", "created": str(int(time.time()))}
-                await ctx.store.hset(key, mapping=dict(found))  # type: ignore[arg-type]
-        except REDIS_ERRORS:
-            return error_response(503, "profile store unavailable", "store_unavailable")
+        return await read_profile(ctx, tenant, user)
+
+    # The public path, which a gateway product proxies here unchanged with the caller
+    # it authenticated; the answer is kept for the identity fallback (docs/gateways.md).
+    @app.get("/v1/identity/profile", response_model=None)
+    async def public_profile(caller: Caller, ctx: Ctx):
+        found = await read_profile(ctx, caller.tenant, caller.user)
+        if isinstance(found, dict):
+            await remember_identity(ctx.store, caller, PROFILE, json.dumps(found).encode(),
+                                    ctx.stack.limits.cache_ttl_s)
         return found
 
     return app
+
+
+async def read_profile(ctx: ServiceContext, tenant: str,
+                       user: str) -> dict[str, str] | Response:
+    key = f"gc:user:{tenant}:{user}"
+    try:
+        # decode_responses=True: keys and values are str (redis' stubs say bytes | str).
+        found = {str(k): str(v) for k, v in (await ctx.store.hgetall(key)).items()}
+        if not found:
+            found = {"tenant": tenant, "user": user, "display_name": user.title(),
+                     "plan": "standard", "created": str(int(time.time()))}
+            await ctx.store.hset(key, mapping=dict(found))  # type: ignore[arg-type]
+    except REDIS_ERRORS:
+        return error_response(503, "profile store unavailable", "store_unavailable")
+    return found
