@@ -35,6 +35,7 @@ from records import RunFolder, write_junit
 from records.errors import RecordError
 from targets.errors import TargetsError
 from targets.stack import RuntimeKind
+from targets.topology import GatewayKind, LlmRouterKind
 
 __all__ = ["PACKAGE_ERRORS", "main"]
 
@@ -42,6 +43,8 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 RUNTIMES = [k.value for k in RuntimeKind]
+GATEWAYS = [k.value for k in GatewayKind]
+LLM_ROUTERS = [k.value for k in LlmRouterKind]
 # The claims suite of a checkout; `--suite` points elsewhere.
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "experiments"
 BEYOND_SEEDS = {"C9"}
@@ -80,7 +83,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     _install_stop_handlers()
     stack = new_stack(args.name, args.arch, runtime=RuntimeKind(args.runtime),
                       base_port=args.base_port, replicas=args.replicas,
-                      inference_backend=args.inference_backend)
+                      inference_backend=args.inference_backend,
+                      gateway=GatewayKind(args.gateway or GatewayKind.BUILTIN),
+                      llm_router=LlmRouterKind(args.llm_router or LlmRouterKind.BUILTIN))
     stack.save()
     runtime = runtime_for(stack, attached=not args.detach)
 
@@ -304,6 +309,29 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if stop.is_set() else code
 
 
+def _gateway_list(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    wrong = [c for c in chosen if c not in GATEWAYS]
+    if wrong or not chosen:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(GATEWAYS)} "
+                                         "(several: comma-separated)")
+    return chosen
+
+
+def _product_options(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """--gateway and --llm-router (docs/gateways.md); unset: what the experiment says."""
+    if several:
+        parser.add_argument("--gateway", type=_gateway_list, default=None,
+                            help="gateway/router implementation(s): builtin, nginx, haproxy; "
+                            "several (comma-separated) run the suite once each, side by side")
+    else:
+        parser.add_argument("--gateway", choices=GATEWAYS, default=None,
+                            help="what runs in the gateway and router roles (default: builtin)")
+    parser.add_argument("--llm-router", choices=LLM_ROUTERS, default=None,
+                        help="what routes chat generation: builtin (chat's own pool) or "
+                        "litellm (a LiteLLM proxy)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash",
@@ -324,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for health (default: 120 local, 240 docker)")
     up.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _product_options(up)
     up.set_defaults(func=cmd_up)
 
     status = sub.add_parser("status", help="show a stack and its instances")
@@ -358,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
     run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _product_options(run)
     run.set_defaults(func=cmd_run)
 
     gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
@@ -367,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _product_options(gate)
     gate.set_defaults(func=cmd_gate)
 
     evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
@@ -377,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     evidence.add_argument("--out", type=Path, default=Path("runs"))
     evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _product_options(evidence, several=True)
     evidence.set_defaults(func=cmd_evidence)
     return parser
 

@@ -24,8 +24,9 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from chaos.client import ProxyConfig
+from gatecrash.gateways import products_of
 from targets.stack import InstanceSpec
-from targets.topology import Program, Topology
+from targets.topology import GatewayKind, LlmRouterKind, Program, Topology
 
 __all__ = [
     "CONTAINER_PROXY_PORT_BASE",
@@ -161,6 +162,10 @@ class PlanOptions:
     redis_url: str | None = None
     # A Toxiproxy of the user's instead of the stack's own proxy server.
     toxiproxy_url: str | None = None
+    # Real products in the gateway/router roles and on the LLM path (docs/gateways.md);
+    # the topology given to `plan_stack` already has them (`Topology.with_products`).
+    gateway: GatewayKind = GatewayKind.BUILTIN
+    llm_router: LlmRouterKind = LlmRouterKind.BUILTIN
 
 
 class StackPlan(BaseModel):
@@ -178,6 +183,9 @@ class StackPlan(BaseModel):
     toxiproxy: Endpoint | None
     # Environment of each instance's program, by instance id.
     env: dict[str, dict[str, str]]
+    # The product that runs an instance (nginx, haproxy, litellm), by instance id;
+    # every other instance runs Gatecrash's own program.
+    products: dict[str, str] = {}
 
     def instance(self, instance_id: str) -> InstanceSpec:
         return next(i for i in self.instances if i.id == instance_id)
@@ -215,6 +223,8 @@ def plan_stack(topology: Topology, network: Network,
         toxiproxy_url = options.toxiproxy_url
         if toxiproxy_url is None:
             toxiproxy, toxiproxy_url = network.toxiproxy(), network.toxiproxy_url()
+    products = products_of(options.gateway, options.llm_router,
+                           [(i.id, i.program) for i in instances])
     return StackPlan(instances=instances, proxies=proxies, redis_url=redis_url, entry=entry,
                      entry_url=network.entry_url(reach[entry]), toxiproxy_url=toxiproxy_url,
-                     toxiproxy=toxiproxy, env=env)
+                     toxiproxy=toxiproxy, env=env, products=products)

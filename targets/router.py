@@ -18,7 +18,7 @@ from targets.errors import UpstreamError
 from targets.fallback import fallback_answer
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
 from targets.problems import error_response
-from targets.topology import Program
+from targets.topology import Program, Topology
 
 __all__ = ["build_app", "gateways_by_domain"]
 
@@ -30,11 +30,10 @@ DROP_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "conne
 MAX_BODY_BYTES = 1024 * 1024  # the gateways enforce the real limit
 
 
-def gateways_by_domain(ctx: ServiceContext) -> dict[Domain, str]:
+def gateways_by_domain(topology: Topology, router: str) -> dict[Domain, str]:
     """Which of the router's callees (`ServiceDef.calls`) serves each domain, by role."""
-    topology = ctx.stack.topology
     out: dict[Domain, str] = {}
-    for name in topology.service(ctx.instance.service).calls:
+    for name in topology.service(router).calls:
         callee = topology.service(name)
         if callee.program is Program.GATEWAY:
             for domain in ROLE_DOMAINS[callee.role or "single"]:
@@ -46,7 +45,7 @@ class Router:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.id = ctx.instance.id
-        self.gateways = gateways_by_domain(ctx)
+        self.gateways = gateways_by_domain(ctx.stack.topology, ctx.instance.service)
 
     async def handle(self, request: Request) -> Response:
         endpoint, known = match(request.method, request.url.path)

@@ -13,8 +13,8 @@ from targets.app import create_app
 from targets.context import ServiceContext, context_lifespan
 from targets.endpoints import ENDPOINTS
 from targets.fallback import remember_identity
-from targets.gateway.authn import MISSING_KEY
-from targets.headers import HEADER_PRINCIPAL_TENANT, HEADER_PRINCIPAL_USER, HEADER_TENANT
+from targets.gateway.authn import MISSING_KEY, authorized
+from targets.headers import HEADER_TENANT
 from targets.keys import Principal, bearer_key, verify_key
 from targets.problems import error_response
 from targets.store import REDIS_ERRORS
@@ -74,8 +74,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
                               request.headers.get(HEADER_TENANT))
         if isinstance(checked, JSONResponse):
             return checked
-        return JSONResponse(answer(checked), headers={
-            HEADER_PRINCIPAL_TENANT: checked.tenant, HEADER_PRINCIPAL_USER: checked.user})
+        return await authorized(ctx.redis, ctx.stack, checked)
 
     # The public login path, which a product proxies here unchanged; the last good
     # answer is kept for the identity fallback (a product cannot write Redis).

@@ -20,6 +20,7 @@ from targets.app import create_app
 from targets.context import ServiceContext, context_lifespan
 from targets.endpoints import ENDPOINTS, match
 from targets.fallback import degraded_response, fallback_answer
+from targets.gateway.authn import authenticate_locally, authorized
 from targets.payload import Rejected, json_object
 from targets.problems import error_response
 
@@ -41,6 +42,17 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         except Rejected as rejected:
             return rejected.response
         return degraded_response(_CHAT, {}, payload)
+
+    # The business gateway's signed-key check, for a product that cannot verify a
+    # signature (NGINX: `auth_request` here); the quota is counted as the auth
+    # service counts it. Never asks the identity side (DESIGN.md §1).
+    @app.get("/v1/authorize", response_model=None)
+    async def authorize(request: Request) -> Response:
+        outcome = authenticate_locally(request, ctx)
+        if outcome.principal is None:
+            assert outcome.answer is not None
+            return outcome.answer
+        return await authorized(ctx.redis, ctx.stack, outcome.principal)
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def entry(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
@@ -16,7 +17,7 @@ from targets.problems import error_response
 from targets.services.principal import Caller
 from targets.store import REDIS_ERRORS
 
-__all__ = ["WINDOW_S", "build_app"]
+__all__ = ["WINDOW_S", "build_app", "take"]
 
 QUOTA = next(e for e in ENDPOINTS if e.name == "identity.quota")
 
@@ -34,6 +35,23 @@ def _window() -> tuple[int, int]:
     return start, start + WINDOW_S - now
 
 
+async def take(store: aioredis.Redis, tenant: str, limit: int, cost: int = 1) -> dict[str, int]:
+    """Count `cost` requests of `tenant` in this minute's window; the window's state
+    (`used` > `limit`: over quota). Redis errors are the caller's to handle.
+
+    The quota service calls it, and so does whoever checks keys for a gateway
+    product (docs/gateways.md), so that every gateway counts in one window.
+    """
+    start, reset_s = _window()
+    key = f"gc:quota:{tenant}:{start}"
+    pipe = store.pipeline()
+    pipe.incrby(key, cost)
+    pipe.expire(key, WINDOW_S * 2)
+    used, _ = await pipe.execute()
+    return {"limit": limit, "used": int(used), "remaining": max(0, limit - int(used)),
+            "reset_s": reset_s}
+
+
 def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
@@ -46,20 +64,13 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         limit = limit_of(body.tenant)
         if limit is None:
             return error_response(403, f"unknown tenant {body.tenant}", "tenant_inactive")
-        start, reset_s = _window()
-        key = f"gc:quota:{body.tenant}:{start}"
         try:
-            pipe = ctx.store.pipeline()
-            pipe.incrby(key, body.cost)
-            pipe.expire(key, WINDOW_S * 2)
-            used, _ = await pipe.execute()
+            state = await take(ctx.store, body.tenant, limit, body.cost)
         except REDIS_ERRORS:
             return error_response(503, "quota store unavailable", "store_unavailable")
-        state = {"limit": limit, "used": int(used), "remaining": max(0, limit - int(used)),
-                 "reset_s": reset_s}
-        if int(used) > limit:
+        if state["used"] > limit:
             return error_response(429, f"quota of {limit} requests per minute exceeded",
-                                  "quota_exceeded", headers={"Retry-After": str(reset_s)})
+                                  "quota_exceeded", headers={"Retry-After": str(state["reset_s"])})
         return state
 
     # The public path, which a gateway product proxies here unchanged with the caller
