@@ -21,8 +21,8 @@ __all__ = [
     "FALLBACK_ROUTES",
     "ROUTES",
     "ROW_SCHEMA",
-    "UNKNOWN_ROUTE",
     "STREAM_METRIC_COLUMNS",
+    "UNKNOWN_ROUTE",
     "rows_table",
     "write_rows_part",
 ]
