@@ -208,7 +208,7 @@ def _archs(option: str | None, experiment: Experiment) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    experiment = load_experiment(args.file)
+    experiment = load_experiment(args.file).with_products(args.gateway, args.llm_router)
     stop = _stop_event()
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
@@ -275,7 +275,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
+    experiments = [load_experiment(f).with_products(args.gateway, args.llm_router)
+                   for f in _experiment_files(args.paths)]
     stop = _stop_event()
     result = run_suite(experiments, args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
@@ -295,6 +296,9 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
     else:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
+    # Several implementations: the same suite once each, side by side in one report.
+    experiments = [e.with_products(gateway, args.llm_router)
+                   for gateway in (args.gateway or [None]) for e in experiments]
     stop = _stop_event()
     started = time.monotonic()
     result = run_suite(experiments, args.out, runtime=RuntimeKind(args.runtime), stop=stop,

@@ -103,6 +103,8 @@ class _Run:
             run_id=run_dir.name, experiment=experiment.name, claim=experiment.claim,
             claim_id=experiment.claim_id, arch=arch, seed=experiment.seed,
             load_mode=experiment.load.mode, started=time.time(),
+            gateway=experiment.deploy.gateway.value,
+            llm_router=experiment.deploy.llm_router.value,
             hypotheses=[h.expr for h in experiment.hypotheses],
             spec=experiment.model_dump(mode="json"))
         self.record = RunWriter.create(run_dir, self.meta)
@@ -255,7 +257,9 @@ class _Run:
 
 def deploy_options(experiment: Experiment) -> dict[str, Any]:
     options: dict[str, Any] = {"inference_backend": experiment.deploy.inference,
-                               "proxies": experiment.deploy.proxies}
+                               "proxies": experiment.deploy.proxies,
+                               "gateway": experiment.deploy.gateway,
+                               "llm_router": experiment.deploy.llm_router}
     if experiment.deploy.replicas:
         options["replicas"] = experiment.deploy.replicas
     return options

@@ -9,13 +9,15 @@ them is missing the route is `unknown`: never a guess.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from targets.headers import Route
 
 __all__ = ["HEADER_ATTEMPTED_FALLBACKS", "HEADER_ATTEMPTED_RETRIES", "HEADER_MODEL_ID",
-           "LlmRoute", "llm_route"]
+           "LlmRoute", "llm_route", "master_key"]
 
 HEADER_MODEL_ID = "x-litellm-model-id"
 HEADER_ATTEMPTED_RETRIES = "x-litellm-attempted-retries"
@@ -47,3 +49,10 @@ def llm_route(headers: Mapping[str, str]) -> LlmRoute:
     if fallbacks > 0:
         return LlmRoute(Route.FALLBACK_DEGRADED, model_id)
     return LlmRoute(Route.RETRY if retries > 0 else Route.PRIMARY, model_id)
+
+
+def master_key(signing_key: str) -> str:
+    """The LiteLLM proxy's master key, derived from the stack's secret: the proxy
+    refuses to start without one, and only the chat service may call it."""
+    digest = hmac.new(signing_key.encode(), b"litellm-master-key", hashlib.sha256).hexdigest()
+    return f"sk-{digest[:48]}"

@@ -20,7 +20,7 @@ from targets.app import create_app
 from targets.context import Ctx, ServiceContext, context_lifespan
 from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route, combine_route
-from targets.llmrouter import llm_route
+from targets.llmrouter import llm_route, master_key
 from targets.payload import Rejected, json_object
 from targets.problems import error_response
 from targets.topology import GatewayKind, LlmRouterKind, Program
@@ -65,6 +65,8 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     caches = ctx.stack.gateway is not GatewayKind.BUILTIN
     litellm = ctx.stack.llm_router is LlmRouterKind.LITELLM
     generation = Program.LLM_ROUTER if litellm else Program.INFERENCE
+    router_auth = {"Authorization": f"Bearer {master_key(ctx.stack.signing_key)}"} \
+        if litellm else None
 
     @app.post("/v1/chat/completions", response_model=None)
     async def completions(request: Request, ctx: Ctx):
@@ -96,6 +98,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             # Generation has no side effect: safe to retry before the first byte.
             attempt = await ctx.callee(generation).request(
                 "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
+                headers=router_auth,
                 timeout=httpx.Timeout(limits.stream_first_byte_timeout_s,
                                       connect=limits.connect_timeout_s))
         except UpstreamError as exc:
