@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 import httpx
+import psutil
 import pytest
 
 from gatecrash import gateways
@@ -153,6 +154,11 @@ def test_litellm_routes_chat_and_falls_back_to_the_degraded_model() -> None:
         assert answer.headers["x-gatecrash-inference"].startswith("inference-")
         streamed = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
         assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+        # Offline: every connection LiteLLM holds is on the loopback (to its hop proxies).
+        router = psutil.Process(runtime.pids()["llm-router-1"])
+        peers = {c.raddr.ip for p in [router, *router.children(recursive=True)]
+                 for c in p.net_connections(kind="inet") if c.raddr}
+        assert peers and peers <= {"127.0.0.1"}, peers
         for iid in ("inference-1", "inference-2"):
             runtime.kill(iid)
         degraded = client.post("/v1/chat/completions", json=CHAT)
