@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import json
 
-from gatecrash.gateways.site import Route, Site
+from gatecrash.gateways.site import Route, Site, error_body, ms
 
 __all__ = ["render"]
 
@@ -42,18 +42,12 @@ ONCE = "-once"
 KEPT_ROUTES = ("cache-hit", "fallback-cache", "fallback-degraded", "unknown")
 
 
-def _ms(seconds: float) -> str:
-    return f"{round(seconds * 1000)}ms"
-
-
 def _string(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _refusal(status: int, message: str, code: str, condition: str) -> str:
-    kind = "invalid_request_error" if status < 500 else "service_unavailable"
-    body = json.dumps({"error": {"message": message, "type": kind, "code": code,
-                                 "param": None}})
+    body = error_body(status, message, code)
     return (f"http-request return status {status} content-type application/json "
             f"string {_string(body)} {condition}")
 
@@ -145,7 +139,7 @@ def _backend(site: Site, name: str, group: str, *, streams: bool) -> list[str]:
     out = [
         f"backend {_backend_name(name)}",
         "    balance roundrobin",
-        f"    timeout server {_ms(read_s)}",
+        f"    timeout server {ms(read_s)}",
     ]
     if name.endswith(ONCE):
         # HAProxy's L7 retries resend any method: a POST that is not safe to send
@@ -154,7 +148,7 @@ def _backend(site: Site, name: str, group: str, *, streams: bool) -> list[str]:
     out += [
         "    option httpchk GET /health",
         "    http-check expect status 200",
-        f"    default-server inter {_ms(limits.health_interval_s)} fall {FALL} rise {RISE} "
+        f"    default-server inter {ms(limits.health_interval_s)} fall {FALL} rise {RISE} "
         f"observe {_observed(site)} error-limit 1 on-error mark-down",
     ]
     out += [f"    server {s.id} {s.address} check" for s in site.groups[group]]
@@ -240,11 +234,11 @@ def render(site: Site, work_dir: str) -> str:
         # Without it, stream events reach the client ~200 ms late.
         "    option http-no-delay",
         "    option http-buffer-request",
-        f"    timeout connect {_ms(limits.connect_timeout_s)}",
+        f"    timeout connect {ms(limits.connect_timeout_s)}",
         f"    timeout client {CLIENT_TIMEOUT_S}s",
-        f"    timeout server {_ms(limits.hop_timeout_s)}",
+        f"    timeout server {ms(limits.hop_timeout_s)}",
         "    timeout http-request 10s",
-        f"    timeout queue {_ms(limits.hop_timeout_s)}",
+        f"    timeout queue {ms(limits.hop_timeout_s)}",
         f"    retries {RETRIES}",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response response-timeout 502 503 504",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 
-from gatecrash.gateways.site import Route, Site
+from gatecrash.gateways.site import Route, Site, error_body, ms
 
 __all__ = ["render"]
 
@@ -35,14 +35,8 @@ HOP_HEADERS = ("X-Gatecrash-Route", "X-Gatecrash-Instance", "X-Gatecrash-Gateway
 KEPT_ROUTES = "cache-hit|fallback-cache|fallback-degraded|unknown"
 
 
-def _ms(seconds: float) -> str:
-    return f"{round(seconds * 1000)}ms"
-
-
 def _json(status: int, message: str, code: str) -> str:
-    kind = "invalid_request_error" if status < 500 else "service_unavailable"
-    body = {"error": {"message": message, "type": kind, "code": code, "param": None}}
-    return _quote(json.dumps(body))
+    return _quote(error_body(status, message, code))
 
 
 def _quote(text: str) -> str:
@@ -128,8 +122,8 @@ def _location(site: Site, route: Route) -> list[str]:
                  "auth_request_set $gc_quota $upstream_http_x_gatecrash_quota;",
                  "error_page 403 = @denied;"]
     body += _headers(site, auth=auth)
-    body += [f"proxy_read_timeout {_ms(read_s)};",
-             f"proxy_send_timeout {_ms(limits.hop_timeout_s)};",
+    body += [f"proxy_read_timeout {ms(read_s)};",
+             f"proxy_send_timeout {ms(limits.hop_timeout_s)};",
              f"proxy_next_upstream error timeout http_502 http_503 http_504 {safe};".replace(
                  " ;", ";"),
              f"proxy_pass http://{_group(route.group)};"]
@@ -157,7 +151,7 @@ def _fallbacks(site: Site) -> list[str]:
                     # A fallback answer has no side effect: safe to try the other replica.
                     "    proxy_next_upstream error timeout http_502 http_503 http_504 "
                     "non_idempotent;",
-                    f"    proxy_read_timeout {_ms(site.limits.hop_timeout_s)};",
+                    f"    proxy_read_timeout {ms(site.limits.hop_timeout_s)};",
                     f"    proxy_pass http://{_group(site.fallback_group)};"]
             if site.is_router:
                 out += [f"    add_header X-Gatecrash-Gateway {site.instance} always;",
@@ -184,7 +178,7 @@ def _auth(site: Site) -> list[str]:
         '    proxy_set_header Connection "";',
         "    proxy_set_header Host $host;",
         "    proxy_next_upstream error timeout http_502 http_503 http_504;",
-        f"    proxy_read_timeout {_ms(site.limits.hop_timeout_s)};",
+        f"    proxy_read_timeout {ms(site.limits.hop_timeout_s)};",
         f"    proxy_pass http://{_group(site.auth_group)}/v1/authorize;",
         "}",
         # auth_request passes only 401 and 403 on: a 403 marked by the checker
@@ -227,7 +221,7 @@ def render(site: Site, work_dir: str) -> str:
         f"client_body_buffer_size {limits.max_body_bytes};",
         "proxy_http_version 1.1;",
         "proxy_buffering off;",
-        f"proxy_connect_timeout {_ms(limits.connect_timeout_s)};",
+        f"proxy_connect_timeout {ms(limits.connect_timeout_s)};",
         f"proxy_next_upstream_tries {TRIES};",
         *(f"proxy_hide_header {h};" for h in (() if site.is_router else HOP_HEADERS)),
         *_upstreams(site),

@@ -10,7 +10,7 @@ turn a `Site` into their own syntax and decide nothing of the topology.
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
 
 from targets.endpoints import ENDPOINTS, ROLE_DOMAINS, Domain, Endpoint
@@ -18,7 +18,7 @@ from targets.router import gateways_by_domain
 from targets.stack import InstanceSpec, Limits, StackSpec, TenantSpec
 from targets.topology import FALLBACK_SERVICE, Program
 
-__all__ = ["Route", "Server", "Site", "site_for"]
+__all__ = ["Route", "Server", "Site", "error_body", "ms", "site_for"]
 
 ROUTER_ROLE = "router"
 # The service that checks API keys for a gateway role (NGINX `auth_request`): the
@@ -130,6 +130,13 @@ def site_for(spec: StackSpec, instance: InstanceSpec) -> Site:
         signing_key=spec.signing_key, auth_group=auth_group, fallback_group=fallback_group)
 
 
-def regex_escape(text: str) -> str:
-    """`re.escape` for a PCRE pattern written inside a quoted config string."""
-    return re.escape(text)
+def ms(seconds: float) -> str:
+    """A duration as both products write it."""
+    return f"{round(seconds * 1000)}ms"
+
+
+def error_body(status: int, message: str, code: str) -> str:
+    """The JSON error a product answers itself, in the services' shape (OpenAI's)."""
+    kind = "invalid_request_error" if status < 500 else "service_unavailable"
+    return json.dumps({"error": {"message": message, "type": kind, "code": code,
+                                 "param": None}})

@@ -58,6 +58,11 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             return error_response(401, "API key revoked", "revoked_api_key")
         return principal
 
+    async def check_request(request: Request) -> Principal | JSONResponse:
+        """`check` with the key and tenant of the client's own headers."""
+        return await check(bearer_key(request.headers.get("authorization")),
+                           request.headers.get(HEADER_TENANT))
+
     def answer(principal: Principal) -> dict[str, str]:
         return {"tenant": principal.tenant, "user": principal.user, "key_id": principal.key_id}
 
@@ -70,8 +75,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     # the client's headers and reads the principal from the answer's headers.
     @app.get("/v1/authorize", response_model=None)
     async def authorize(request: Request):
-        checked = await check(bearer_key(request.headers.get("authorization")),
-                              request.headers.get(HEADER_TENANT))
+        checked = await check_request(request)
         if isinstance(checked, JSONResponse):
             return checked
         return await authorized(ctx.redis, ctx.stack, checked)
@@ -80,8 +84,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
     # answer is kept for the identity fallback (a product cannot write Redis).
     @app.post("/v1/identity/login", response_model=None)
     async def login(request: Request):
-        checked = await check(bearer_key(request.headers.get("authorization")),
-                              request.headers.get(HEADER_TENANT))
+        checked = await check_request(request)
         if isinstance(checked, JSONResponse):
             return checked
         body = json.dumps(answer(checked)).encode()
