@@ -32,6 +32,7 @@ from dashboards.timelines import bucket_width
 from dashboards.windows import Windows, rows_span
 from records import FaultEvent, Proof, RunRecord, Verdict
 from records.layout import REPORT_FILE
+from records.rows import UNKNOWN_ROUTE
 
 __all__ = [
     "EVIDENCE_FILE",
@@ -45,6 +46,8 @@ __all__ = [
 
 EVIDENCE_FILE = "evidence.html"
 ARCH_ORDER = ("single", "dual")
+# The implementation every run has unless it names a product (records.meta).
+BUILTIN = "builtin"
 _METRIC_AT_START = re.compile(r"^\s*([a-z][a-z0-9_]*)")
 
 
@@ -314,9 +317,31 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path) -> P
 # --- the claims suite ----------------------------------------------------------------------
 
 
+def implementation(run: RunRecord) -> str:
+    """The evidence report's column of a run: its architecture, and the products that
+    served it when they are not the built-in ones (implementations side by side)."""
+    products = [p for p in (run.meta.gateway, run.meta.llm_router) if p != BUILTIN]
+    return " · ".join([run.arch, *products])
+
+
 def _arches(runs: Iterable[RunRecord]) -> list[str]:
-    present = {run.arch for run in runs if run.arch}
-    return [a for a in ARCH_ORDER if a in present] + sorted(present - set(ARCH_ORDER))
+    present = {implementation(run) for run in runs if run.arch}
+
+    def order(column: str) -> tuple[int, str]:
+        arch = column.split(" · ")[0]
+        return (ARCH_ORDER.index(arch) if arch in ARCH_ORDER else len(ARCH_ORDER), column)
+
+    return sorted(present, key=order)
+
+
+def _unknown_routes(run: RunRecord) -> str:
+    """How many answers the product could not attribute (route `unknown`): counted,
+    never guessed (docs/gateways.md)."""
+    if "route" not in run.rows.columns:
+        return ""
+    unknown = int((run.rows["route"] == UNKNOWN_ROUTE).sum())
+    return f"<br><small>{unknown} of {len(run.rows)} rows: route unknown</small>" \
+        if unknown else ""
 
 
 def _verdict_cell(run: RunRecord | None, href: str | None) -> Html:
@@ -328,7 +353,8 @@ def _verdict_cell(run: RunRecord | None, href: str | None) -> Html:
         for v in run.verdicts
     )
     link = f" <a href='{html.escape(href)}'>report</a>" if href else ""
-    return Html(f"{verdict_badge(run.verdict)}{link}<br><small>{numbers}</small>")
+    return Html(f"{verdict_badge(run.verdict)}{link}<br><small>{numbers}</small>"
+                f"{_unknown_routes(run)}")
 
 
 def render_evidence_report(runs: Sequence[RunRecord], links: Mapping[Path, str]) -> str:
@@ -341,7 +367,7 @@ def render_evidence_report(runs: Sequence[RunRecord], links: Mapping[Path, str])
             unclaimed.append(run)
             continue
         # The newest run of a claim and architecture speaks for it.
-        by_claim.setdefault(claim_id, {})[run.arch] = run
+        by_claim.setdefault(claim_id, {})[implementation(run)] = run
     arches = _arches(runs) or list(ARCH_ORDER)
     rows = []
     for claim in CLAIMS:

@@ -44,6 +44,7 @@ from records import RunFolder, write_junit
 from records.errors import RecordError
 from targets.errors import TargetsError
 from targets.stack import RuntimeKind
+from targets.topology import GatewayKind, LlmRouterKind
 
 __all__ = ["PACKAGE_ERRORS", "main"]
 
@@ -51,6 +52,8 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 RUNTIMES = [k.value for k in RuntimeKind]
+GATEWAYS = [k.value for k in GatewayKind]
+LLM_ROUTERS = [k.value for k in LlmRouterKind]
 # The claims suite of a checkout; `--suite` points elsewhere.
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "experiments"
 BEYOND_SEEDS = {"C9"}
@@ -89,7 +92,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     _install_stop_handlers()
     stack = new_stack(args.name, args.arch, runtime=RuntimeKind(args.runtime),
                       base_port=args.base_port, replicas=args.replicas,
-                      inference_backend=args.inference_backend)
+                      inference_backend=args.inference_backend,
+                      gateway=GatewayKind(args.gateway or GatewayKind.BUILTIN),
+                      llm_router=LlmRouterKind(args.llm_router or LlmRouterKind.BUILTIN))
     stack.save()
     runtime = runtime_for(stack, attached=not args.detach)
 
@@ -251,7 +256,7 @@ def _capacities(args: argparse.Namespace) -> Capacities:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    experiment = load_experiment(args.file)
+    experiment = load_experiment(args.file).with_products(args.gateway, args.llm_router)
     capacities = _capacities(args)
     _warn_undecidable([experiment], args.arch, args.trials)
     stop = _stop_event()
@@ -326,7 +331,8 @@ def _finish_suite(result: SuiteResult, junit: Path | None, name: str) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    experiments = [load_experiment(f) for f in _experiment_files(args.paths)]
+    experiments = [load_experiment(f).with_products(args.gateway, args.llm_router)
+                   for f in _experiment_files(args.paths)]
     capacities = _capacities(args)
     _warn_undecidable(experiments, args.arch, args.trials)
     stop = _stop_event()
@@ -349,6 +355,9 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
     else:
         experiments = [e.scaled(FULL_SCALE) for e in experiments]
+    # Several implementations: the same suite once each, side by side in one report.
+    experiments = [e.with_products(gateway, args.llm_router)
+                   for gateway in (args.gateway or [None]) for e in experiments]
     capacities = _capacities(args)
     _warn_undecidable(experiments, None, args.trials)
     stop = _stop_event()
@@ -391,6 +400,29 @@ def _trials_option(parser: argparse.ArgumentParser) -> None:
                         "(default: the experiment's `trials`, else 1)")
 
 
+def _gateway_list(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    wrong = [c for c in chosen if c not in GATEWAYS]
+    if wrong or not chosen:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(GATEWAYS)} "
+                                         "(several: comma-separated)")
+    return chosen
+
+
+def _product_options(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """--gateway and --llm-router (docs/gateways.md); unset: what the experiment says."""
+    if several:
+        parser.add_argument("--gateway", type=_gateway_list, default=None,
+                            help="gateway/router implementation(s): builtin, nginx, haproxy; "
+                            "several (comma-separated) run the suite once each, side by side")
+    else:
+        parser.add_argument("--gateway", choices=GATEWAYS, default=None,
+                            help="what runs in the gateway and router roles (default: builtin)")
+    parser.add_argument("--llm-router", choices=LLM_ROUTERS, default=None,
+                        help="what routes chat generation: builtin (chat's own pool) or "
+                        "litellm (a LiteLLM proxy)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gatecrash",
@@ -411,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for health (default: 120 local, 240 docker)")
     up.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    _product_options(up)
     up.set_defaults(func=cmd_up)
 
     status = sub.add_parser("status", help="show a stack and its instances")
@@ -447,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local processes (default) or Docker containers")
     _capacity_from(run)
     _trials_option(run)
+    _product_options(run)
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="expected samples per window and what they can decide, "
@@ -470,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local processes (default) or Docker containers")
     _capacity_from(gate)
     _trials_option(gate)
+    _product_options(gate)
     gate.set_defaults(func=cmd_gate)
 
     evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
@@ -482,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local processes (default) or Docker containers")
     _capacity_from(evidence)
     _trials_option(evidence)
+    _product_options(evidence, several=True)
     evidence.set_defaults(func=cmd_evidence)
 
     add_capacity_parser(sub, RUNTIMES).set_defaults(func=cmd_capacity)

@@ -31,7 +31,7 @@ from gatecrash.hypothesis import Comparison, HypothesisError, parse
 from loadtests.spec import LoadSpec, RateStage
 from records.capacity import Slo
 from records.meta import WINDOW_NAMES, RunWindows
-from targets.topology import Arch
+from targets.topology import Arch, GatewayKind, LlmRouterKind
 
 __all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec", "load_experiment"]
 
@@ -51,6 +51,9 @@ class DeploySpec(_Strict):
     inference: str = Field(default="standin",
                            description="tiny, smollm2, standin, path:/dir or upstream:URL")
     proxies: bool = True
+    # Real products in the gateway/router roles and on the LLM path (docs/gateways.md).
+    gateway: GatewayKind = GatewayKind.BUILTIN
+    llm_router: LlmRouterKind = LlmRouterKind.BUILTIN
 
 
 class FaultStep(_Strict):
@@ -321,6 +324,17 @@ class Experiment(_Strict):
         for stage in data["load"].get("stages") or []:
             stage["duration_s"] *= factor
         return Experiment.model_validate(data)
+
+    def with_products(self, gateway: str | None, llm_router: str | None) -> Experiment:
+        """The same experiment run with other products (`--gateway`, `--llm-router`)."""
+        update: dict[str, Any] = {}
+        if gateway is not None:
+            update["gateway"] = GatewayKind(gateway)
+        if llm_router is not None:
+            update["llm_router"] = LlmRouterKind(llm_router)
+        if not update:
+            return self
+        return self.model_copy(update={"deploy": self.deploy.model_copy(update=update)})
 
     def all_windows(self, t0: float) -> list[RunWindows]:
         """Every trial's windows, in unix seconds, for a load that started at `t0`."""

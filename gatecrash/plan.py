@@ -33,8 +33,9 @@ from pydantic import BaseModel
 from chaos.client import ProxyConfig
 from chaos.httpfaults.server import LayerConfig
 from gatecrash.errors import InputError
+from gatecrash.gateways import products_of
 from targets.stack import InstanceSpec
-from targets.topology import Program, Topology
+from targets.topology import GatewayKind, LlmRouterKind, Program, Topology
 
 __all__ = [
     "CONTAINER_LAYER_PORT_BASE",
@@ -216,6 +217,10 @@ class PlanOptions:
     toxiproxy_url: str | None = None
     # Services whose hops pass through an HTTP fault layer (HTTP/stream faults need one).
     http_faults: tuple[str, ...] = ()
+    # Real products in the gateway/router roles and on the LLM path (docs/gateways.md);
+    # the topology given to `plan_stack` already has them (`Topology.with_products`).
+    gateway: GatewayKind = GatewayKind.BUILTIN
+    llm_router: LlmRouterKind = LlmRouterKind.BUILTIN
 
 
 class StackPlan(BaseModel):
@@ -237,6 +242,9 @@ class StackPlan(BaseModel):
     layers: list[LayerConfig] = []
     httpfaults_url: str | None = None
     httpfaults: Endpoint | None = None
+    # The product that runs an instance (nginx, haproxy, litellm), by instance id;
+    # every other instance runs Gatecrash's own program.
+    products: dict[str, str] = {}
 
     def instance(self, instance_id: str) -> InstanceSpec:
         return next(i for i in self.instances if i.id == instance_id)
@@ -285,8 +293,10 @@ def plan_stack(topology: Topology, network: Network,
         if toxiproxy_url is None:
             toxiproxy, toxiproxy_url = network.toxiproxy(), network.toxiproxy_url()
     httpfaults = network.httpfaults() if layers else None
+    products = products_of(options.gateway, options.llm_router,
+                           [(i.id, i.program) for i in instances])
     return StackPlan(instances=instances, proxies=proxies, redis_url=redis_url, entry=entry,
                      entry_url=network.entry_url(reach[entry]), toxiproxy_url=toxiproxy_url,
                      toxiproxy=toxiproxy, env=env, layers=layers,
                      httpfaults_url=network.httpfaults_url() if layers else None,
-                     httpfaults=httpfaults)
+                     httpfaults=httpfaults, products=products)

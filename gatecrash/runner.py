@@ -111,6 +111,8 @@ class _Run:
             run_id=run_dir.name, experiment=experiment.name, claim=experiment.claim,
             claim_id=experiment.claim_id, arch=arch, seed=experiment.seed,
             load_mode=experiment.load.mode, started=time.time(),
+            gateway=experiment.deploy.gateway.value,
+            llm_router=experiment.deploy.llm_router.value,
             hypotheses=[h.expr for h in experiment.hypotheses], trials=experiment.trials,
             spec=experiment.model_dump(mode="json"))
         self.record = RunWriter.create(run_dir, self.meta)
@@ -297,7 +299,9 @@ def deploy_options(experiment: Experiment, arch: str | None = None) -> dict[str,
     """How to deploy for `experiment` (on `arch`: with fault layers where its HTTP faults
     aim, and only there: a layer costs CPU on every request through it)."""
     options: dict[str, Any] = {"inference_backend": experiment.deploy.inference,
-                               "proxies": experiment.deploy.proxies}
+                               "proxies": experiment.deploy.proxies,
+                               "gateway": experiment.deploy.gateway,
+                               "llm_router": experiment.deploy.llm_router}
     if experiment.deploy.replicas:
         options["replicas"] = experiment.deploy.replicas
     if arch is not None:

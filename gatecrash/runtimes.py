@@ -9,12 +9,12 @@ readiness, teardown) is written once here for every backend.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Protocol
 
 from chaos.client import ToxiproxyClient
@@ -26,7 +26,7 @@ from gatecrash.local import LocalBackend
 from gatecrash.plan import Network, PlanOptions
 from gatecrash.stacks import Stack, create_stack
 from targets.stack import Limits, RuntimeKind
-from targets.topology import Program, topology_for
+from targets.topology import GatewayKind, LlmRouterKind, Program, topology_for
 
 __all__ = [
     "BACKENDS",
@@ -61,6 +61,9 @@ class Backend(Protocol):
 
     def options(self, proxies: bool) -> PlanOptions: ...
 
+    def check_products(self, gateway: GatewayKind, llm_router: LlmRouterKind) -> None:
+        """InputError when this runtime cannot run the chosen products (not installed)."""
+
     def runtime(self, stack: Stack, *, attached: bool) -> Runtime:
         """The runtime that deploys a new stack (`attached`: dies with this process)."""
 
@@ -87,17 +90,24 @@ def backend(kind: RuntimeKind) -> Backend:
 def new_stack(name: str, arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
               base_port: int | None = None, replicas: int | None = None,
               inference_backend: str | None = None, limits: Limits | None = None,
-              proxies: bool = True, http_faults: tuple[str, ...] = ()) -> Stack:
+              proxies: bool = True, http_faults: tuple[str, ...] = (),
+              gateway: GatewayKind = GatewayKind.BUILTIN,
+              llm_router: LlmRouterKind = LlmRouterKind.BUILTIN) -> Stack:
     """Plan `arch` for `runtime` into a stack with ports and fresh secrets (not saved yet);
-    `http_faults`: the services whose hops pass through an HTTP fault layer."""
+    `http_faults`: the services whose hops pass through an HTTP fault layer.
+
+    A product (`gateway`, `llm_router`) that is not installed fails here, before
+    anything starts.
+    """
     chosen = backend(runtime)
-    topology = topology_for(arch)
+    chosen.check_products(gateway, llm_router)
+    topology = topology_for(arch).with_products(gateway, llm_router)
     if replicas is not None:
         topology = topology.with_replicas(replicas)
     count = sum(s.replicas for s in topology.services)
+    options = replace(chosen.options(proxies), gateway=gateway, llm_router=llm_router)
     return create_stack(name, topology, chosen.network(count, base_port), runtime=runtime,
-                        options=dataclasses.replace(chosen.options(proxies),
-                                                    http_faults=tuple(http_faults)),
+                        options=replace(options, http_faults=tuple(http_faults)),
                         inference_backend=inference_backend or chosen.default_inference,
                         limits=limits)
 
@@ -153,9 +163,15 @@ def wait_pools_healthy(stack: Stack, runtime: Runtime,
 
     The runtime asks each instance itself: only it knows how to reach them.
     """
-    ids = [i.id for i in stack.spec.instances if i.program in (Program.GATEWAY, Program.ROUTER)]
+    routing = [i.id for i in stack.spec.instances if i.program in (Program.GATEWAY, Program.ROUTER)]
+    # A product (NGINX, HAProxy) has no such report: it is asked whether it serves.
+    ids = [i for i in routing if i not in stack.plan.products]
+    products = [i for i in routing if i in stack.plan.products]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if not all(runtime.serving(iid) for iid in products):
+            time.sleep(POOLS_POLL_S)
+            continue
         try:
             pools = [pool for iid in ids
                      for pool in json.loads(runtime.http_get(iid, "/upstreams").body).values()]
@@ -172,11 +188,15 @@ def deployed_stack(arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
                    name: str | None = None, timeout_s: float | None = None,
                    replicas: int | None = None, inference_backend: str | None = None,
                    limits: Limits | None = None, proxies: bool = True,
-                   http_faults: tuple[str, ...] = ()) -> Iterator[tuple[Stack, Runtime]]:
+                   http_faults: tuple[str, ...] = (),
+                   gateway: GatewayKind = GatewayKind.BUILTIN,
+                   llm_router: LlmRouterKind = LlmRouterKind.BUILTIN,
+                   ) -> Iterator[tuple[Stack, Runtime]]:
     """Deploy a stack for the length of a `with` block; always removed after."""
     stack = new_stack(name or f"{arch}-{secrets.token_hex(3)}", arch, runtime=runtime,
                       replicas=replicas, inference_backend=inference_backend, limits=limits,
-                      proxies=proxies, http_faults=http_faults)
+                      proxies=proxies, http_faults=http_faults, gateway=gateway,
+                      llm_router=llm_router)
     stack.save()
     try:
         deployed = runtime_for(stack, attached=True)

@@ -14,7 +14,7 @@ from gatecrash.errors import InputError, StackError
 from gatecrash.plan import Network, PlanOptions, StackPlan, plan_stack
 from targets.keys import issue_key, new_signing_key
 from targets.stack import Limits, RuntimeKind, StackSpec, TenantSpec
-from targets.topology import Topology
+from targets.topology import GatewayKind, LlmRouterKind, Topology
 
 __all__ = [
     "DEMO_TENANT",
@@ -97,6 +97,8 @@ def create_stack(name: str, topology: Topology, network: Network, *, runtime: Ru
         tenants=[TenantSpec(name=DEMO_TENANT, quota_per_minute=DEMO_QUOTA),
                  TenantSpec(name=LIMITED_TENANT, quota_per_minute=LIMITED_QUOTA)],
         limits=limits or Limits(), entry_url=plan.entry_url, toxiproxy_url=plan.toxiproxy_url,
+        gateway=options.gateway if options else GatewayKind.BUILTIN,
+        llm_router=options.llm_router if options else LlmRouterKind.BUILTIN,
     )
     if inference_backend:
         spec.inference.backend = inference_backend

@@ -66,6 +66,9 @@ class RunMeta(_Record):
     arch: str
     seed: int
     load_mode: LoadMode
+    # What ran in the gateway/router roles and on the LLM path (docs/gateways.md).
+    gateway: str = "builtin"
+    llm_router: str = "builtin"
     hypotheses: list[str] = Field(default_factory=list)
     status: RunStatus = "running"
     started: float

@@ -22,6 +22,7 @@ __all__ = [
     "ROUTES",
     "ROW_SCHEMA",
     "STREAM_METRIC_COLUMNS",
+    "UNKNOWN_ROUTE",
     "rows_table",
     "write_rows_part",
 ]
@@ -36,7 +37,10 @@ ERROR_KINDS = (
 )
 
 # The values of `route` (the X-Gatecrash-Route header); the fallbacks are *degraded*.
-ROUTES = ("primary", "retry", "cache-hit", "fallback-cache", "fallback-degraded")
+# `unknown`: a real gateway product could not say how it served the request
+# (docs/gateways.md); reports count these rows, never guess their route.
+ROUTES = ("primary", "retry", "cache-hit", "fallback-cache", "fallback-degraded", "unknown")
+UNKNOWN_ROUTE = "unknown"
 FALLBACK_ROUTES = ("fallback-cache", "fallback-degraded")
 
 STREAM_METRIC_COLUMNS = ("ttft_ms", "tpot_ms", "itl_mean_ms", "itl_max_ms", "e2e_ms")

@@ -16,7 +16,8 @@ BASE_TAG="${GATECRASH_BASE_IMAGE:-gatecrash/base:bookworm}"
 SUITE="${DEBIAN_SUITE:-bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # Python 3.11 in bookworm matches the host venv, so host-built wheels fit the image.
-BASE_PACKAGES="python3,python3-venv,ca-certificates"
+# nginx-light and haproxy: the gateway products of `--gateway nginx|haproxy` (docs/gateways.md).
+BASE_PACKAGES="python3,python3-venv,ca-certificates,nginx-light,haproxy"
 PYTHON="${PYTHON:-.venv/bin/python}"
 [[ -x "${PYTHON}" ]] || PYTHON=python3
 CACHE_DIR="${GATECRASH_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gatecrash/images}"
@@ -28,7 +29,10 @@ log() { printf '[build-images %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 docker info >/dev/null 2>&1 || { echo "no Docker engine: run scripts/start-dockerd.sh" >&2; exit 1; }
 
 # -- 1. base image ------------------------------------------------------------
-if [[ -n "${REBUILD_BASE:-}" ]] || ! docker image inspect "${BASE_TAG}" >/dev/null 2>&1; then
+# A base made before the package list changed lacks some: its label says which it has.
+base_packages() { docker image inspect -f '{{ index .Config.Labels "io.gatecrash.base-packages" }}' \
+    "${BASE_TAG}" 2>/dev/null || true; }
+if [[ -n "${REBUILD_BASE:-}" ]] || [[ "$(base_packages)" != "${BASE_PACKAGES}" ]]; then
     command -v debootstrap >/dev/null 2>&1 || {
         [[ "$(id -u)" == 0 ]] || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
@@ -44,7 +48,8 @@ if [[ -n "${REBUILD_BASE:-}" ]] || ! docker image inspect "${BASE_TAG}" >/dev/nu
            "${rootfs}"/usr/share/doc/* "${rootfs}"/usr/share/man/*
     log "docker import -> ${BASE_TAG}"
     tar -C "${rootfs}" -c . | docker import \
-        --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "${BASE_TAG}" >/dev/null
+        --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' \
+        --change "LABEL io.gatecrash.base-packages=${BASE_PACKAGES}" - "${BASE_TAG}" >/dev/null
     rm -rf "${rootfs}"
     trap - EXIT
 else

@@ -33,6 +33,7 @@ PROGRAM_MODULES: dict[Program, str] = {
     Program.ARTICLES: "targets.services.articles",
     Program.ANALYTICS: "targets.services.analytics",
     Program.MONITORING: "targets.services.monitoring",
+    Program.FALLBACK: "targets.services.fallback",
 }
 
 

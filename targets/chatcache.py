@@ -11,14 +11,18 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from targets.hop import HopResponse
+from targets.sse import guarded
 from targets.store import REDIS_ERRORS
 
-__all__ = ["CachedAnswer", "answer_from_sse", "cache_key", "lookup", "render", "store"]
+__all__ = ["CachedAnswer", "answer_from_sse", "cache_key", "lookup", "relay_and_store", "render",
+           "store"]
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +124,32 @@ def render(answer: CachedAnswer, *, stream: bool, include_usage: bool,
             "choices": [], "usage": usage}) + "\n\n")
     events.append("data: [DONE]\n\n")
     return StreamingResponse(iter(events), headers=headers, media_type="text/event-stream")
+
+
+async def relay_and_store(upstream: HopResponse, redis: aioredis.Redis | None,
+                          key: str | None, ttl_s: int, *, source: str,
+                          first: bytes = b"",
+                          rest: AsyncIterator[bytes] | None = None) -> AsyncIterator[bytes]:
+    """Pass chunks on as they come (never buffer the answer before sending),
+    keeping a copy to store in the cache once the stream ended well; a stream that
+    breaks off ends with an explicit error event (targets/sse.py), and is not kept.
+
+    `first` and `rest`: a stream whose first bytes were already read (to retry one
+    that failed before them); by default the upstream's whole body.
+    """
+    copy = bytearray(first) if key is not None and redis is not None else None
+    try:
+        if first:
+            yield first
+        async for chunk in guarded(rest if rest is not None else upstream.aiter_raw(), source):
+            if copy is not None:
+                copy += chunk
+                if len(copy) > MAX_CACHED_BYTES:
+                    copy = None
+            yield chunk
+    finally:
+        await upstream.aclose()
+    if copy is not None and key is not None and redis is not None:
+        answer = answer_from_sse(bytes(copy))
+        if answer is not None:
+            await store(redis, key, answer, ttl_s)

@@ -14,7 +14,7 @@ from targets.errors import ConfigError
 from targets.hop import HopClient
 from targets.stack import InstanceSpec, StackSpec
 from targets.store import connect_redis
-from targets.topology import Program, topology_for
+from targets.topology import Program
 from targets.upstream import UpstreamPool, make_client
 
 __all__ = ["ServiceContext", "context_lifespan"]
@@ -43,7 +43,7 @@ class ServiceContext:
         """The pool of the callee (in `ServiceDef.calls`) that runs `program`."""
         name = self._callees.get(program)
         if name is None:  # looked up in the topology once, not on every request
-            topology = topology_for(self.stack.arch)
+            topology = self.stack.topology
             for name in topology.service(self.instance.service).calls:
                 if topology.service(name).program is program:
                     break
@@ -63,7 +63,7 @@ class ServiceContext:
 def context_lifespan(ctx: ServiceContext):
     """A FastAPI lifespan that opens the instance's client, a pool per callee its
     service has in the topology (`ServiceDef.calls`), and Redis if it calls Redis."""
-    topology = topology_for(ctx.stack.arch)
+    topology = ctx.stack.topology
     callees = [topology.service(c) for c in topology.service(ctx.instance.service).calls]
     upstreams = [c.name for c in callees if c.program is not Program.REDIS]
     uses_redis = len(upstreams) < len(callees)

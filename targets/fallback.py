@@ -17,12 +17,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from targets.endpoints import Endpoint
+from targets.endpoints import Domain, Endpoint
+from targets.gateway.validation import validate_payload
 from targets.headers import HEADER_CACHE_AGE, HEADER_ROUTE, Route
-from targets.keys import Principal
+from targets.keys import Principal, bearer_key, verify_key
+from targets.payload import Rejected
+from targets.problems import error_response
+from targets.stack import StackSpec
 from targets.store import REDIS_ERRORS
 
-__all__ = ["DEGRADED_CHAT_TEXT", "degraded_response", "identity_fallback", "remember_identity"]
+__all__ = ["DEGRADED_CHAT_TEXT", "degraded_response", "fallback_answer", "identity_fallback",
+           "remember_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +117,27 @@ def degraded_response(endpoint: Endpoint, headers: dict[str, str],
     }
     body = {**bodies.get(endpoint.name, {}), "degraded": True, "message": note}
     return JSONResponse(body, headers=out)
+
+
+async def fallback_answer(store: aioredis.Redis | None, stack: StackSpec,
+                          authorization: str | None, endpoint: Endpoint, body: bytes,
+                          reason: str, headers: dict[str, str]) -> Response:
+    """The dedicated fallback of the gateway that serves `endpoint`'s domain, served by
+    whoever stands in for it (the router, the fallback service): the request is
+    refused as the gateway would refuse it, the caller known by the key's signature."""
+    try:
+        payload = validate_payload(endpoint, body, stack.limits)
+    except Rejected as rejected:
+        rejected.response.headers.update(headers)
+        return rejected.response
+    key = bearer_key(authorization)
+    principal = verify_key(stack.signing_key, key) if key else None
+    if principal is None:
+        return error_response(401, "missing or invalid API key", "invalid_api_key", headers)
+    if endpoint.domain is Domain.IDENTITY:
+        answer = await identity_fallback(store, principal, endpoint, headers)
+        if answer is not None:
+            return answer
+        return error_response(503, f"identity unavailable ({reason}) and no cached "
+                              "answer for this caller yet", "identity_unavailable", headers)
+    return degraded_response(endpoint, headers, payload)

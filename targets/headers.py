@@ -28,6 +28,23 @@ class Route(StrEnum):
     CACHE_HIT = "cache-hit"
     FALLBACK_CACHE = "fallback-cache"
     FALLBACK_DEGRADED = "fallback-degraded"
+    # A product that cannot say how it served a request (docs/gateways.md): never a guess.
+    UNKNOWN = "unknown"
+
+
+# Routes a proxying hop keeps from the hop behind it: they say more than its own
+# primary/retry (the answer came from a cache or a fallback, or no one knows).
+_KEPT_ROUTES = frozenset({Route.CACHE_HIT, Route.FALLBACK_CACHE, Route.FALLBACK_DEGRADED,
+                          Route.UNKNOWN})
+
+
+def combine_route(retried: bool, upstream_route: str | None) -> Route:
+    """The route of an answer relayed from a hop: the hop's own cache/fallback/unknown
+    route wins; else a retry here or behind makes it a retry; else primary."""
+    if upstream_route in _KEPT_ROUTES:
+        return Route(upstream_route)
+    return Route.RETRY if retried or upstream_route == Route.RETRY else Route.PRIMARY
+
 
 # Set by a gateway on the hop to a backend once it has authenticated the
 # caller; backends trust them because only gateways reach them.
@@ -35,4 +52,5 @@ HEADER_PRINCIPAL_TENANT = "X-Gatecrash-Tenant"
 HEADER_PRINCIPAL_USER = "X-Gatecrash-User"
 # Which inference replica generated a chat answer (the chat replica is the instance).
 HEADER_INFERENCE = "X-Gatecrash-Inference"
-__all__ += ["HEADER_INFERENCE", "HEADER_PRINCIPAL_TENANT", "HEADER_PRINCIPAL_USER"]
+__all__ += ["HEADER_INFERENCE", "HEADER_PRINCIPAL_TENANT", "HEADER_PRINCIPAL_USER",
+            "combine_route"]

@@ -14,14 +14,11 @@ from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
 from targets.endpoints import PUBLIC_METHODS, ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
-from targets.fallback import degraded_response, identity_fallback
-from targets.gateway.validation import validate_payload
+from targets.fallback import fallback_answer
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
 from targets.hop import HopError, HopResponse
-from targets.keys import bearer_key, verify_key
-from targets.payload import Rejected
 from targets.problems import error_response
-from targets.topology import Program, topology_for
+from targets.topology import Program, Topology
 from targets.upstream import stream_timeout
 
 __all__ = ["build_app", "gateways_by_domain"]
@@ -34,11 +31,10 @@ DROP_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "conne
 MAX_BODY_BYTES = 1024 * 1024  # the gateways enforce the real limit
 
 
-def gateways_by_domain(ctx: ServiceContext) -> dict[Domain, str]:
+def gateways_by_domain(topology: Topology, router: str) -> dict[Domain, str]:
     """Which of the router's callees (`ServiceDef.calls`) serves each domain, by role."""
-    topology = topology_for(ctx.stack.arch)
     out: dict[Domain, str] = {}
-    for name in topology.service(ctx.instance.service).calls:
+    for name in topology.service(router).calls:
         callee = topology.service(name)
         if callee.program is Program.GATEWAY:
             for domain in ROLE_DOMAINS[callee.role or "single"]:
@@ -50,7 +46,7 @@ class Router:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.id = ctx.instance.id
-        self.gateways = gateways_by_domain(ctx)
+        self.gateways = gateways_by_domain(ctx.stack.topology, ctx.instance.service)
 
     async def handle(self, request: Request) -> Response:
         endpoint, known = match(request.method, request.url.path)
@@ -100,23 +96,9 @@ class Router:
     async def _fallback(self, request: Request, endpoint: Endpoint, body: bytes,
                         reason: str) -> Response:
         """The down gateway's own fallback, served here (headers name the router)."""
-        headers = {HEADER_GATEWAY: self.id}
-        try:  # refused as the gateway would have refused it
-            payload = validate_payload(endpoint, body, self.ctx.stack.limits)
-        except Rejected as rejected:
-            rejected.response.headers.update(headers)
-            return rejected.response
-        key = bearer_key(request.headers.get("authorization"))
-        principal = verify_key(self.ctx.stack.signing_key, key) if key else None
-        if principal is None:
-            return error_response(401, "missing or invalid API key", "invalid_api_key", headers)
-        if endpoint.domain is Domain.IDENTITY:
-            answer = await identity_fallback(self.ctx.redis, principal, endpoint, headers)
-            if answer is not None:
-                return answer
-            return error_response(503, f"identity unavailable ({reason}) and no cached "
-                                  "answer for this caller yet", "identity_unavailable", headers)
-        return degraded_response(endpoint, headers, payload)
+        return await fallback_answer(self.ctx.redis, self.ctx.stack,
+                                     request.headers.get("authorization"), endpoint, body,
+                                     reason, {HEADER_GATEWAY: self.id})
 
 
 async def _relay(upstream: HopResponse) -> AsyncIterator[bytes]:

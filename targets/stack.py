@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from targets.errors import ConfigError
 from targets.inference.settings import InferenceSettings
-from targets.topology import Arch, Program, topology_for
+from targets.topology import Arch, GatewayKind, LlmRouterKind, Program, Topology, topology_for
 
 __all__ = [
     "ENV_INSTANCE",
@@ -97,6 +97,14 @@ class StackSpec(BaseModel):
     entry_url: str
     # The Toxiproxy API that holds this stack's hop proxies (None: no proxies).
     toxiproxy_url: str | None = None
+    # What runs in the gateway/router roles and on the LLM path (docs/gateways.md).
+    gateway: GatewayKind = GatewayKind.BUILTIN
+    llm_router: LlmRouterKind = LlmRouterKind.BUILTIN
+
+    @property
+    def topology(self) -> Topology:
+        """The topology as deployed: the architecture's, with the products chosen."""
+        return topology_for(self.arch).with_products(self.gateway, self.llm_router)
 
     def instance(self, instance_id: str) -> InstanceSpec:
         for inst in self.instances:
@@ -109,7 +117,7 @@ class StackSpec(BaseModel):
 
     def upstreams(self, caller: str, callee: str) -> list[InstanceSpec]:
         """Replicas of `callee` as `caller` reaches them; the hop must be in the topology."""
-        svc = topology_for(self.arch).service(caller)
+        svc = self.topology.service(caller)
         if callee not in svc.calls:
             raise ConfigError(
                 f"{caller} does not call {callee} in the {self.arch} topology "

@@ -14,8 +14,12 @@ from targets.errors import ConfigError
 
 __all__ = [
     "BACKEND_REPLICAS",
+    "FALLBACK_SERVICE",
+    "LLM_ROUTER_SERVICE",
     "TOPOLOGIES",
     "Arch",
+    "GatewayKind",
+    "LlmRouterKind",
     "Program",
     "ServiceDef",
     "Topology",
@@ -48,6 +52,31 @@ class Program(StrEnum):
     ANALYTICS = "analytics"
     MONITORING = "monitoring"
     REDIS = "redis"
+    # Only with a real gateway product or LiteLLM (`Topology.with_products`).
+    FALLBACK = "fallback"
+    LLM_ROUTER = "llm-router"
+
+
+class GatewayKind(StrEnum):
+    """What runs in the gateway and router roles (docs/gateways.md)."""
+
+    BUILTIN = "builtin"
+    NGINX = "nginx"
+    HAPROXY = "haproxy"
+
+
+class LlmRouterKind(StrEnum):
+    """What routes chat's generation over the inference replicas: the chat service's
+    own pool (`builtin`) or a LiteLLM proxy (seed 003's "Inference Router")."""
+
+    BUILTIN = "builtin"
+    LITELLM = "litellm"
+
+
+# A product cannot read Redis or compose a degraded answer: a small service does
+# the dedicated fallbacks for it (and serves LiteLLM's degraded model).
+FALLBACK_SERVICE = "fallback"
+LLM_ROUTER_SERVICE = "llm-router"
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,40 @@ class Topology:
             for s in self.services
         )
         return Topology(self.arch, self.entry, services)
+
+    def with_products(self, gateway: GatewayKind = GatewayKind.BUILTIN,
+                      llm_router: LlmRouterKind = LlmRouterKind.BUILTIN) -> Topology:
+        """The topology as deployed with real products in the gateway/router roles
+        and on the LLM path; the same topology when both are built in.
+
+        A product gateway (or router) calls the fallback service for its dedicated
+        fallback; chat then does the Redis cache step the product cannot (seed 000
+        §2 steps 6 and 10). With LiteLLM, chat calls the LLM router, which calls
+        the inference replicas and, for its degraded model, the fallback service.
+        """
+        products = gateway is not GatewayKind.BUILTIN
+        litellm = llm_router is LlmRouterKind.LITELLM
+        if not products and not litellm:
+            return self
+        services: list[ServiceDef] = []
+        for svc in self.services:
+            calls = list(svc.calls)
+            if products and svc.program in (Program.GATEWAY, Program.ROUTER):
+                calls.append(FALLBACK_SERVICE)
+            if svc.program is Program.CHAT:
+                if products:
+                    calls.append("redis")
+                if litellm:
+                    calls = [LLM_ROUTER_SERVICE if c == "inference" else c for c in calls]
+            services.append(ServiceDef(svc.name, svc.program, svc.replicas, svc.role,
+                                       tuple(calls), svc.replicated))
+        # Before redis: redis stays the last instance, as in every other stack.
+        extra = [ServiceDef(FALLBACK_SERVICE, Program.FALLBACK, calls=("redis",))]
+        if litellm:
+            extra.append(ServiceDef(LLM_ROUTER_SERVICE, Program.LLM_ROUTER, replicas=1,
+                                    replicated=False, calls=("inference", FALLBACK_SERVICE)))
+        at = next(i for i, s in enumerate(services) if s.program is Program.REDIS)
+        return Topology(self.arch, self.entry, (*services[:at], *extra, *services[at:]))
 
 
 def _backends() -> tuple[ServiceDef, ...]:

@@ -23,6 +23,7 @@ from chaos.runtime.engine import (
     remove_labelled,
 )
 from gatecrash.containers.compose import (
+    CONTAINER_WORK_DIR,
     ENV_ENTRY_PORT,
     ENV_HTTPFAULTS_PORT,
     ENV_IMAGE,
@@ -41,6 +42,7 @@ from gatecrash.containers.compose import (
     toxiproxy_config,
 )
 from gatecrash.errors import InputError, StackError
+from gatecrash.gateways import write_config
 from gatecrash.plan import (
     HTTPFAULTS_ID,
     HTTPFAULTS_SERVICE,
@@ -51,7 +53,7 @@ from gatecrash.plan import (
 )
 from gatecrash.stacks import Stack
 from targets.stack import RuntimeKind
-from targets.topology import Program
+from targets.topology import GatewayKind, LlmRouterKind, Program
 
 __all__ = ["DockerBackend", "docker_runtime_for", "find_leftovers", "remove_leftovers"]
 
@@ -147,6 +149,10 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
                              data["env"])
     if not create:
         raise StackError(f"stack {stack.name} has no Docker state ({state})")
+    for inst in stack.spec.instances:
+        product = stack.plan.products.get(inst.id)
+        if product is not None:  # read in the container from the stack folder's mount
+            write_config(stack.spec, inst, product, stack.dir, CONTAINER_WORK_DIR)
     compose_file = stack.dir / COMPOSE_FILE_NAME
     compose_file.write_text(render_compose(compose_document(
         stack.plan, stack.spec.arch, toxiproxy_file=f"./{TOXIPROXY_FILE_NAME}")))
@@ -211,6 +217,13 @@ class DockerBackend:
         # The stack's own Redis and Toxiproxy: REDIS_URL/TOXIPROXY_URL name services on
         # the host, which containers do not reach.
         return PlanOptions(proxies=proxies)
+
+    def check_products(self, gateway: GatewayKind, llm_router: LlmRouterKind) -> None:
+        # NGINX and HAProxy are in the images (scripts/build-images.sh); LiteLLM's 754 MB
+        # are not: it runs with the local runtime only (docs/gateways.md).
+        if llm_router is LlmRouterKind.LITELLM:
+            raise InputError("--llm-router litellm runs on the local runtime only (the "
+                             "images do not carry LiteLLM); use --runtime local")
 
     def runtime(self, stack: Stack, *, attached: bool) -> DockerRuntime:
         # Containers outlive the conductor either way: `attached` changes nothing here.

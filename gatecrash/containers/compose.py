@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from chaos.runtime.engine import LABEL_INSTANCE, LABEL_RUN, LABEL_SERVICE, LABEL_STACK
+from gatecrash.gateways import PRODUCTS, config_file, product_argv
 from gatecrash.plan import (
     HTTPFAULTS_API_PORT,
     HTTPFAULTS_ID,
@@ -37,6 +38,7 @@ from targets.topology import Arch, Program, Topology, topology_for
 
 __all__ = [
     "COMPOSE_DIR",
+    "CONTAINER_WORK_DIR",
     "DEFAULT_ENTRY_PORT",
     "ENV_ENTRY_PORT",
     "ENV_HTTPFAULTS_PORT",
@@ -69,6 +71,8 @@ CONFIG_MOUNT = "/config/toxiproxy.json"
 # Where the stack file lives for a plain `docker compose up` (relative to compose/).
 DEFAULT_STACK_DIR = "./stack"
 STACK_FILE_NAME = "stack.json"
+# Where a product (NGINX) keeps its pid and temp files: the stack mount is read-only.
+CONTAINER_WORK_DIR = "/tmp"
 
 SERVICE_IMAGE = "gatecrash/service:latest"
 OFFICIAL_TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
@@ -201,11 +205,16 @@ def compose_document(plan: StackPlan, arch: Arch, *,
     for inst in plan.instances:
         if inst.program is Program.REDIS:
             continue
+        command = ["python", "-m", "targets", "--stack", f"{STACK_MOUNT}/{STACK_FILE_NAME}",
+                   "--instance", inst.id]
+        product = plan.products.get(inst.id)
+        if product is not None:  # NGINX/HAProxy from the image's Debian packages
+            command = product_argv(product, PRODUCTS[product].binary,
+                                   f"{STACK_MOUNT}/{config_file(inst.id, product)}", inst)
         service: dict[str, Any] = {
             "image": f"${{{ENV_IMAGE}:-{SERVICE_IMAGE}}}",
             "user": f"${{{ENV_UID}:-{IMAGE_UID}}}",
-            "command": ["python", "-m", "targets", "--stack", f"{STACK_MOUNT}/{STACK_FILE_NAME}",
-                        "--instance", inst.id],
+            "command": command,
             "volumes": [f"{stack_dir}:{STACK_MOUNT}:ro"],
             "environment": dict(plan.env[inst.id]),
             # Like the local runtime's phases: infrastructure first, services together.

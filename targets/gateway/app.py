@@ -35,12 +35,11 @@ from targets.headers import (
     HEADER_PRINCIPAL_USER,
     HEADER_ROUTE,
     Route,
+    combine_route,
 )
-from targets.hop import HopResponse
 from targets.keys import Principal
 from targets.payload import Rejected
 from targets.problems import error_response
-from targets.sse import guarded
 from targets.upstream import Attempt, stream_timeout
 
 __all__ = ["Gateway", "build_app"]
@@ -217,6 +216,8 @@ class Gateway:
         except UpstreamError as exc:
             return await self._unavailable(endpoint, principal, payload, str(exc))
         upstream = attempt.response
+        if upstream.headers.get(HEADER_ROUTE) in (Route.FALLBACK_DEGRADED, Route.UNKNOWN):
+            key = None  # a degraded (or unattributed) answer is never cached
         if upstream.status_code >= 500 and upstream.status_code != 503:
             await upstream.aclose()
             return await self._unavailable(endpoint, principal, payload,
@@ -231,30 +232,12 @@ class Gateway:
                 if answer is not None:
                     await chatcache.store(self.ctx.redis, key, answer, self.limits.cache_ttl_s)
             return self._relay(attempt, content)
-        return StreamingResponse(self._relay_stream(upstream, key), status_code=200,
+        relay = chatcache.relay_and_store(upstream, self.ctx.redis, key, self.limits.cache_ttl_s,
+                                          source="chat")
+        return StreamingResponse(relay, status_code=200,
                                  headers=self._headers(attempt),
                                  media_type=upstream.headers.get("content-type",
                                                                  "text/event-stream"))
-
-    async def _relay_stream(self, upstream: HopResponse,
-                            key: str | None) -> AsyncIterator[bytes]:
-        """Pass chunks on as they come (never buffer the answer before sending),
-        keeping a copy to store in the cache once the stream ended well; a stream
-        that breaks off ends with an explicit error event (targets/sse.py)."""
-        copy = bytearray() if key is not None else None
-        try:
-            async for chunk in guarded(upstream.aiter_raw(), "chat"):
-                if copy is not None:
-                    copy += chunk
-                    if len(copy) > chatcache.MAX_CACHED_BYTES:
-                        copy = None
-                yield chunk
-        finally:
-            await upstream.aclose()
-        if copy is not None and key is not None and self.ctx.redis is not None:
-            answer = chatcache.answer_from_sse(bytes(copy))
-            if answer is not None:
-                await chatcache.store(self.ctx.redis, key, answer, self.limits.cache_ttl_s)
 
     # -- responses ---------------------------------------------------------
     @staticmethod
@@ -264,8 +247,7 @@ class Gateway:
     @staticmethod
     def _headers(attempt: Attempt) -> dict[str, str]:
         upstream = attempt.response.headers
-        retried = attempt.retried or upstream.get(HEADER_ROUTE) == Route.RETRY
-        headers = {HEADER_ROUTE: Route.RETRY if retried else Route.PRIMARY,
+        headers = {HEADER_ROUTE: combine_route(attempt.retried, upstream.get(HEADER_ROUTE)),
                    HEADER_INSTANCE: upstream.get(HEADER_INSTANCE, attempt.replica.id)}
         for name in PASS_HEADERS:
             if name in upstream and name != "content-type":

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import time
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from targets.app import create_app, plain_route
 from targets.context import ServiceContext, context_lifespan
+from targets.endpoints import ENDPOINTS
+from targets.fallback import remember_identity
 from targets.payload import parse_model
 from targets.problems import error_response
+from targets.services.principal import caller
 from targets.store import REDIS_ERRORS
 
-__all__ = ["WINDOW_S", "build_app"]
+__all__ = ["WINDOW_S", "build_app", "take"]
+
+QUOTA = next(e for e in ENDPOINTS if e.name == "identity.quota")
 
 WINDOW_S = 60
 
@@ -30,6 +36,25 @@ def _window() -> tuple[int, int]:
     return start, start + WINDOW_S - now
 
 
+async def take(store: aioredis.Redis, tenant: str, limit: int, cost: int = 1) -> dict[str, int]:
+    """Count `cost` requests of `tenant` in this minute's window; the window's state
+    (`used` > `limit`: over quota). Redis errors are the caller's to handle.
+
+    The quota service calls it, and so does whoever checks keys for a gateway
+    product (docs/gateways.md), so that every gateway counts in one window.
+    """
+    start, reset_s = _window()
+    key = f"gc:quota:{tenant}:{start}"
+    # No MULTI/EXEC: both commands go in one write and Redis runs them in
+    # order; the expiry only bounds the key's life.
+    pipe = store.pipeline(transaction=False)
+    pipe.incrby(key, cost)
+    pipe.expire(key, WINDOW_S * 2)
+    used, _ = await pipe.execute()
+    return {"limit": limit, "used": int(used), "remaining": max(0, limit - int(used)),
+            "reset_s": reset_s}
+
+
 def build_app(ctx: ServiceContext) -> FastAPI:
     app = create_app(ctx.identity, lifespan=context_lifespan(ctx))
 
@@ -43,27 +68,16 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         limit = limit_of(body.tenant)
         if limit is None:
             return error_response(403, f"unknown tenant {body.tenant}", "tenant_inactive")
-        start, reset_s = _window()
-        key = f"gc:quota:{body.tenant}:{start}"
         try:
-            # No MULTI/EXEC: both commands go in one write and Redis runs them in
-            # order; the expiry only bounds the key's life.
-            pipe = ctx.store.pipeline(transaction=False)
-            pipe.incrby(key, body.cost)
-            pipe.expire(key, WINDOW_S * 2)
-            used, _ = await pipe.execute()
+            state = await take(ctx.store, body.tenant, limit, body.cost)
         except REDIS_ERRORS:
             return error_response(503, "quota store unavailable", "store_unavailable")
-        state = {"limit": limit, "used": int(used), "remaining": max(0, limit - int(used)),
-                 "reset_s": reset_s}
-        if int(used) > limit:
+        if state["used"] > limit:
             return error_response(429, f"quota of {limit} requests per minute exceeded",
-                                  "quota_exceeded", headers={"Retry-After": str(reset_s)})
+                                  "quota_exceeded", headers={"Retry-After": str(state["reset_s"])})
         return JSONResponse(state)
 
-    @plain_route(app, "GET", "/v1/quota/{tenant}")
-    async def status(request: Request) -> Response:
-        tenant = request.path_params["tenant"]
+    async def read_status(tenant: str) -> Response:
         limit = limit_of(tenant)
         if limit is None:
             return error_response(403, f"unknown tenant {tenant}", "tenant_inactive")
@@ -74,5 +88,20 @@ def build_app(ctx: ServiceContext) -> FastAPI:
             return error_response(503, "quota store unavailable", "store_unavailable")
         return JSONResponse({"limit": limit, "used": used, "remaining": max(0, limit - used),
                              "reset_s": reset_s})
+
+    # The public path, which a gateway product proxies here unchanged with the caller
+    # it authenticated; the answer is kept for the identity fallback (docs/gateways.md).
+    @plain_route(app, "GET", "/v1/identity/quota")
+    async def public_status(request: Request) -> Response:
+        who = caller(request)
+        found = await read_status(who.tenant)
+        if found.status_code == 200:
+            await remember_identity(ctx.store, who, QUOTA, bytes(found.body),
+                                    ctx.stack.limits.cache_ttl_s)
+        return found
+
+    @plain_route(app, "GET", "/v1/quota/{tenant}")
+    async def status(request: Request) -> Response:
+        return await read_status(request.path_params["tenant"])
 
     return app

@@ -120,7 +120,7 @@ def _context(arch: str, instance: str):  # -> ServiceContext
 def test_the_router_finds_each_domain_gateway_in_the_topology() -> None:
     from targets.router import gateways_by_domain
 
-    assert gateways_by_domain(_context("dual", "router-1")) == {
+    assert gateways_by_domain(topology_for("dual"), "router") == {
         Domain.IDENTITY: "gateway-identity", Domain.BUSINESS: "gateway-business",
         Domain.CHAT: "gateway-business"}
 

@@ -1,0 +1,168 @@
+"""Every implementation (built-in, NGINX, HAProxy) on both architectures, as real
+stacks: each domain answers with its route, a replica dies under load, the
+dedicated fallbacks serve, the gateway dies as its architecture says, and
+nothing is left after `down`. One stack per implementation and architecture,
+shared by its assertions (CI budget)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import Counter
+
+import httpx
+import psutil
+import pytest
+
+from gatecrash import gateways
+from gatecrash.local import stack_processes
+from gatecrash.runtimes import deployed_stack, wait_pools_healthy
+from targets.topology import GatewayKind, LlmRouterKind
+
+pytestmark = [pytest.mark.slow, pytest.mark.gateway]
+
+HEALTHY_S = 20.0
+LOAD_S = 3.0
+KILL_AT_S = 1.0
+WORKERS = 4
+FALLBACK_WAIT_S = 3.0
+ATTRIBUTED = {"primary", "retry", "cache-hit"}
+CHAT = {"messages": [{"role": "user", "content": "hello gateways"}], "max_tokens": 4}
+
+
+def _installed(kind: GatewayKind) -> bool:
+    return kind is GatewayKind.BUILTIN or shutil.which(kind.value) is not None
+
+
+IMPLEMENTATIONS = [pytest.param(k, marks=pytest.mark.skipif(
+    not _installed(k), reason=f"{k} not installed: bash scripts/install-gateways.sh"))
+    for k in GatewayKind]
+
+
+def _load(client: httpx.Client, path: str, stop: threading.Event, out: Counter[str]) -> None:
+    while not stop.is_set():
+        try:
+            status = client.get(path).status_code
+            out["ok" if status < 300 else f"http {status}"] += 1
+        except httpx.HTTPError as exc:
+            out[type(exc).__name__] += 1
+
+
+def _first_route(client: httpx.Client, path: str, route: str) -> tuple[httpx.Response, int]:
+    """Ask until `route` serves (a product may need a request or two to notice a
+    death); the answer and how many answers were not it."""
+    deadline = time.monotonic() + FALLBACK_WAIT_S
+    misses = 0
+    while True:
+        try:
+            response = client.get(path)
+            if response.headers.get("x-gatecrash-route") == route or \
+                    time.monotonic() > deadline:
+                return response, misses
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+        misses += 1
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("arch", ["single", "dual"])
+@pytest.mark.parametrize("gateway", IMPLEMENTATIONS)
+def test_an_implementation_serves_fails_over_and_leaves_nothing(
+        gateway: GatewayKind, arch: str) -> None:
+    with deployed_stack(arch, gateway=gateway, inference_backend="standin",
+                        name=f"gw-{gateway}-{arch}") as (stack, runtime):
+        assert wait_pools_healthy(stack, runtime, HEALTHY_S)
+        headers = {"Authorization": f"Bearer {stack.api_key}"}
+        client = httpx.Client(base_url=stack.spec.entry_url, headers=headers, timeout=10,
+                              trust_env=False)
+        # Every domain answers, and says how (attribution from the product itself).
+        answers = [client.post("/v1/identity/login"), client.get("/v1/identity/profile"),
+                   client.get("/v1/orders"), client.get("/v1/articles"),
+                   client.post("/v1/chat/completions", json=CHAT)]
+        for answer in answers:
+            assert answer.status_code == 200, (answer.request.url, answer.text)
+            assert answer.headers["x-gatecrash-route"] in ATTRIBUTED
+            assert answer.headers["x-gatecrash-instance"] not in ("", "unknown")
+            assert answer.headers["x-gatecrash-gateway"].startswith("gateway")
+        assert answers[3].headers["x-gatecrash-instance"].startswith("articles-")
+        assert client.get("/v1/articles").status_code == 200
+
+        # One replica killed under load: nothing lost.
+        outcomes: Counter[str] = Counter()
+        stop = threading.Event()
+        workers = [threading.Thread(target=_load, args=(
+            httpx.Client(base_url=stack.spec.entry_url, headers=headers, timeout=10,
+                         trust_env=False), "/v1/articles", stop, outcomes))
+            for _ in range(WORKERS)]
+        for worker in workers:
+            worker.start()
+        time.sleep(KILL_AT_S)
+        runtime.kill("articles-1")
+        time.sleep(LOAD_S - KILL_AT_S)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        assert outcomes["ok"] > 20
+        assert set(outcomes) == {"ok"}, f"{gateway}/{arch} lost requests: {outcomes}"
+
+        # Every orders replica dead: dual's business fallback answers degraded; single
+        # has none (seed 000 §1), so a clear 5xx.
+        for iid in ("orders-1", "orders-2"):
+            runtime.kill(iid)
+        if arch == "dual":
+            response, misses = _first_route(client, "/v1/orders", "fallback-degraded")
+            assert response.status_code == 200 and response.json()["degraded"] is True
+            # A product hands it to the fallback service; the built-in gateway serves it.
+            server = "gateway-business" if gateway is GatewayKind.BUILTIN else "fallback-"
+            assert response.headers["x-gatecrash-instance"].startswith(server)
+            print(f"{gateway}: {misses} answers before the business fallback")
+            # The identity fallback: the last answer this caller had, from Redis.
+            for iid in ("users-1", "users-2"):
+                runtime.kill(iid)
+            response, misses = _first_route(client, "/v1/identity/profile", "fallback-cache")
+            assert response.status_code == 200
+            assert response.json()["user"] == answers[1].json()["user"]
+            print(f"{gateway}: {misses} answers before the identity fallback")
+            # The business gateway dies: identity never notices; business degrades.
+            runtime.kill("gateway-business-1")
+            assert client.get("/v1/identity/quota").status_code == 200
+            response, _ = _first_route(client, "/v1/articles", "fallback-degraded")
+            assert response.status_code == 200
+            assert response.headers["x-gatecrash-gateway"] == "router-1"
+        else:
+            assert client.get("/v1/orders").status_code >= 500
+            runtime.kill("gateway-1")
+            with pytest.raises(httpx.TransportError):
+                client.get("/v1/identity/profile")
+    assert stack_processes(stack.dir) == [], "processes left after down"
+    assert not stack.dir.exists()
+
+
+@pytest.mark.litellm
+@pytest.mark.skipif(gateways.find_binary("litellm") is None,
+                    reason="LiteLLM not installed: bash scripts/install-gateways.sh --litellm")
+def test_litellm_routes_chat_and_falls_back_to_the_degraded_model() -> None:
+    with deployed_stack("single", llm_router=LlmRouterKind.LITELLM, inference_backend="standin",
+                        name="gw-litellm") as (stack, runtime):
+        client = httpx.Client(base_url=stack.spec.entry_url, timeout=30, trust_env=False,
+                              headers={"Authorization": f"Bearer {stack.api_key}"})
+        answer = client.post("/v1/chat/completions", json=CHAT)
+        assert answer.status_code == 200
+        assert answer.headers["x-gatecrash-route"] in ("primary", "retry")
+        assert answer.headers["x-gatecrash-inference"].startswith("inference-")
+        streamed = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+        assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+        # Offline: every connection LiteLLM holds is on the loopback (to its hop proxies).
+        router = psutil.Process(runtime.pids()["llm-router-1"])
+        peers = {c.raddr.ip for p in [router, *router.children(recursive=True)]
+                 for c in p.net_connections(kind="inet") if c.raddr}
+        assert peers and peers <= {"127.0.0.1"}, peers
+        for iid in ("inference-1", "inference-2"):
+            runtime.kill(iid)
+        degraded = client.post("/v1/chat/completions", json=CHAT)
+        assert degraded.status_code == 200
+        assert degraded.headers["x-gatecrash-route"] == "fallback-degraded"
+        assert degraded.headers["x-gatecrash-inference"].startswith("fallback-")
+    assert stack_processes(stack.dir) == []
