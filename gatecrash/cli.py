@@ -168,8 +168,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _sweep_leftovers() -> None:
-    """What crashed harnesses left, found by each runtime (processes by their marker,
-    containers by their labels)."""
+    """What crashed harnesses of this GATECRASH_HOME left, found by each runtime
+    (processes by their marker, containers by their home and stack labels)."""
     for kind, chosen in BACKENDS.items():
         try:
             removed = chosen.sweep()
@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="remove a stack and everything it started")
     down.add_argument("--name", default=DEFAULT_STACK)
-    down.add_argument("--all", action="store_true")
+    down.add_argument("--all", action="store_true",
+                      help="every stack of this GATECRASH_HOME, and what crashed runs of it "
+                      "left (never another home's: they may share the Docker engine)")
     down.set_defaults(func=cmd_down)
 
     toxi = sub.add_parser("toxiproxy", help="run the built-in Toxiproxy-API server standalone")

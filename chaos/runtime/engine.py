@@ -1,9 +1,11 @@
 """The Docker engine and Compose v2 as the Docker runtime finds them.
 
 `DOCKER_HOST` selects the engine (the local socket by default). Every
-container, network and volume of a stack carries `LABEL_*` labels (stack, run,
-service, instance), so what a crashed conductor left behind is found by
-label and removed.
+container, network and volume of a stack carries `LABEL_*` labels (home,
+stack, run, service, instance), so what a crashed conductor left behind is
+found by label and removed. An engine may serve several users, each with
+their own GATECRASH_HOME: every sweep selects `LABEL_HOME` too, so it only
+ever removes what its own home deployed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:  # the SDK is only imported when an engine is used
 
 __all__ = [
     "COMPOSE_PROJECT_LABEL",
+    "LABEL_HOME",
     "LABEL_INSTANCE",
     "LABEL_PREFIX",
     "LABEL_RUN",
@@ -39,6 +42,8 @@ __all__ = [
 
 LABEL_PREFIX = "io.gatecrash"
 LABEL_STACK = f"{LABEL_PREFIX}.stack"
+# Which GATECRASH_HOME deployed it (gatecrash.stacks.home_id): the scope of every sweep.
+LABEL_HOME = f"{LABEL_PREFIX}.home"
 LABEL_RUN = f"{LABEL_PREFIX}.run"
 LABEL_SERVICE = f"{LABEL_PREFIX}.service"
 LABEL_INSTANCE = f"{LABEL_PREFIX}.instance"

@@ -17,6 +17,7 @@ from pathlib import Path
 from chaos.runtime.docker import HTTP_READY, ContainerInstance, DockerRuntime
 from chaos.runtime.engine import (
     COMPOSE_PROJECT_LABEL,
+    LABEL_HOME,
     LABEL_STACK,
     docker_client,
     find_labelled,
@@ -24,6 +25,7 @@ from chaos.runtime.engine import (
 )
 from gatecrash.containers.compose import (
     ENV_ENTRY_PORT,
+    ENV_HOME_ID,
     ENV_IMAGE,
     ENV_REDIS_IMAGE,
     ENV_RUN,
@@ -41,7 +43,7 @@ from gatecrash.containers.compose import (
 )
 from gatecrash.errors import InputError, StackError
 from gatecrash.plan import TOXIPROXY_ID, TOXIPROXY_SERVICE, ContainerNetwork, PlanOptions
-from gatecrash.stacks import Stack
+from gatecrash.stacks import Stack, home_id
 from targets.stack import RuntimeKind
 from targets.topology import Program
 
@@ -61,6 +63,7 @@ DEFAULT_INFERENCE = "standin"
 # Infrastructure's readiness is the engine's healthcheck: the official Redis and
 # Toxiproxy images have no Python to probe from inside.
 ENGINE_HEALTH = "health"
+PROJECT_HOME_CHARS = 8
 
 
 def _free_ports(count: int) -> list[int]:
@@ -120,7 +123,9 @@ def container_instances(stack: Stack) -> list[ContainerInstance]:
 
 
 def project_name(stack_name: str) -> str:
-    return f"gatecrash-{stack_name.lower()}"
+    """The Compose project of a stack of this home: two homes on one engine may both
+    have a stack `default`, and must never share (or `--remove-orphans`) a project."""
+    return f"gatecrash-{stack_name.lower()}-{home_id()[:PROJECT_HOME_CHARS]}"
 
 
 def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
@@ -138,7 +143,8 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
         stack.plan, stack.spec.arch, toxiproxy_file=f"./{TOXIPROXY_FILE_NAME}")))
     (stack.dir / TOXIPROXY_FILE_NAME).write_text(json.dumps(toxiproxy_config(stack.plan)))
     env = {
-        ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id, ENV_STACK_DIR: str(stack.dir),
+        ENV_HOME_ID: home_id(), ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id,
+        ENV_STACK_DIR: str(stack.dir),
         ENV_UID: f"{os.getuid()}:{os.getgid()}",
         ENV_ENTRY_PORT: str(_port_of(stack.spec.entry_url)),
         ENV_IMAGE: os.environ.get(ENV_IMAGE, SERVICE_IMAGE),
@@ -156,20 +162,26 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
     return DockerRuntime(project, compose_file, instances, env)
 
 
+def _ours(stack: str | None) -> dict[str, str | None]:
+    """The labels of this home's stacks (one stack, or all of them): never another home's."""
+    return {LABEL_HOME: home_id(), LABEL_STACK: stack}
+
+
 def find_leftovers(stack: str | None = None) -> list[str]:
-    """Containers, networks and volumes of Gatecrash stacks (one stack, or all)."""
+    """Containers, networks and volumes of this home's stacks (one stack, or all)."""
     client = docker_client()
     try:
-        return find_labelled(client, {LABEL_STACK: stack})
+        return find_labelled(client, _ours(stack))
     finally:
         client.close()
 
 
 def remove_leftovers(stack: str | None = None) -> list[str]:
-    """Remove what a crashed conductor left: by our stack label, then by project."""
+    """Remove what a crashed conductor of this home left: by our labels, then by project
+    (its name carries the home too)."""
     client = docker_client()
     try:
-        removed = remove_labelled(client, {LABEL_STACK: stack})
+        removed = remove_labelled(client, _ours(stack))
         if stack:
             removed += remove_labelled(client, {COMPOSE_PROJECT_LABEL: project_name(stack)})
     finally:

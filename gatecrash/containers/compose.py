@@ -20,7 +20,13 @@ from typing import Any
 
 import yaml
 
-from chaos.runtime.engine import LABEL_INSTANCE, LABEL_RUN, LABEL_SERVICE, LABEL_STACK
+from chaos.runtime.engine import (
+    LABEL_HOME,
+    LABEL_INSTANCE,
+    LABEL_RUN,
+    LABEL_SERVICE,
+    LABEL_STACK,
+)
 from gatecrash.plan import (
     TOXIPROXY_API_PORT,
     TOXIPROXY_ID,
@@ -36,6 +42,7 @@ __all__ = [
     "COMPOSE_DIR",
     "DEFAULT_ENTRY_PORT",
     "ENV_ENTRY_PORT",
+    "ENV_HOME_ID",
     "ENV_IMAGE",
     "ENV_REDIS_IMAGE",
     "ENV_RUN",
@@ -86,6 +93,7 @@ HEALTH_PROBE = (
 # Compose variables: the conductor sets them; a plain `docker compose up` gets defaults.
 ENV_STACK = "GATECRASH_STACK"
 ENV_RUN = "GATECRASH_RUN_ID"
+ENV_HOME_ID = "GATECRASH_HOME_ID"
 ENV_STACK_DIR = "GATECRASH_STACK_DIR"
 ENV_UID = "GATECRASH_UID"
 ENV_ENTRY_PORT = "GATECRASH_ENTRY_PORT"
@@ -111,9 +119,13 @@ def toxiproxy_config(plan: StackPlan) -> list[dict[str, Any]]:
             for p in plan.proxies]
 
 
+def _stack_labels() -> dict[str, str]:
+    return {LABEL_HOME: f"${{{ENV_HOME_ID}:-compose}}", LABEL_STACK: f"${{{ENV_STACK}:-compose}}",
+            LABEL_RUN: f"${{{ENV_RUN}:-manual}}"}
+
+
 def _labels(iid: str, service: str) -> dict[str, str]:
-    return {LABEL_STACK: f"${{{ENV_STACK}:-compose}}", LABEL_RUN: f"${{{ENV_RUN}:-manual}}",
-            LABEL_SERVICE: service, LABEL_INSTANCE: iid}
+    return {**_stack_labels(), LABEL_SERVICE: service, LABEL_INSTANCE: iid}
 
 
 def _healthcheck(test: list[str]) -> dict[str, Any]:
@@ -206,8 +218,7 @@ def compose_document(plan: StackPlan, arch: Arch, *,
     return {
         "name": f"gatecrash-{arch.value}",
         "services": services,
-        "networks": {"default": {"labels": {LABEL_STACK: f"${{{ENV_STACK}:-compose}}",
-                                            LABEL_RUN: f"${{{ENV_RUN}:-manual}}"}}},
+        "networks": {"default": {"labels": _stack_labels()}},
     }
 
 
