@@ -31,6 +31,13 @@ from gatecrash.runtimes import (
 from gatecrash.stacks import Stack, find_stack, list_stacks
 from gatecrash.suite import SuiteResult, run_suite
 from loadtests.errors import LoadError
+from loadtests.remote import (
+    DEFAULT_JOIN_TIMEOUT_S,
+    DEFAULT_MASTER_PORT,
+    MasterAddress,
+    RemoteWorkers,
+    exec_worker,
+)
 from records import RunFolder, write_junit
 from records.errors import RecordError
 from targets.errors import TargetsError
@@ -207,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _stop_event()
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
-                       live=LivePrinter(), announce=_say)
+                       live=LivePrinter(), announce=_say, remote=_remote_workers(args))
     code = _finish_suite(result, None, "run")
     runs = result.runs
     if len(runs) == 2:
@@ -216,8 +223,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = runs[1].run_dir.parent / f"compare-{runs[1].run_dir.name}.html"
         print(f"comparison: {write_comparison(runs[0].run_dir, runs[1].run_dir, out)}")
     for run in runs:
+        if run.load is not None:
+            print(f"load: {run.load.note}")
         print(f"report: {RunFolder(run.run_dir).report}")
     return EXIT_INTERRUPTED if stop.is_set() else code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    master = MasterAddress.parse(args.master)
+    print(f"joining the run of the master at {master} (Ctrl-C to leave) ...", file=sys.stderr,
+          flush=True)
+    exec_worker(master, args.name)  # becomes Locust's worker: never returns
+    return EXIT_OK
+
+
+def _remote_workers(args: argparse.Namespace) -> RemoteWorkers | None:
+    if not args.remote_workers:
+        return None
+    bind = MasterAddress.parse(args.master_bind)
+    remote = RemoteWorkers(args.remote_workers, bind, args.join_timeout)
+    _say(f"the load comes from {remote.count} remote worker(s); start each with: "
+         f"gatecrash worker --master {bind}")
+    return remote
 
 
 def cmd_toxiproxy(args: argparse.Namespace) -> int:
@@ -360,7 +387,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
     run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
                     help="local processes (default) or Docker containers")
+    run.add_argument("--remote-workers", type=int, default=0, metavar="N",
+                     help="the load comes from N workers started with `gatecrash worker "
+                     "--master HOST:PORT` (anywhere); their rows come back to this run")
+    run.add_argument("--master-bind", default=f"127.0.0.1:{DEFAULT_MASTER_PORT}",
+                     metavar="HOST[:PORT]", help="where the load master listens for workers "
+                     "(default %(default)s; bind a reachable address for other machines)")
+    run.add_argument("--join-timeout", type=int, default=DEFAULT_JOIN_TIMEOUT_S, metavar="S",
+                     help="seconds to wait for every worker to join (default %(default)s)")
     run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="generate load for a run started elsewhere with "
+                            "--remote-workers (Locust's worker; rows go back to its master)")
+    worker.add_argument("--master", required=True, metavar="HOST[:PORT]",
+                        help=f"the run's load master (port {DEFAULT_MASTER_PORT} by default)")
+    worker.add_argument("--name", default=None,
+                        help="this worker's name in the rows (default: host-pid)")
+    worker.set_defaults(func=cmd_worker)
 
     gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
     gate.add_argument("paths", nargs="+", type=Path, help="experiment files or folders")

@@ -23,15 +23,17 @@ from chaos.faults import Injector
 from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
+from gatecrash.loadcheck import load_problems
 from gatecrash.runtimes import deployed_stack
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.verdicts import exit_code, judge, validity_problems
-from loadtests import LoadError, LoadRun, LoadSpec, start_load
+from loadtests import LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
 from records import (
     AbortEvent,
     FaultEvent,
     LiveProgress,
+    LoadEvent,
     PhaseEvent,
     RecordError,
     RunMeta,
@@ -61,6 +63,8 @@ class RunResult:
     status: RunStatus
     verdicts: list[Verdict] = field(default_factory=list)
     aborted: str | None = None
+    # The load's closing note: rows in the folder against requests reported, per worker.
+    load: LoadEvent | None = None
 
     @property
     def exit_code(self) -> int:
@@ -93,8 +97,12 @@ class _Abort:
 
 class _Run:
     def __init__(self, experiment: Experiment, arch: str, run_dir: Path,
-                 stop: threading.Event, live: Callable[[LiveProgress], None] | None) -> None:
+                 stop: threading.Event, live: Callable[[LiveProgress], None] | None,
+                 remote: RemoteWorkers | None = None) -> None:
         self.exp = experiment
+        self.remote = remote
+        self.load: LoadRun | None = None
+        self.load_note: LoadEvent | None = None
         self.arch = arch
         self.run_dir = run_dir
         self.stop = stop
@@ -144,12 +152,15 @@ class _Run:
             # Last safety net, after every fault context has removed its own.
             cleanup.callback(self._reset, injector)
             spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
-            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
+            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir,
+                              remote=self.remote)
+            self.load = load
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
             sampler.start()
             cleanup.callback(sampler.stop)
-            started = load.wait_started(LOAD_START_TIMEOUT_S)
+            started = load.wait_started(
+                LOAD_START_TIMEOUT_S + (self.remote.join_timeout_s if self.remote else 0))
             self.t0 = started.started or time.time()
             self.meta.t0 = self.t0
             self.meta.windows = self.exp.windows(self.t0)
@@ -250,7 +261,18 @@ class _Run:
         problems += validity_problems(self.exp, windows, self.faults, cpu, self.aborted)
         if rows.empty:
             problems.append("no request was recorded")
-        return judge(self.exp, self.arch, rows, windows, problems)
+        note = self.close_load(rows)
+        return judge(self.exp, self.arch, rows, windows, problems,
+                     window_problems=load_problems(note, windows))
+
+    def close_load(self, rows: Any) -> LoadEvent | None:
+        """The load's closing note (rows in the folder against requests reported, per
+        worker, lost workers named), recorded as the load's last event."""
+        if self.load is None:
+            return None
+        self.load_note = self.load.tally(rows)
+        self.record.event(self.load_note)
+        return self.load_note
 
 
 def deploy_options(experiment: Experiment) -> dict[str, Any]:
@@ -265,11 +287,13 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
                    stop: threading.Event | None = None,
                    live: Callable[[LiveProgress], None] | None = None,
                    report: bool = True,
-                   deployed: tuple[Stack, Runtime] | None = None) -> RunResult:
+                   deployed: tuple[Stack, Runtime] | None = None,
+                   remote: RemoteWorkers | None = None) -> RunResult:
     """Run one experiment on one architecture; the run folder keeps everything.
 
     `deployed`: a stack to run on (left running after); by default the run
-    deploys its own and removes it at the end.
+    deploys its own and removes it at the end. `remote`: the load comes from
+    workers that join with `gatecrash worker`.
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = out_root / f"{stamp}-{experiment.name}-{arch}"
@@ -278,7 +302,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
         suffix += 1
         run_dir = out_root / f"{stamp}-{experiment.name}-{arch}-{suffix}"
     try:
-        run = _Run(experiment, arch, run_dir, stop or threading.Event(), live)
+        run = _Run(experiment, arch, run_dir, stop or threading.Event(), live, remote)
     except RecordError as exc:
         raise GatecrashError(f"cannot start the run record: {exc}") from exc
     status: RunStatus = "completed"
@@ -298,6 +322,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
         raise GatecrashError(f"run {run_dir.name} failed: {error}")
     try:
         result.verdicts = run.analyse()
+        result.load = run.load_note
         run.record.write_verdicts(result.verdicts)
         run.record.write_junit(f"{experiment.name}[{arch}]", result.verdicts)
     except RecordError as exc:

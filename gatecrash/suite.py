@@ -14,6 +14,7 @@ from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.verdicts import Verdict, exit_code
+from loadtests import RemoteWorkers
 from records import LiveProgress
 from targets.stack import RuntimeKind
 
@@ -45,8 +46,10 @@ def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
               runtime: RuntimeKind = RuntimeKind.LOCAL, stop: threading.Event | None = None,
               live: Callable[[LiveProgress], None] | None = None,
-              announce: Callable[[str], None] | None = None) -> SuiteResult:
-    """Run every experiment on its architectures (or `arch`), sharing stacks."""
+              announce: Callable[[str], None] | None = None,
+              remote: RemoteWorkers | None = None) -> SuiteResult:
+    """Run every experiment on its architectures (or `arch`), sharing stacks
+    (`remote`: the load of each run comes from workers joining its master)."""
     stop = stop or threading.Event()
     say = announce or log.info
     plan: dict[tuple[str, str], list[Experiment]] = {}
@@ -70,7 +73,7 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                 say(f"== {experiment.name} on {one}")
                 try:
                     run = run_experiment(experiment, one, out, stop=stop, live=live,
-                                         deployed=deployed)
+                                         deployed=deployed, remote=remote)
                 except GatecrashError as exc:
                     result.errors.append(str(exc))
                     say(f"   error: {exc}")

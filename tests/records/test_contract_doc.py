@@ -18,18 +18,20 @@ from records import (
     FaultEvent,
     HopTraffic,
     LiveProgress,
+    LoadEvent,
     PhaseEvent,
     Proof,
     RunMeta,
     Verdict,
+    WorkerTally,
     layout,
 )
 from records.events import EVENT
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 SECTION = DOC.read_text(encoding="utf-8").split("## Run folder", 1)[1]
-MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, Verdict, CpuSample,
-          LiveProgress)
+MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, LoadEvent, WorkerTally, Proof,
+          HopTraffic, Verdict, CpuSample, LiveProgress)
 ARROW_NAMES = {pa.float64(): "float64", pa.int32(): "int32", pa.int64(): "int64",
                pa.string(): "string", pa.bool_(): "bool"}
 
@@ -68,4 +70,4 @@ def test_the_example_events_are_records() -> None:
     block = SECTION.split("### events.jsonl", 1)[1].split("```json\n", 1)[1].split("```")[0]
     lines = re.split(r"\n(?=\{)", block.strip())
     events = [EVENT.validate_python(json.loads(line)) for line in lines]
-    assert [e.kind for e in events] == ["phase", "fault", "abort"]
+    assert [e.kind for e in events] == ["phase", "fault", "abort", "load"]
