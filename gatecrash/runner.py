@@ -24,7 +24,7 @@ from chaos.runtime.base import Runtime
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.loadcheck import load_problems
-from gatecrash.runtimes import deployed_stack
+from gatecrash.runtimes import deployed_stack, own_hosts
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.verdicts import exit_code, judge, validity_problems
@@ -153,7 +153,7 @@ class _Run:
             cleanup.callback(self._reset, injector)
             spec = self.exp.load.model_copy(update={"seed": self.exp.seed})
             load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir,
-                              remote=self.remote)
+                              allowed_hosts=own_hosts(stack), remote=self.remote)
             self.load = load
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)

@@ -1,8 +1,10 @@
 """The Docker backend: a planned stack as one Compose project, and its runtime.
 
-The stack's folder holds what Compose needs (the compose file rendered from
-the stack's plan, the hop proxies' config) and `docker.json`, from which
-another process attaches to the running project (`gatecrash status/down`).
+The stack's folder holds the compose file rendered from the stack's plan (it
+carries the stack file and the hop proxies' config as Compose configs, so the
+engine needs none of our files: `DOCKER_HOST` may name an engine on another
+machine) and `docker.json`, from which another process attaches to the
+running project (`gatecrash status/down`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import socket
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chaos.runtime.docker import HTTP_READY, ContainerInstance, DockerRuntime
 from chaos.runtime.engine import (
@@ -20,6 +23,7 @@ from chaos.runtime.engine import (
     LABEL_HOME,
     LABEL_STACK,
     docker_client,
+    engine_address,
     find_labelled,
     remove_labelled,
 )
@@ -27,22 +31,28 @@ from gatecrash.containers.compose import (
     ENV_ENTRY_PORT,
     ENV_HOME_ID,
     ENV_IMAGE,
+    ENV_PUBLISH_ADDRESS,
     ENV_REDIS_IMAGE,
     ENV_RUN,
     ENV_STACK,
-    ENV_STACK_DIR,
     ENV_TOXIPROXY_IMAGE,
     ENV_TOXIPROXY_PORT,
-    ENV_UID,
     OFFICIAL_REDIS_IMAGE,
     OFFICIAL_TOXIPROXY_IMAGE,
     SERVICE_IMAGE,
+    StackFiles,
     compose_document,
     render_compose,
     toxiproxy_config,
 )
 from gatecrash.errors import InputError, StackError
-from gatecrash.plan import TOXIPROXY_ID, TOXIPROXY_SERVICE, ContainerNetwork, PlanOptions
+from gatecrash.plan import (
+    LOOPBACK,
+    TOXIPROXY_ID,
+    TOXIPROXY_SERVICE,
+    ContainerNetwork,
+    PlanOptions,
+)
 from gatecrash.stacks import Stack, home_id
 from targets.stack import RuntimeKind
 from targets.topology import Program
@@ -54,7 +64,6 @@ log = logging.getLogger(__name__)
 BUILTIN_TOXIPROXY_IMAGE = "gatecrash/toxiproxy:latest"
 BUILTIN_REDIS_IMAGE = "gatecrash/redis:latest"
 COMPOSE_FILE_NAME = "compose.yaml"
-TOXIPROXY_FILE_NAME = "toxiproxy.json"
 STATE_FILE = "docker.json"
 DEPLOY_TIMEOUT_S = 240.0
 # The image carries no torch (see compose/README.md): the stand-in answers for inference
@@ -102,7 +111,12 @@ def _image(env: str, official: str, builtin: str) -> str:
 
 
 def _port_of(url: str | None) -> int:
-    return int((url or "").rsplit(":", 1)[1])
+    return int(urlsplit(url or "").port or 0)
+
+
+def _publish_address(stack: Stack) -> str:
+    """The engine host's address the stack's ports are published on (as planned)."""
+    return urlsplit(stack.spec.entry_url).hostname or LOOPBACK
 
 
 def container_instances(stack: Stack) -> list[ContainerInstance]:
@@ -139,13 +153,15 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
     if not create:
         raise StackError(f"stack {stack.name} has no Docker state ({state})")
     compose_file = stack.dir / COMPOSE_FILE_NAME
-    compose_file.write_text(render_compose(compose_document(
-        stack.plan, stack.spec.arch, toxiproxy_file=f"./{TOXIPROXY_FILE_NAME}")))
-    (stack.dir / TOXIPROXY_FILE_NAME).write_text(json.dumps(toxiproxy_config(stack.plan)))
+    files = StackFiles(stack=stack.spec.model_dump_json(indent=2),
+                       toxiproxy=json.dumps(toxiproxy_config(stack.plan)))
+    # The project carries the stack file (its signing key): readable by us only.
+    fd = os.open(compose_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(render_compose(compose_document(stack.plan, stack.spec.arch, files=files)))
     env = {
         ENV_HOME_ID: home_id(), ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id,
-        ENV_STACK_DIR: str(stack.dir),
-        ENV_UID: f"{os.getuid()}:{os.getgid()}",
+        ENV_PUBLISH_ADDRESS: _publish_address(stack),
         ENV_ENTRY_PORT: str(_port_of(stack.spec.entry_url)),
         ENV_IMAGE: os.environ.get(ENV_IMAGE, SERVICE_IMAGE),
         ENV_TOXIPROXY_IMAGE: _image(ENV_TOXIPROXY_IMAGE, OFFICIAL_TOXIPROXY_IMAGE,
@@ -200,8 +216,9 @@ class DockerBackend:
         if base_port is not None:
             raise InputError("--base-port applies to the local runtime: containers publish "
                              "only the entry and the proxy API, on free ports")
+        # Free here; on a remote engine, a clash on its host fails the deploy loudly.
         entry_port, toxiproxy_port = _free_ports(2)
-        return ContainerNetwork(entry_port, toxiproxy_port)
+        return ContainerNetwork(entry_port, toxiproxy_port, engine_address())
 
     def options(self, proxies: bool) -> PlanOptions:
         # The stack's own Redis and Toxiproxy: REDIS_URL/TOXIPROXY_URL name services on
