@@ -55,8 +55,11 @@ class Arm:
     missing: int
     failures: int
     generator_cpu_pct: float
+    master_cpu_pct: float
     target_cpu_pct: float
     host_cpu_pct: float
+    # Host CPU not ours (workers, master, target), in % of one core: the neighbours.
+    others_cpu_pct: float
 
 
 def _cpu_s(procs: list[psutil.Process]) -> float:
@@ -85,7 +88,7 @@ def _workers(master: MasterAddress, n: int, root: Path) -> list[subprocess.Popen
 def run_arm(url: str, n: int, users: int, duration: int, target: psutil.Process) -> Arm:
     spec = LoadSpec(mode="closed", users=users, duration_s=duration, mix=Mix(chat=0), seed=1)
     master = MasterAddress("127.0.0.1", free_port())
-    samples: list[tuple[float, int, float, float]] = []
+    samples: list[tuple[float, int, float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="gc-scaling-") as tmp:
         out, hosts = Path(tmp) / "run", Path(tmp) / "hosts"
         hosts.mkdir()
@@ -95,6 +98,7 @@ def run_arm(url: str, n: int, users: int, duration: int, target: psutil.Process)
             try:
                 run.wait_started(JOIN_TIMEOUT_S)
                 gens = [psutil.Process(w.pid) for w in workers]
+                master_proc = psutil.Process(run.pid)
                 psutil.cpu_percent(None)
                 while run.poll() is None:
                     live = read_live(run.paths.live_dir)
@@ -102,7 +106,7 @@ def run_arm(url: str, n: int, users: int, duration: int, target: psutil.Process)
                             and live.ts - live.started >= WARMUP_S
                             and (not samples or live.ts > samples[-1][0])):
                         samples.append((live.ts, live.requests, _cpu_s(gens),
-                                        _cpu_s([target])))
+                                        _cpu_s([target]), _cpu_s([master_proc])))
                         if len(samples) == 1:
                             psutil.cpu_percent(None)
                     time.sleep(SAMPLE_S)
@@ -120,12 +124,15 @@ def run_arm(url: str, n: int, users: int, duration: int, target: psutil.Process)
         final = read_live(run.paths.live_dir)
     if len(samples) < 2:
         raise RuntimeError("run too short to measure; raise --duration")
-    (t0, n0, g0, s0), (t1, n1, g1, s1) = samples[0], samples[-1]
+    (t0, n0, g0, s0, m0), (t1, n1, g1, s1, m1) = samples[0], samples[-1]
     wall = t1 - t0
+    ours = 100 * ((g1 - g0) + (s1 - s0) + (m1 - m0)) / wall
+    cores = psutil.cpu_count() or 1
     return Arm(workers=n, rate_rps=(n1 - n0) / wall, requests=note.requests, rows=note.rows,
                missing=note.missing, failures=final.failures,
-               generator_cpu_pct=100 * (g1 - g0) / wall,
-               target_cpu_pct=100 * (s1 - s0) / wall, host_cpu_pct=host_pct)
+               generator_cpu_pct=100 * (g1 - g0) / wall, master_cpu_pct=100 * (m1 - m0) / wall,
+               target_cpu_pct=100 * (s1 - s0) / wall, host_cpu_pct=host_pct,
+               others_cpu_pct=max(host_pct * cores - ours, 0.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                 arm = run_arm(url, n, args.users, args.duration, target)
                 arms.append(arm)
                 print(f"round {r + 1} workers={n} {arm.rate_rps:8.0f} req/s  "
-                      f"workers {arm.generator_cpu_pct:5.1f}% CPU  target "
-                      f"{arm.target_cpu_pct:5.1f}% CPU  host {arm.host_cpu_pct:5.1f}%  "
+                      f"workers {arm.generator_cpu_pct:5.1f}% master {arm.master_cpu_pct:4.1f}% "
+                      f"target {arm.target_cpu_pct:5.1f}% others {arm.others_cpu_pct:5.1f}% "
+                      f"(of a core)  "
                       f"rows {arm.rows} = requests {arm.requests} (missing {arm.missing})  "
                       f"failures {arm.failures}", flush=True)
     finally:
