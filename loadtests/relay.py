@@ -66,6 +66,8 @@ PUMP_S = 0.2
 WATCH_S = 1.0
 # On top of the run's stop timeout: time for a drained worker's last batches.
 DRAIN_MARGIN_S = 8.0
+# How long the drain waits for a lost worker to be heard again (heartbeats: 1 s).
+LOST_GRACE_S = 4.0
 # ts_send, ts_intended, ts_end: the row columns on the worker's clock.
 TIME_COLUMNS = 3
 
@@ -190,6 +192,7 @@ class MasterRelay:
         # One writer thread: pyarrow stays off the event loop, parts land in order.
         self.pool = ThreadPoolExecutor(max_workers=1)
         self._done_shares: set[int] = set()
+        self._finals: set[str] = set()
         self._quitting = False
         self._drained = False
         for msg_type, handler in ((CLOCK_MSG, self._on_clock), (HELLO_MSG, self._on_hello),
@@ -307,10 +310,16 @@ class MasterRelay:
         if worker is None:
             return
         self._take_live(worker, msg.data)
+        self._finals.add(worker.name)
         unacked = int(msg.data["channel"]["rows_unacked"])
         if unacked:
             self._lose(worker, f"ended with {unacked} row(s) not delivered")
-        elif worker.state is WorkerState.RUNNING:
+        elif worker.state is WorkerState.LOST:
+            # Silent for a while (a stalled host), then back with every row: nothing is
+            # missing, so its windows stand; the stall stays on record.
+            worker.state, worker.lost_at = WorkerState.FINISHED, None
+            worker.lost_why = f"recovered after: {worker.lost_why}"
+        else:
             worker.state = WorkerState.FINISHED
         self.save()
 
@@ -344,13 +353,15 @@ class MasterRelay:
         live.final, live.users, live.rate_rps = True, 0, 0.0
         write_worker_live(path, live)
 
+    def _heard(self, worker: RemoteWorker) -> bool:
+        """Whether Locust still hears the worker's heartbeat (missing after ~3 s)."""
+        node = self.runner.clients.get(worker.client_id)
+        return node is not None and node.state != STATE_MISSING
+
     def check_lost(self) -> None:
-        """Running workers Locust no longer hears from (no heartbeat for ~3 s) are lost."""
+        """Running workers Locust no longer hears from are lost."""
         for worker in self.fleet.workers:
-            if worker.state is not WorkerState.RUNNING:
-                continue
-            node = self.runner.clients.get(worker.client_id)
-            if node is None or node.state == STATE_MISSING:
+            if worker.state is WorkerState.RUNNING and not self._heard(worker):
                 seen = time.strftime("%H:%M:%S", time.localtime(worker.last_seen))
                 self._lose(worker, f"no heartbeat since {seen}")
 
@@ -369,15 +380,24 @@ class MasterRelay:
             return
         self._drained = True
         timeout_s = self.stop_timeout_s + DRAIN_MARGIN_S
-        running = [w for w in self.fleet.workers if w.state is WorkerState.RUNNING]
-        for worker in running:
+        # Lost ones too: one only stalled for a while may still deliver everything.
+        draining = [w for w in self.fleet.workers if w.state is not WorkerState.FINISHED]
+        for worker in draining:
             _send(self.runner, DRAIN_MSG, {"timeout_s": timeout_s}, worker.client_id)
-        deadline = time.monotonic() + timeout_s + PUMP_S * 5
-        while (any(w.state is WorkerState.RUNNING for w in running)
-               and time.monotonic() < deadline):
+        start = time.monotonic()
+        deadline = start + timeout_s + PUMP_S * 5
+
+        def pending(w: RemoteWorker) -> bool:
+            if w.name in self._finals:
+                return False
+            # A lost worker is waited for a little: a stalled host heard again is drained.
+            return (w.state is WorkerState.RUNNING or self._heard(w)
+                    or time.monotonic() - start < LOST_GRACE_S)
+
+        while time.monotonic() < deadline and any(pending(w) for w in draining):
             gevent.sleep(PUMP_S / 2)
             self.check_lost()
-        for worker in running:
+        for worker in draining:
             if worker.state is WorkerState.RUNNING:
                 self._lose(worker, f"did not deliver its rows within {timeout_s:g} s of the end")
         self._write()

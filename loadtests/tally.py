@@ -71,6 +71,8 @@ def _note(workers: list[WorkerTally], requests: int, rows: int, planned: int | N
             note += f"; worker {w.worker} lost ({w.lost_why}), {w.missing} of its rows missing"
         elif w.missing:
             note += f"; worker {w.worker}: {w.missing} rows missing"
+        elif w.lost_why:  # stalled, then delivered everything
+            note += f"; worker {w.worker} {w.lost_why}"
     return note
 
 

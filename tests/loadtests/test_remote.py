@@ -3,6 +3,7 @@ folder, talking over 127.0.0.1 only; every row comes back to the master's run fo
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ CLOCK_TOLERANCE_MS = 250.0
 RATE, DURATION_S = 120, 5
 JOIN_TIMEOUT_S = 60
 RUN_MARGIN_S = 60.0
+# Frozen well past Locust's heartbeat liveness (3 beats of 1 s).
+STALL_AFTER_S, STALL_S = 2.0, 6.0
 
 
 @pytest.fixture
@@ -73,3 +76,30 @@ def test_two_remote_workers_bring_back_every_row(fake_url: str, tmp_path: Path,
         assert rows[column].between(before, after).all(), column
     # No shared folder: the workers wrote nothing where they ran.
     assert [h.leftovers() for h in hosts] == [[], []]
+
+
+def test_a_stalled_worker_that_delivers_every_row_is_not_lost(
+        fake_url: str, tmp_path: Path, hosts: list[WorkerHost]) -> None:
+    """A host frozen longer than Locust's heartbeat liveness (~3 s) is first taken for
+    lost; heard again before the end, it is drained and nothing of it is missing."""
+    master = MasterAddress("127.0.0.1", free_port())
+    run_dir = tmp_path / "run"
+    spec = LoadSpec(mode="open", rate=60, duration_s=8, max_users=10, seed=6)
+    with start_load(spec, fake_url, FAKE_API_KEY, run_dir,
+                    remote=RemoteWorkers(2, master, JOIN_TIMEOUT_S)) as run:
+        for name in ("gen-a", "gen-b"):
+            hosts.append(WorkerHost(master, name, tmp_path / "hosts", tmp_path / f"{name}.log"))
+        run.wait_started(JOIN_TIMEOUT_S)
+        time.sleep(STALL_AFTER_S)
+        hosts[1].signal(signal.SIGSTOP)
+        time.sleep(STALL_S)
+        hosts[1].signal(signal.SIGCONT)
+        assert run.wait(spec.duration_s + RUN_MARGIN_S) == 0, run.log_tail()
+    assert [h.wait() for h in hosts] == [0, 0], [h.tail() for h in hosts]
+    note = run.tally(read_rows(run_dir))
+    assert note.rows == note.requests > 0 and note.missing == 0, note.note
+    stalled = {w.worker: w for w in note.workers}["gen-b"]
+    assert stalled.state == "finished" and stalled.lost_at is None
+    assert (stalled.lost_why or "").startswith("recovered after: no heartbeat"), note.note
+    # What it could not send while frozen, it dropped (late beyond max_lag_s), not lost.
+    assert stalled.dropped > 0 and stalled.requests + stalled.dropped == stalled.intended

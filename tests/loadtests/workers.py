@@ -52,6 +52,9 @@ class WorkerHost:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
+    def signal(self, sig: signal.Signals) -> None:
+        os.killpg(self.proc.pid, sig)
+
     def wait(self) -> int:
         try:
             return self.proc.wait(WORKER_EXIT_S)
