@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
@@ -45,6 +45,9 @@ from records import (
     read_rows,
 )
 from records.events import PhaseName
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RunResult", "deploy_options", "run_experiment"]
 
@@ -265,7 +268,7 @@ class _Run:
         return judge(self.exp, self.arch, rows, windows, problems,
                      window_problems=load_problems(note, windows))
 
-    def close_load(self, rows: Any) -> LoadEvent | None:
+    def close_load(self, rows: pd.DataFrame) -> LoadEvent | None:
         """The load's closing note (rows in the folder against requests reported, per
         worker, lost workers named), recorded as the load's last event."""
         if self.load is None:
