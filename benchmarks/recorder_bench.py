@@ -17,17 +17,13 @@ Goal (issue 5): rate(with) / rate(without) >= 0.95.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import cast
 
 import psutil
 
@@ -35,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
+from benchmarks.trivial_target import start_target  # noqa: E402
 from loadtests import LoadSpec, Mix, start_load  # noqa: E402
 from loadtests.layout import RunPaths  # noqa: E402
 from loadtests.live import read_workers  # noqa: E402
@@ -43,78 +40,6 @@ from records import read_rows  # noqa: E402
 GOAL = 0.95
 WARMUP_S = 2.0
 SAMPLE_S = 0.25
-SERVER_START_S = 10.0
-BODY = b'{"ok":true}'
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    b"Content-Length: " + str(len(BODY)).encode() + b"\r\n"
-    b"X-Gatecrash-Route: primary\r\nX-Gatecrash-Instance: bench-1\r\n"
-    b"X-Gatecrash-Gateway: bench\r\n\r\n" + BODY
-)
-
-
-# -- the trivial endpoint ----------------------------------------------------------
-
-
-class _Http(asyncio.Protocol):
-    """Keep-alive HTTP/1.1: one fixed answer per request (bodies skipped by Content-Length)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        out = []
-        while (end := self.buf.find(b"\r\n\r\n")) >= 0:
-            head = self.buf[:end].lower()
-            length = 0
-            if (i := head.find(b"content-length:")) >= 0:
-                length = int(head[i + 15:].split(b"\r\n", 1)[0])
-            if len(self.buf) < end + 4 + length:
-                break
-            self.buf = self.buf[end + 4 + length:]
-            out.append(RESPONSE)
-        if out:
-            self.transport.write(b"".join(out))
-
-
-def serve(port: int) -> None:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Http, "127.0.0.1", port, backlog=1024)
-        await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_server() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("benchmark server did not start")
-
-
 # -- one arm -------------------------------------------------------------------------
 
 
@@ -180,13 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds per arm")
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.serve:
-        serve(args.serve)
-        return 0
 
-    proc, url = _start_server()
+    proc, url = start_target()
     arms: list[Arm] = []
     try:
         server = psutil.Process(proc.pid)

@@ -40,6 +40,13 @@ from gatecrash.runtimes import (
 from gatecrash.stacks import Stack, find_stack, list_stacks
 from gatecrash.suite import SuiteResult, run_suite, suite_archs
 from loadtests.errors import LoadError
+from loadtests.remote import (
+    DEFAULT_JOIN_TIMEOUT_S,
+    DEFAULT_MASTER_PORT,
+    MasterAddress,
+    RemoteWorkers,
+    exec_worker,
+)
 from records import RunFolder, write_junit
 from records.errors import RecordError
 from targets.errors import TargetsError
@@ -182,8 +189,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _sweep_leftovers() -> None:
-    """What crashed harnesses left, found by each runtime (processes by their marker,
-    containers by their labels)."""
+    """What crashed harnesses of this GATECRASH_HOME left, found by each runtime
+    (processes by their marker, containers by their home and stack labels)."""
     for kind, chosen in BACKENDS.items():
         try:
             removed = chosen.sweep()
@@ -263,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_suite([experiment], args.out, arch=args.arch,
                        runtime=RuntimeKind(args.runtime), stop=stop,
                        live=LivePrinter(), announce=_say, trials=args.trials,
-                       capacities=capacities)
+                       capacities=capacities, remote=_remote_workers(args))
     code = _finish_suite(result, None, "run")
     runs = result.runs
     if len(runs) == 2:
@@ -272,8 +279,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = runs[1].run_dir.parent / f"compare-{runs[1].run_dir.name}.html"
         print(f"comparison: {write_comparison(runs[0].run_dir, runs[1].run_dir, out)}")
     for run in runs:
+        if run.load is not None:
+            print(f"load: {run.load.note}")
         print(f"report: {RunFolder(run.run_dir).report}")
     return EXIT_INTERRUPTED if stop.is_set() else code
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    master = MasterAddress.parse(args.master)
+    print(f"joining the run of the master at {master} (Ctrl-C to leave) ...", file=sys.stderr,
+          flush=True)
+    exec_worker(master, args.name)  # becomes Locust's worker: never returns
+    return EXIT_OK
+
+
+def _remote_workers(args: argparse.Namespace) -> RemoteWorkers | None:
+    if not args.remote_workers:
+        return None
+    bind = MasterAddress.parse(args.master_bind)
+    remote = RemoteWorkers(args.remote_workers, bind, args.join_timeout)
+    _say(f"the load comes from {remote.count} remote worker(s); start each with: "
+         f"gatecrash worker --master {bind}")
+    return remote
 
 
 def cmd_toxiproxy(args: argparse.Namespace) -> int:
@@ -454,7 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="remove a stack and everything it started")
     down.add_argument("--name", default=DEFAULT_STACK)
-    down.add_argument("--all", action="store_true")
+    down.add_argument("--all", action="store_true",
+                      help="every stack of this GATECRASH_HOME, and what crashed runs of it "
+                      "left (never another home's: they may share the Docker engine)")
     down.set_defaults(func=cmd_down)
 
     toxi = sub.add_parser("toxiproxy", help="run the built-in Toxiproxy-API server standalone")
@@ -481,6 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     _capacity_from(run)
     _trials_option(run)
     _product_options(run)
+    run.add_argument("--remote-workers", type=int, default=0, metavar="N",
+                     help="the load comes from N workers started with `gatecrash worker "
+                     "--master HOST:PORT` (anywhere); their rows come back to this run")
+    run.add_argument("--master-bind", default=f"127.0.0.1:{DEFAULT_MASTER_PORT}",
+                     metavar="HOST[:PORT]", help="where the load master listens for workers "
+                     "(default %(default)s; bind a reachable address for other machines)")
+    run.add_argument("--join-timeout", type=int, default=DEFAULT_JOIN_TIMEOUT_S, metavar="S",
+                     help="seconds to wait for every worker to join (default %(default)s)")
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="expected samples per window and what they can decide, "
@@ -494,6 +531,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "service time")
     _trials_option(plan)
     plan.set_defaults(func=cmd_plan)
+
+    worker = sub.add_parser("worker", help="generate load for a run started elsewhere with "
+                            "--remote-workers (Locust's worker; rows go back to its master)")
+    worker.add_argument("--master", required=True, metavar="HOST[:PORT]",
+                        help=f"the run's load master (port {DEFAULT_MASTER_PORT} by default)")
+    worker.add_argument("--name", default=None,
+                        help="this worker's name in the rows (default: host-pid)")
+    worker.set_defaults(func=cmd_worker)
 
     gate = sub.add_parser("gate", help="run experiment files as a CI gate (exit codes as run)")
     gate.add_argument("paths", nargs="+", type=Path, help="experiment files or folders")

@@ -46,6 +46,7 @@ __all__ = [
     "HTTPFAULTS_ID",
     "HTTPFAULTS_SERVICE",
     "INSTANCE_ENV",
+    "LOOPBACK",
     "PORT_BLOCK",
     "PROXY_OFFSET",
     "TOXIPROXY_API_PORT",
@@ -167,13 +168,16 @@ class LocalNetwork:
 class ContainerNetwork:
     """One container per instance on the project's network, named by instance id.
 
-    `entry_port` and `toxiproxy_port` are the host ports the entry hop and the
-    proxy API are published on (the host's loopback: DESIGN.md §7).
+    `entry_port` and `toxiproxy_port` are the ports the entry hop and the proxy
+    API are published on, at `address` on the engine's host: its loopback for an
+    engine on this machine (DESIGN.md §7), the address the conductor dials for a
+    remote engine.
     """
 
     entry_port: int
     toxiproxy_port: int
     httpfaults_port: int = HTTPFAULTS_API_PORT
+    address: str = LOOPBACK
 
     def instance(self, index: int, instance_id: str, program: Program) -> Endpoint:
         port = CONTAINER_REDIS_PORT if program is Program.REDIS else CONTAINER_SERVICE_PORT
@@ -196,13 +200,17 @@ class ContainerNetwork:
                         f"{HTTPFAULTS_SERVICE}:{HTTPFAULTS_API_PORT}")
 
     def httpfaults_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.httpfaults_port}"
+        return f"http://{self._host}:{self.httpfaults_port}"
+
+    @property
+    def _host(self) -> str:
+        return f"[{self.address}]" if ":" in self.address else self.address  # IPv6 in a URL
 
     def entry_url(self, entry: Endpoint) -> str:
-        return f"http://{LOOPBACK}:{self.entry_port}"
+        return f"http://{self._host}:{self.entry_port}"
 
     def toxiproxy_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.toxiproxy_port}"
+        return f"http://{self._host}:{self.toxiproxy_port}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
@@ -26,16 +26,18 @@ from chaos.runtime.base import Runtime
 from dashboards.analysis import RunData
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment, FaultStep
-from gatecrash.runtimes import deployed_stack
+from gatecrash.loadcheck import load_problems
+from gatecrash.runtimes import deployed_stack, own_hosts
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.sweep import SweepRun
 from gatecrash.verdicts import exit_code, judge, proof_notes, validity_problems
-from loadtests import LoadError, LoadRun, LoadSpec, start_load
+from loadtests import LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
 from records import (
     AbortEvent,
     FaultEvent,
     LiveProgress,
+    LoadEvent,
     PhaseEvent,
     RecordError,
     RunMeta,
@@ -48,6 +50,9 @@ from records import (
 )
 from records.events import PhaseName
 from targets.topology import topology_for
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RunResult", "deploy_options", "run_experiment"]
 
@@ -69,6 +74,8 @@ class RunResult:
     # What the verdicts were measured on, for hypotheses across architectures.
     data: RunData | None = None
     problems: list[str] = field(default_factory=list)
+    # The load's closing note: rows in the folder against requests reported, per worker.
+    load: LoadEvent | None = None
 
     @property
     def exit_code(self) -> int:
@@ -101,8 +108,12 @@ class _Abort:
 
 class _Run:
     def __init__(self, experiment: Experiment, arch: str, run_dir: Path,
-                 stop: threading.Event, live: Callable[[LiveProgress], None] | None) -> None:
+                 stop: threading.Event, live: Callable[[LiveProgress], None] | None,
+                 remote: RemoteWorkers | None = None) -> None:
         self.exp = experiment
+        self.remote = remote
+        self.load: LoadRun | None = None
+        self.load_note: LoadEvent | None = None
         self.arch = arch
         self.run_dir = run_dir
         self.stop = stop
@@ -162,12 +173,15 @@ class _Run:
             cleanup.callback(self._reset, injector)
             spec = self.exp.trials_load().model_copy(update={"seed": self.exp.seed})
             self.sweep = SweepRun.of(spec, self.exp.slo, self.run_dir)
-            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir)
+            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir,
+                              allowed_hosts=own_hosts(stack), remote=self.remote)
+            self.load = load
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
             sampler.start()
             cleanup.callback(sampler.stop)
-            started = load.wait_started(LOAD_START_TIMEOUT_S)
+            started = load.wait_started(
+                LOAD_START_TIMEOUT_S + (self.remote.join_timeout_s if self.remote else 0))
             self.t0 = started.started or time.time()
             self.meta.t0 = self.t0
             self.meta.windows = self.exp.all_windows(self.t0)
@@ -286,13 +300,27 @@ class _Run:
         if rows.empty:
             problems.append("no request was recorded")
         data = RunData.of(rows, trials, cpu, self.sweep.record if self.sweep else None)
-        verdicts = judge(self.exp, self.arch, data, problems)
+        note = self.close_load(rows)
+        window_problems: dict[str, list[str]] = {}
+        for spans in trials:
+            for name, found in load_problems(note, spans).items():
+                window_problems.setdefault(name, []).extend(found)
+        verdicts = judge(self.exp, self.arch, data, problems, window_problems=window_problems)
         notes = proof_notes(self.faults)
         if notes:
             # An unavailable proof is said next to every verdict, never passed over.
             verdicts = [v.model_copy(update={"detail": "; ".join([v.detail, *notes])})
                         for v in verdicts]
         return verdicts, data, problems
+
+    def close_load(self, rows: pd.DataFrame) -> LoadEvent | None:
+        """The load's closing note (rows in the folder against requests reported, per
+        worker, lost workers named), recorded as the load's last event."""
+        if self.load is None:
+            return None
+        self.load_note = self.load.tally(rows)
+        self.record.event(self.load_note)
+        return self.load_note
 
 
 def deploy_options(experiment: Experiment, arch: str | None = None) -> dict[str, Any]:
@@ -334,11 +362,13 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
                    stop: threading.Event | None = None,
                    live: Callable[[LiveProgress], None] | None = None,
                    report: bool = True,
-                   deployed: tuple[Stack, Runtime] | None = None) -> RunResult:
+                   deployed: tuple[Stack, Runtime] | None = None,
+                   remote: RemoteWorkers | None = None) -> RunResult:
     """Run one experiment on one architecture; the run folder keeps everything.
 
     `deployed`: a stack to run on (left running after); by default the run
-    deploys its own and removes it at the end.
+    deploys its own and removes it at the end. `remote`: the load comes from
+    workers that join with `gatecrash worker`.
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = out_root / f"{stamp}-{experiment.name}-{arch}"
@@ -347,7 +377,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
         suffix += 1
         run_dir = out_root / f"{stamp}-{experiment.name}-{arch}-{suffix}"
     try:
-        run = _Run(experiment, arch, run_dir, stop or threading.Event(), live)
+        run = _Run(experiment, arch, run_dir, stop or threading.Event(), live, remote)
     except RecordError as exc:
         raise GatecrashError(f"cannot start the run record: {exc}") from exc
     status: RunStatus = "completed"
@@ -367,6 +397,7 @@ def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,
         raise GatecrashError(f"run {run_dir.name} failed: {error}")
     try:
         result.verdicts, result.data, result.problems = run.analyse()
+        result.load = run.load_note
         run.record.write_verdicts(result.verdicts)
         run.record.write_junit(f"{experiment.name}[{arch}]", result.verdicts)
     except RecordError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
@@ -36,6 +37,7 @@ __all__ = [
     "deploy",
     "deployed_stack",
     "new_stack",
+    "own_hosts",
     "remove_stack",
     "runtime_for",
     "undeploy",
@@ -155,6 +157,13 @@ def remove_stack(stack: Stack) -> None:
         undeploy(stack, attach(stack))
     finally:
         stack.remove_files()
+
+
+def own_hosts(stack: Stack) -> tuple[str, ...]:
+    """Where the load may go beyond 127.0.0.0/8: a Docker stack's entry, published by a
+    container the stack created, on a remote engine's host (DESIGN.md §7)."""
+    host = urlsplit(stack.spec.entry_url).hostname
+    return (host,) if stack.spec.runtime is RuntimeKind.DOCKER and host else ()
 
 
 def wait_pools_healthy(stack: Stack, runtime: Runtime,

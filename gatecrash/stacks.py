@@ -3,10 +3,12 @@ its own folder under `GATECRASH_HOME`, whatever runtime deploys it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ __all__ = [
     "create_stack",
     "find_stack",
     "gatecrash_home",
+    "home_id",
     "list_stacks",
 ]
 
@@ -36,10 +39,24 @@ LIMITED_QUOTA = 5
 STACK_FILE = "stack.json"
 CREDENTIALS_FILE = "credentials.json"
 PLAN_FILE = "plan.json"
+HOME_ID_CHARS = 12
 
 
 def gatecrash_home() -> Path:
     return Path(os.environ.get(HOME_ENV, DEFAULT_HOME))
+
+
+def home_id() -> str:
+    """A short, stable identity of this machine's GATECRASH_HOME.
+
+    What a home deploys on a Docker engine carries it (a label, and its Compose
+    project names), so that two homes sharing one engine (two users, two test
+    sessions, a remote engine serving several machines) never sweep, or reuse,
+    each other's stacks. The host name is part of it: the same path on two
+    machines is two homes.
+    """
+    where = f"{socket.gethostname()}:{gatecrash_home().resolve()}"
+    return hashlib.sha256(where.encode()).hexdigest()[:HOME_ID_CHARS]
 
 
 def _stacks_dir() -> Path:

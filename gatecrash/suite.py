@@ -20,6 +20,7 @@ from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.verdicts import Verdict, exit_code, judge_across
+from loadtests import RemoteWorkers
 from records import LiveProgress, RecordError, RunWriter, read_verdicts
 from targets.stack import RuntimeKind
 
@@ -87,13 +88,15 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
               live: Callable[[LiveProgress], None] | None = None,
               announce: Callable[[str], None] | None = None,
               trials: int | None = None,
-              capacities: Capacities | None = None) -> SuiteResult:
+              capacities: Capacities | None = None,
+              remote: RemoteWorkers | None = None) -> SuiteResult:
     """Run every experiment on its architectures (or `arch`), sharing stacks.
 
     `trials`: repeat each experiment's fault schedule that many times (None: as filed).
     Rates given as a share of the capacity are resolved first (gatecrash.capacities).
     On each stack the capacity sweeps run first, and their knees are remembered:
     the experiments after them take their shares of what was just measured.
+    `remote`: the load of each run comes from workers joining its master.
     """
     stop = stop or threading.Event()
     capacities = capacities or Capacities()
@@ -125,7 +128,7 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                         raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
                                              "after its capacity was measured")
                     run = run_experiment(resolved, one, out, stop=stop, live=live,
-                                         deployed=deployed)
+                                         deployed=deployed, remote=remote)
                 except GatecrashError as exc:
                     result.errors.append(str(exc))
                     say(f"   error: {exc}")

@@ -118,9 +118,22 @@ def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
                     None if problems else needed)
 
 
-def judge(experiment: Experiment, arch: str, data: RunData, problems: list[str]) -> list[Verdict]:
-    """The verdicts of one run: every hypothesis of `arch` that names no architecture."""
-    return [_judge_one(experiment, arch, spec, {arch: data}, arch, problems)
+def _in_windows(spec: HypothesisSpec, window_problems: Mapping[str, Sequence[str]]) -> list[str]:
+    """The problems of the windows a hypothesis reads (a metric without a window reads
+    them all)."""
+    used = {ref.window for ref in spec.comparison.metrics()}
+    return [p for name, found in window_problems.items()
+            if None in used or name in used for p in found]
+
+
+def judge(experiment: Experiment, arch: str, data: RunData, problems: list[str],
+          window_problems: Mapping[str, Sequence[str]] | None = None) -> list[Verdict]:
+    """The verdicts of one run: every hypothesis of `arch` that names no architecture.
+
+    `window_problems`: what makes one window's measurements incomplete (e.g. a load
+    worker lost in it); only the hypotheses reading that window become inconclusive."""
+    return [_judge_one(experiment, arch, spec, {arch: data}, arch,
+                       problems + _in_windows(spec, window_problems or {}))
             for spec in experiment.hypotheses if spec.applies_to(arch)]  # type: ignore[arg-type]
 
 

@@ -14,22 +14,29 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from loadtests.errors import HostNotAllowedError, LoadError, LoadStartError
+    from loadtests.fleet import Fleet, RemoteWorker
     from loadtests.hostguard import check_host
     from loadtests.launcher import LoadRun, start_load
     from loadtests.live import LiveStats
+    from loadtests.remote import MasterAddress, RemoteWorkers, exec_worker
     from loadtests.spec import ChatOptions, LoadSpec, Mix, RateStage
 
 __all__ = [
     "ChatOptions",
+    "Fleet",
     "HostNotAllowedError",
     "LiveStats",
     "LoadError",
     "LoadRun",
     "LoadSpec",
     "LoadStartError",
+    "MasterAddress",
     "Mix",
     "RateStage",
+    "RemoteWorker",
+    "RemoteWorkers",
     "check_host",
+    "exec_worker",
     "start_load",
 ]
 
@@ -38,6 +45,8 @@ _HOME = {
     "HostNotAllowedError": "errors", "LoadError": "errors", "LoadStartError": "errors",
     "LiveStats": "live", "LoadRun": "launcher", "start_load": "launcher",
     "check_host": "hostguard",
+    "Fleet": "fleet", "RemoteWorker": "fleet",
+    "MasterAddress": "remote", "RemoteWorkers": "remote", "exec_worker": "remote",
 }
 
 

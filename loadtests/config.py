@@ -11,9 +11,22 @@ from loadtests.errors import LoadError
 from loadtests.layout import CONFIG_ENV
 from loadtests.spec import LoadSpec
 
-__all__ = ["API_KEY_ENV", "LaunchConfig", "load_launch_config"]
+__all__ = [
+    "API_KEY_ENV",
+    "LOCUSTFILE",
+    "REMOTE_WORKER_ENV",
+    "LaunchConfig",
+    "load_launch_config",
+    "locust_env",
+]
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 API_KEY_ENV = "GATECRASH_API_KEY"
+# Set by `gatecrash worker`: this Locust worker has no run folder and gets its
+# config from the master (loadtests.relay).
+REMOTE_WORKER_ENV = "GATECRASH_REMOTE_WORKER"
 
 
 class LaunchConfig(BaseModel):
@@ -23,11 +36,28 @@ class LaunchConfig(BaseModel):
     host: str
     run_dir: str
     allowed_hosts: tuple[str, ...] = ()
+    # Workers that join the master from anywhere (`gatecrash worker`); 0: the
+    # workers are the master's own forks (spec.processes) or there is no master.
+    remote_workers: int = 0
+
+    @property
+    def generators(self) -> int:
+        """Load processes that share the open-loop schedule."""
+        return self.remote_workers or self.spec.processes
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         os.replace(tmp, path)
+
+
+def locust_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a Locust process: ours, plus `extra`, with this checkout's
+    packages first on its path (the locustfile imports `loadtests`)."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def load_launch_config() -> tuple[LaunchConfig, str]:

@@ -17,20 +17,23 @@ from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
+import pandas as pd
 import psutil
 
-from loadtests.config import API_KEY_ENV, LaunchConfig
+from loadtests.config import API_KEY_ENV, LOCUSTFILE, LaunchConfig, locust_env
 from loadtests.errors import LoadError, LoadStartError
+from loadtests.fleet import Fleet, read_fleet
 from loadtests.hostguard import check_host
 from loadtests.layout import CONFIG_ENV, RunPaths
-from loadtests.live import LiveStats, read_live
+from loadtests.live import LiveStats, read_live, read_workers
+from loadtests.remote import RemoteWorkers
 from loadtests.spec import LoadSpec
+from loadtests.tally import tally_load
+from records.events import LoadEvent
 from records.layout import PART_GLOB
 
 __all__ = ["LoadRun", "start_load"]
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 USER_CLASS = {"closed": "ClosedLoopUser", "open": "OpenLoopUser", "sweep": "OpenLoopUser"}
 # After SIGINT Locust stops users (stop_timeout_s), fires `quitting` (rows
 # flushed) and exits; this margin covers its interpreter teardown.
@@ -40,7 +43,8 @@ POLL_S = 0.05
 LOG_TAIL_LINES = 30
 
 
-def _locust_command(spec: LoadSpec, host: str, python: str) -> list[str]:
+def _locust_command(spec: LoadSpec, host: str, python: str,
+                    remote: RemoteWorkers | None) -> list[str]:
     cmd = [
         python, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
         "-u", str(spec.pool_users), "-r", f"{spec.effective_spawn_rate:g}",
@@ -49,7 +53,9 @@ def _locust_command(spec: LoadSpec, host: str, python: str) -> list[str]:
         "--exit-code-on-error", "0",
         "--only-summary", "--loglevel", "WARNING",
     ]
-    if spec.processes > 1:
+    if remote is not None:
+        cmd += remote.master_args()
+    elif spec.processes > 1:
         cmd += ["--processes", str(spec.processes)]
     return [*cmd, USER_CLASS[spec.mode]]
 
@@ -62,6 +68,7 @@ def start_load(
     *,
     allowed_hosts: Collection[str] = (),
     python: str = sys.executable,
+    remote: RemoteWorkers | None = None,
 ) -> LoadRun:
     """Launch the load described by `spec` against `host`; returns at once.
 
@@ -69,13 +76,18 @@ def start_load(
     own files to `load/` (config.json, locust.log, live/<worker>.json).
     `allowed_hosts`: exact hosts of containers this run created, the only
     non-loopback targets the guard lets through. The API key is passed in the
-    environment, never written to disk.
+    environment, never written to disk. `remote`: the load comes from workers that
+    join with `gatecrash worker` (the key then travels to them over Locust's
+    connection: bind the master where only your workers can reach it).
     """
     check_host(host, allowed_hosts)
     if spec.relative:
         raise LoadError("the load's rates are shares of a measured capacity ('50%'): "
                         "resolve them first (LoadSpec.resolved; gatecrash does it from the "
                         "capacity measured on this machine)")
+    if remote is not None and spec.pool_users < remote.count:
+        raise LoadError(f"{spec.pool_users} user(s) cannot keep {remote.count} workers busy: "
+                        "every worker needs at least one (raise users / max_users)")
     paths = RunPaths(out_dir)
     if any(paths.rows_dir.glob(PART_GLOB)):
         raise LoadError(f"{paths.rows_dir} already holds rows of another load; "
@@ -83,31 +95,33 @@ def start_load(
     paths.make()
     for stale in paths.live_dir.glob("*.json"):
         stale.unlink()  # a previous run's live files would read as this one's
-    LaunchConfig(spec=spec, host=host, run_dir=str(paths.run_dir.resolve()),
-                 allowed_hosts=tuple(allowed_hosts)).write(paths.config_file)
-    env = dict(os.environ)
-    env[CONFIG_ENV] = str(paths.config_file.resolve())
-    env[API_KEY_ENV] = api_key
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    config = LaunchConfig(spec=spec, host=host, run_dir=str(paths.run_dir.resolve()),
+                          allowed_hosts=tuple(allowed_hosts),
+                          remote_workers=remote.count if remote else 0)
+    config.write(paths.config_file)
+    paths.fleet_file.unlink(missing_ok=True)  # like the live files: not this run's
+    env = locust_env({CONFIG_ENV: str(paths.config_file.resolve()), API_KEY_ENV: api_key})
     with paths.log_file.open("ab") as log:
         # New session: the conductor's Ctrl-C does not hit Locust directly; the
         # conductor stops it through LoadRun.stop(), in order, and whole group dies.
         proc = subprocess.Popen(
-            _locust_command(spec, host, python), cwd=paths.load_dir, env=env,
+            _locust_command(spec, host, python, remote), cwd=paths.load_dir, env=env,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return LoadRun(proc, spec, paths)
+    return LoadRun(proc, spec, paths, config.generators)
 
 
 class LoadRun:
     """A running load: process ids, live stats, graceful stop. A context manager."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], spec: LoadSpec, paths: RunPaths) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], spec: LoadSpec, paths: RunPaths,
+                 generators: int = 1) -> None:
         self.proc = proc
         self.spec = spec
         self.paths = paths
+        # Load processes expected: forked workers, or remote workers joining the master.
+        self.generators = generators
         self.launched = time.time()
 
     @property
@@ -140,13 +154,22 @@ class LoadRun:
         """Latest counters of all load processes (zeros before the first write)."""
         return read_live(self.paths.live_dir)
 
+    def fleet(self) -> Fleet | None:
+        """The remote workers as the master saw them (None: none were expected)."""
+        return read_fleet(self.paths.fleet_file)
+
+    def tally(self, rows: pd.DataFrame) -> LoadEvent:
+        """The closing note once the load has ended: every worker's reported requests
+        against its `rows` in the run folder (records.read_rows), lost workers named."""
+        return tally_load(read_workers(self.paths.live_dir), self.fleet(), self.spec, rows)
+
     def wait_started(self, timeout_s: float = 30.0) -> LiveStats:
         """Block until every load process has written its first live file.
 
         Raises LoadStartError (with Locust's log tail) if the process exits or
         the files do not appear in time.
         """
-        expected = self.spec.processes
+        expected = self.generators
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             stats = self.live()

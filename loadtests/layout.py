@@ -28,6 +28,8 @@ class RunPaths:
         self.live_dir = self.load_dir / "live"
         self.config_file = self.load_dir / "config.json"
         self.log_file = self.load_dir / "locust.log"
+        # Remote workers as their master saw them (loadtests.fleet), rewritten ~1 s.
+        self.fleet_file = self.load_dir / "workers.json"
 
     def make(self) -> RunPaths:
         for d in (self.rows_dir, self.live_dir):

@@ -13,7 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["LiveStats", "WorkerLive", "read_live", "read_workers", "write_worker_live"]
+__all__ = ["LiveStats", "WorkerLive", "read_live", "read_worker_live", "read_workers",
+           "write_worker_live"]
 
 
 @dataclass
@@ -34,6 +35,8 @@ class WorkerLive:
     users: int = 0
     final: bool = False
     dropped_per_s: dict[str, int] = field(default_factory=dict)
+    # Open loop: this process's share of the planned arrivals (sent + dropped, once done).
+    intended: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def write_worker_live(path: Path, stats: WorkerLive) -> None:
     os.replace(tmp, path)
 
 
-def _read_one(path: Path) -> WorkerLive | None:
+def read_worker_live(path: Path) -> WorkerLive | None:
     try:
         return WorkerLive(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
@@ -70,7 +73,7 @@ def _read_one(path: Path) -> WorkerLive | None:
 
 def read_workers(live_dir: Path) -> list[WorkerLive]:
     """Each load process's latest counters, by worker name."""
-    return [w for p in sorted(Path(live_dir).glob("*.json")) if (w := _read_one(p))]
+    return [w for p in sorted(Path(live_dir).glob("*.json")) if (w := read_worker_live(p))]
 
 
 def read_live(live_dir: Path) -> LiveStats:

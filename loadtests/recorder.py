@@ -7,13 +7,16 @@ Hot path: one tuple appended per request (cheaper than one append per column;
 the transpose to columns happens at flush, off the request path). A flush swaps
 the buffer and hands the rows to a single writer thread, which builds the Arrow
 table and writes `rows/part-<worker>-<n>.parquet` via a temp name + rename, so
-an aborted run keeps every finished part and never a half-written one.
+an aborted run keeps every finished part and never a half-written one. A remote
+worker has no run folder: its flush hands the rows to a sink (the row channel's
+outbox, loadtests.relay) and its master writes the parts.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
@@ -63,13 +66,18 @@ class RowRecorder:
 
     def __init__(
         self,
-        rows_dir: Path,
+        rows_dir: Path | None,
         worker: str,
         *,
         flush_rows: int = FLUSH_ROWS,
         executor: Executor | None = None,
+        sink: Callable[[list[Row]], None] | None = None,
     ) -> None:
-        self.rows_dir = Path(rows_dir)
+        if (rows_dir is None) == (sink is None):
+            raise ValueError("give the recorder either a rows folder or a sink")
+        self.rows_dir = None if rows_dir is None else Path(rows_dir)
+        # A remote worker's rows go to its master (loadtests.relay), not to disk.
+        self.sink = sink
         self.worker = worker
         self.flush_rows = flush_rows
         self.executor = executor
@@ -159,9 +167,14 @@ class RowRecorder:
     def flush(self, *, inline: bool = False) -> None:
         """Hand the buffered rows to the writer (returns at once), or write them now."""
         rows, self._rows = self._rows, []
+        if self.sink is not None:
+            if rows:
+                self.sink(rows)  # a queue append: never blocks, never writes
+            return
         self._pending = [p for p in self._pending if not p[0].done()]
         if not rows:
             return
+        assert self.rows_dir is not None
         path = self.rows_dir / part_name(self.worker, self._n_parts)
         self._n_parts += 1
         if self.executor is None or inline:

@@ -74,6 +74,16 @@ class ArrivalSchedule:
         self.total = sum(r.count for r in self.ramps)
         self.duration_s = sum(r.duration_s for r in self.ramps)
 
+    @property
+    def arrivals(self) -> int:
+        """Arrivals in the whole plan (every worker's together)."""
+        return max(math.ceil(self.total - EPS), 0)
+
+    @property
+    def intended(self) -> int:
+        """This worker's share of them: the indices k < arrivals with k ≡ offset (mod stride)."""
+        return max(-(-(self.arrivals - self.offset) // self.stride), 0)
+
     def offset_of(self, k: float) -> float | None:
         """Offset (s from t0) of global arrival k, or None if past the schedule's end.
 

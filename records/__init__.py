@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from records.capacity import CapacityRecord, Slo, SweepStep
     from records.cpu import CpuSample, cpu_frame
     from records.errors import RecordError, RecordVersionError
-    from records.events import AbortEvent, Event, FaultEvent, HopTraffic, PhaseEvent, Proof
+    from records.events import (
+        AbortEvent,
+        Event,
+        FaultEvent,
+        HopTraffic,
+        LoadEvent,
+        PhaseEvent,
+        Proof,
+        WorkerTally,
+    )
     from records.junit import write_junit
     from records.layout import RECORD_VERSION, RunFolder
     from records.live import LiveProgress
@@ -61,7 +70,7 @@ _HOME = {
     "CpuSample": "cpu", "cpu_frame": "cpu",
     "RecordError": "errors", "RecordVersionError": "errors",
     "AbortEvent": "events", "Event": "events", "FaultEvent": "events", "HopTraffic": "events",
-    "PhaseEvent": "events", "Proof": "events",
+    "PhaseEvent": "events", "Proof": "events", "LoadEvent": "events", "WorkerTally": "events",
     "write_junit": "junit",
     "RECORD_VERSION": "layout", "RunFolder": "layout",
     "LiveProgress": "live",
@@ -97,6 +106,7 @@ __all__ = [
     "FaultEvent",
     "HopTraffic",
     "LiveProgress",
+    "LoadEvent",
     "PhaseEvent",
     "Proof",
     "RecordError",
@@ -112,6 +122,7 @@ __all__ = [
     "SweepStep",
     "Verdict",
     "VerdictWord",
+    "WorkerTally",
     "cpu_frame",
     "overall_verdict",
     "read_capacity",

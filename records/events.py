@@ -1,4 +1,4 @@
-"""events.jsonl: one event per line, told apart by `kind` (fault, phase, abort)."""
+"""events.jsonl: one event per line, told apart by `kind` (fault, phase, abort, load)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ __all__ = [
     "FaultEvent",
     "HopTraffic",
     "HttpFaultTraffic",
+    "LoadEvent",
     "ParamValue",
     "PhaseEvent",
     "PhaseName",
     "Proof",
     "TrafficProof",
     "TrafficSource",
+    "WorkerTally",
 ]
 
 ParamValue = int | float | bool | str
@@ -119,5 +121,54 @@ class AbortEvent(_Record):
     ts: float
 
 
-Event = Annotated[FaultEvent | PhaseEvent | AbortEvent, Field(discriminator="kind")]
-EVENT: TypeAdapter[FaultEvent | PhaseEvent | AbortEvent] = TypeAdapter(Event)
+class WorkerTally(_Record):
+    """One load process at the end of the run: what it says it sent, what the run
+    folder holds of it, and (open loop) its share of the schedule and its lag."""
+
+    model_config = ConfigDict(frozen=True)
+    worker: str
+    remote: bool = False
+    host: str | None = None
+    # Its share of the open-loop schedule (arrivals k with k mod workers = share).
+    share: int | None = None
+    state: Literal["finished", "lost"] = "finished"
+    joined: float | None = None
+    lost_at: float | None = None
+    lost_why: str | None = None
+    # master time = worker time + offset (remote workers, measured at join).
+    clock_offset_ms: float | None = None
+    clock_rtt_ms: float | None = None
+    requests: int
+    rows: int
+    # requests - rows (a lower bound for a lost worker).
+    missing: int = 0
+    intended: int | None = None
+    dropped: int = 0
+    # Send time - intended send time, over its rows (open loop).
+    lag_p50_ms: float | None = None
+    lag_p99_ms: float | None = None
+    lag_max_ms: float | None = None
+    # The row channel (remote workers): batches sent again, rows the worker's
+    # bounded outbox refused, batches the master received twice.
+    retries: int = 0
+    refused: int = 0
+    duplicates: int = 0
+
+
+class LoadEvent(_Record):
+    """The closing note of the load: every worker's tally, and the totals."""
+
+    kind: Literal["load"] = "load"
+    ts: float
+    workers: list[WorkerTally]
+    requests: int
+    rows: int
+    missing: int
+    # Open loop: arrivals in the plan (the workers' `intended` add up to it).
+    planned: int | None = None
+    note: str
+
+
+Event = Annotated[FaultEvent | PhaseEvent | AbortEvent | LoadEvent,
+                  Field(discriminator="kind")]
+EVENT: TypeAdapter[FaultEvent | PhaseEvent | AbortEvent | LoadEvent] = TypeAdapter(Event)

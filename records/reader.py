@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from records.capacity import CapacityRecord
 from records.cpu import CpuSample, cpu_frame
 from records.errors import RecordError, RecordVersionError
-from records.events import EVENT, Event, FaultEvent
+from records.events import EVENT, Event, FaultEvent, LoadEvent
 from records.layout import META_FILE, RECORD_VERSION, RunFolder
 from records.live import LiveProgress
 from records.meta import RunMeta, Span
@@ -201,6 +201,11 @@ class RunRecord:
     @property
     def faults(self) -> list[FaultEvent]:
         return [e for e in self.events if isinstance(e, FaultEvent)]
+
+    @property
+    def load(self) -> LoadEvent | None:
+        """The load's closing note (every worker's tally), if the load ended."""
+        return next((e for e in reversed(self.events) if isinstance(e, LoadEvent)), None)
 
     @property
     def verdict(self) -> str:

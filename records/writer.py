@@ -19,7 +19,7 @@ import pyarrow as pa
 from records.capacity import CapacityRecord
 from records.cpu import CpuSample
 from records.errors import RecordError
-from records.events import AbortEvent, FaultEvent, PhaseEvent
+from records.events import AbortEvent, FaultEvent, LoadEvent, PhaseEvent
 from records.junit import write_junit
 from records.layout import RECORD_VERSION, RunFolder, part_name
 from records.live import LiveProgress
@@ -75,7 +75,7 @@ class RunWriter:
                               f"not {meta.record_version}")
         _replace(self.folder.meta, meta.model_dump_json(indent=2).encode())
 
-    def event(self, event: FaultEvent | PhaseEvent | AbortEvent) -> None:
+    def event(self, event: FaultEvent | PhaseEvent | AbortEvent | LoadEvent) -> None:
         with self.folder.events.open("a", encoding="utf-8") as out:
             out.write(event.model_dump_json(exclude_none=True) + "\n")
 

@@ -1,18 +1,22 @@
 """The Docker engine and Compose v2 as the Docker runtime finds them.
 
 `DOCKER_HOST` selects the engine (the local socket by default). Every
-container, network and volume of a stack carries `LABEL_*` labels (stack, run,
-service, instance), so what a crashed conductor left behind is found by
-label and removed.
+container, network and volume of a stack carries `LABEL_*` labels (home,
+stack, run, service, instance), so what a crashed conductor left behind is
+found by label and removed. An engine may serve several users, each with
+their own GATECRASH_HOME: every sweep selects `LABEL_HOME` too, so it only
+ever removes what its own home deployed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from chaos.runtime.base import InstanceUnreachable, RuntimeFailure
 
@@ -22,6 +26,7 @@ if TYPE_CHECKING:  # the SDK is only imported when an engine is used
 
 __all__ = [
     "COMPOSE_PROJECT_LABEL",
+    "LABEL_HOME",
     "LABEL_INSTANCE",
     "LABEL_PREFIX",
     "LABEL_RUN",
@@ -29,6 +34,7 @@ __all__ = [
     "LABEL_STACK",
     "compose_command",
     "docker_client",
+    "engine_address",
     "engine_problem",
     "exec_http_get",
     "find_labelled",
@@ -39,10 +45,16 @@ __all__ = [
 
 LABEL_PREFIX = "io.gatecrash"
 LABEL_STACK = f"{LABEL_PREFIX}.stack"
+# Which GATECRASH_HOME deployed it (gatecrash.stacks.home_id): the scope of every sweep.
+LABEL_HOME = f"{LABEL_PREFIX}.home"
 LABEL_RUN = f"{LABEL_PREFIX}.run"
 LABEL_SERVICE = f"{LABEL_PREFIX}.service"
 LABEL_INSTANCE = f"{LABEL_PREFIX}.instance"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+# Where a remote engine's published ports are reached, when DOCKER_HOST does not say.
+ENGINE_ADDRESS_ENV = "GATECRASH_ENGINE_ADDRESS"
+LOCAL_SCHEMES = ("unix://", "npipe://")
+LOOPBACK = "127.0.0.1"
 PROBE_ENGINE_TIMEOUT_S = 5
 # GET a path on the container's own loopback, from inside it: an isolated,
 # site-less interpreter starts in ~10 ms. Prints the status line, then the body.
@@ -126,7 +138,32 @@ def exec_http_get(container: Container, port: int, path: str, timeout_s: float,
 def local_engine() -> bool:
     """Host pids mean something only when the engine runs on this machine."""
     host = os.environ.get("DOCKER_HOST", "")
-    return not host or host.startswith("unix://")
+    return not host or host.startswith(LOCAL_SCHEMES)
+
+
+def engine_address() -> str:
+    """The address of the engine's host where its published ports are reached.
+
+    An engine on this machine (its socket): the loopback. A remote one
+    (`tcp://HOST:PORT`, `ssh://user@HOST`): the address the conductor dials,
+    resolved to an IP (a port is published on an IP of the engine's host).
+    `GATECRASH_ENGINE_ADDRESS` overrides both, e.g. behind a NAT.
+    """
+    override = os.environ.get(ENGINE_ADDRESS_ENV)
+    if override:
+        return override
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host or host.startswith(LOCAL_SCHEMES):
+        return LOOPBACK
+    name = urlsplit(host).hostname
+    if not name:
+        raise RuntimeFailure(f"DOCKER_HOST={host}: no host in it; set {ENGINE_ADDRESS_ENV} "
+                             "to the address its published ports are reached at")
+    try:
+        return str(socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)[0][4][0])
+    except OSError as exc:
+        raise RuntimeFailure(f"DOCKER_HOST={host}: cannot resolve {name} ({exc}); set "
+                             f"{ENGINE_ADDRESS_ENV}") from exc
 
 
 def program_pid(init_pid: int) -> int:

@@ -1,8 +1,10 @@
 """The Docker backend: a planned stack as one Compose project, and its runtime.
 
-The stack's folder holds what Compose needs (the compose file rendered from
-the stack's plan, the hop proxies' config) and `docker.json`, from which
-another process attaches to the running project (`gatecrash status/down`).
+The stack's folder holds the compose file rendered from the stack's plan (it
+carries the stack file and the hop proxies' config as Compose configs, so the
+engine needs none of our files: `DOCKER_HOST` may name an engine on another
+machine) and `docker.json`, from which another process attaches to the
+running project (`gatecrash status/down`).
 """
 
 from __future__ import annotations
@@ -13,45 +15,50 @@ import os
 import socket
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chaos.runtime.docker import HTTP_READY, ContainerInstance, DockerRuntime
 from chaos.runtime.engine import (
     COMPOSE_PROJECT_LABEL,
+    LABEL_HOME,
     LABEL_STACK,
     docker_client,
+    engine_address,
     find_labelled,
     remove_labelled,
 )
 from gatecrash.containers.compose import (
     CONTAINER_WORK_DIR,
     ENV_ENTRY_PORT,
+    ENV_HOME_ID,
     ENV_HTTPFAULTS_PORT,
     ENV_IMAGE,
+    ENV_PUBLISH_ADDRESS,
     ENV_REDIS_IMAGE,
     ENV_RUN,
     ENV_STACK,
-    ENV_STACK_DIR,
     ENV_TOXIPROXY_IMAGE,
     ENV_TOXIPROXY_PORT,
-    ENV_UID,
     OFFICIAL_REDIS_IMAGE,
     OFFICIAL_TOXIPROXY_IMAGE,
     SERVICE_IMAGE,
+    StackFiles,
     compose_document,
     render_compose,
     toxiproxy_config,
 )
 from gatecrash.errors import InputError, StackError
-from gatecrash.gateways import write_config
+from gatecrash.gateways import render_config
 from gatecrash.plan import (
     HTTPFAULTS_ID,
     HTTPFAULTS_SERVICE,
+    LOOPBACK,
     TOXIPROXY_ID,
     TOXIPROXY_SERVICE,
     ContainerNetwork,
     PlanOptions,
 )
-from gatecrash.stacks import Stack
+from gatecrash.stacks import Stack, home_id
 from targets.stack import RuntimeKind
 from targets.topology import GatewayKind, LlmRouterKind, Program
 
@@ -62,7 +69,6 @@ log = logging.getLogger(__name__)
 BUILTIN_TOXIPROXY_IMAGE = "gatecrash/toxiproxy:latest"
 BUILTIN_REDIS_IMAGE = "gatecrash/redis:latest"
 COMPOSE_FILE_NAME = "compose.yaml"
-TOXIPROXY_FILE_NAME = "toxiproxy.json"
 STATE_FILE = "docker.json"
 DEPLOY_TIMEOUT_S = 240.0
 # The image carries no torch (see compose/README.md): the stand-in answers for inference
@@ -71,6 +77,7 @@ DEFAULT_INFERENCE = "standin"
 # Infrastructure's readiness is the engine's healthcheck: the official Redis and
 # Toxiproxy images have no Python to probe from inside.
 ENGINE_HEALTH = "health"
+PROJECT_HOME_CHARS = 8
 
 
 def _free_ports(count: int) -> list[int]:
@@ -109,7 +116,12 @@ def _image(env: str, official: str, builtin: str) -> str:
 
 
 def _port_of(url: str | None) -> int:
-    return int((url or "").rsplit(":", 1)[1])
+    return int(urlsplit(url or "").port or 0)
+
+
+def _publish_address(stack: Stack) -> str:
+    """The engine host's address the stack's ports are published on (as planned)."""
+    return urlsplit(stack.spec.entry_url).hostname or LOOPBACK
 
 
 def container_instances(stack: Stack) -> list[ContainerInstance]:
@@ -136,7 +148,9 @@ def container_instances(stack: Stack) -> list[ContainerInstance]:
 
 
 def project_name(stack_name: str) -> str:
-    return f"gatecrash-{stack_name.lower()}"
+    """The Compose project of a stack of this home: two homes on one engine may both
+    have a stack `default`, and must never share (or `--remove-orphans`) a project."""
+    return f"gatecrash-{stack_name.lower()}-{home_id()[:PROJECT_HOME_CHARS]}"
 
 
 def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
@@ -149,17 +163,21 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
                              data["env"])
     if not create:
         raise StackError(f"stack {stack.name} has no Docker state ({state})")
-    for inst in stack.spec.instances:
-        product = stack.plan.products.get(inst.id)
-        if product is not None:  # read in the container from the stack folder's mount
-            write_config(stack.spec, inst, product, stack.dir, CONTAINER_WORK_DIR)
+    # Products' configs go with the project, as the stack file does (no bind mount:
+    # a remote engine runs it as well).
+    products = {inst.id: render_config(stack.spec, inst, product, CONTAINER_WORK_DIR)
+                for inst in stack.spec.instances
+                if (product := stack.plan.products.get(inst.id)) is not None}
     compose_file = stack.dir / COMPOSE_FILE_NAME
-    compose_file.write_text(render_compose(compose_document(
-        stack.plan, stack.spec.arch, toxiproxy_file=f"./{TOXIPROXY_FILE_NAME}")))
-    (stack.dir / TOXIPROXY_FILE_NAME).write_text(json.dumps(toxiproxy_config(stack.plan)))
+    files = StackFiles(stack=stack.spec.model_dump_json(indent=2),
+                       toxiproxy=json.dumps(toxiproxy_config(stack.plan)), products=products)
+    # The project carries the stack file (its signing key): readable by us only.
+    fd = os.open(compose_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(render_compose(compose_document(stack.plan, stack.spec.arch, files=files)))
     env = {
-        ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id, ENV_STACK_DIR: str(stack.dir),
-        ENV_UID: f"{os.getuid()}:{os.getgid()}",
+        ENV_HOME_ID: home_id(), ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id,
+        ENV_PUBLISH_ADDRESS: _publish_address(stack),
         ENV_ENTRY_PORT: str(_port_of(stack.spec.entry_url)),
         ENV_IMAGE: os.environ.get(ENV_IMAGE, SERVICE_IMAGE),
         ENV_TOXIPROXY_IMAGE: _image(ENV_TOXIPROXY_IMAGE, OFFICIAL_TOXIPROXY_IMAGE,
@@ -178,20 +196,26 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
     return DockerRuntime(project, compose_file, instances, env)
 
 
+def _ours(stack: str | None) -> dict[str, str | None]:
+    """The labels of this home's stacks (one stack, or all of them): never another home's."""
+    return {LABEL_HOME: home_id(), LABEL_STACK: stack}
+
+
 def find_leftovers(stack: str | None = None) -> list[str]:
-    """Containers, networks and volumes of Gatecrash stacks (one stack, or all)."""
+    """Containers, networks and volumes of this home's stacks (one stack, or all)."""
     client = docker_client()
     try:
-        return find_labelled(client, {LABEL_STACK: stack})
+        return find_labelled(client, _ours(stack))
     finally:
         client.close()
 
 
 def remove_leftovers(stack: str | None = None) -> list[str]:
-    """Remove what a crashed conductor left: by our stack label, then by project."""
+    """Remove what a crashed conductor of this home left: by our labels, then by project
+    (its name carries the home too)."""
     client = docker_client()
     try:
-        removed = remove_labelled(client, {LABEL_STACK: stack})
+        removed = remove_labelled(client, _ours(stack))
         if stack:
             removed += remove_labelled(client, {COMPOSE_PROJECT_LABEL: project_name(stack)})
     finally:
@@ -210,8 +234,10 @@ class DockerBackend:
         if base_port is not None:
             raise InputError("--base-port applies to the local runtime: containers publish "
                              "only the entry and the proxy API, on free ports")
+        # Free here; on a remote engine, a clash on its host fails the deploy loudly.
         entry_port, toxiproxy_port, httpfaults_port = _free_ports(3)
-        return ContainerNetwork(entry_port, toxiproxy_port, httpfaults_port)
+        return ContainerNetwork(entry_port, toxiproxy_port, httpfaults_port,
+                                address=engine_address())
 
     def options(self, proxies: bool) -> PlanOptions:
         # The stack's own Redis and Toxiproxy: REDIS_URL/TOXIPROXY_URL name services on

@@ -8,24 +8,34 @@ files in `compose/` are its output for the default plan of each topology
 (`python -m gatecrash.containers write-compose`), and a test fails when they
 drift from the topology.
 
-Networking (DESIGN.md §7): containers talk on the project's network; the host
-reaches only the entry hop and the Toxiproxy API, published on 127.0.0.1.
+Networking (DESIGN.md §7): containers talk on the project's network; the
+conductor reaches only the entry hop and the Toxiproxy API, published on one
+address of the engine's host: its loopback for an engine on this machine, the
+address the conductor dials for a remote one (`chaos.runtime.engine.engine_address`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from chaos.runtime.engine import LABEL_INSTANCE, LABEL_RUN, LABEL_SERVICE, LABEL_STACK
+from chaos.runtime.engine import (
+    LABEL_HOME,
+    LABEL_INSTANCE,
+    LABEL_RUN,
+    LABEL_SERVICE,
+    LABEL_STACK,
+)
 from gatecrash.gateways import PRODUCTS, config_file, product_argv
 from gatecrash.plan import (
     HTTPFAULTS_API_PORT,
     HTTPFAULTS_ID,
     HTTPFAULTS_SERVICE,
+    LOOPBACK,
     TOXIPROXY_API_PORT,
     TOXIPROXY_ID,
     TOXIPROXY_SERVICE,
@@ -41,8 +51,10 @@ __all__ = [
     "CONTAINER_WORK_DIR",
     "DEFAULT_ENTRY_PORT",
     "ENV_ENTRY_PORT",
+    "ENV_HOME_ID",
     "ENV_HTTPFAULTS_PORT",
     "ENV_IMAGE",
+    "ENV_PUBLISH_ADDRESS",
     "ENV_REDIS_IMAGE",
     "ENV_RUN",
     "ENV_STACK",
@@ -54,6 +66,7 @@ __all__ = [
     "SERVICE_IMAGE",
     "STACK_FILE_NAME",
     "STACK_INIT_SERVICE",
+    "StackFiles",
     "compose_document",
     "compose_plan",
     "expected_files",
@@ -68,6 +81,11 @@ STACK_INIT_SERVICE = "stack-init"
 CONTAINER_DNS = ("127.0.0.1",)
 STACK_MOUNT = "/stack"
 CONFIG_MOUNT = "/config/toxiproxy.json"
+# Compose configs of the conductor's projects (see _Shipping).
+STACK_CONFIG = "stack"
+TOXIPROXY_CONFIG = "toxiproxy"
+# r--r--r--: the service runs as the image's own user, the file is copied in as root.
+READ_ONLY_MODE = 0o444
 # Where the stack file lives for a plain `docker compose up` (relative to compose/).
 DEFAULT_STACK_DIR = "./stack"
 STACK_FILE_NAME = "stack.json"
@@ -94,6 +112,9 @@ HEALTH_PROBE = (
 # Compose variables: the conductor sets them; a plain `docker compose up` gets defaults.
 ENV_STACK = "GATECRASH_STACK"
 ENV_RUN = "GATECRASH_RUN_ID"
+ENV_HOME_ID = "GATECRASH_HOME_ID"
+# The address of the engine's host the entry and the proxy API are published on.
+ENV_PUBLISH_ADDRESS = "GATECRASH_PUBLISH_ADDRESS"
 ENV_STACK_DIR = "GATECRASH_STACK_DIR"
 ENV_UID = "GATECRASH_UID"
 ENV_ENTRY_PORT = "GATECRASH_ENTRY_PORT"
@@ -120,9 +141,13 @@ def toxiproxy_config(plan: StackPlan) -> list[dict[str, Any]]:
             for p in plan.proxies]
 
 
+def _stack_labels() -> dict[str, str]:
+    return {LABEL_HOME: f"${{{ENV_HOME_ID}:-compose}}", LABEL_STACK: f"${{{ENV_STACK}:-compose}}",
+            LABEL_RUN: f"${{{ENV_RUN}:-manual}}"}
+
+
 def _labels(iid: str, service: str) -> dict[str, str]:
-    return {LABEL_STACK: f"${{{ENV_STACK}:-compose}}", LABEL_RUN: f"${{{ENV_RUN}:-manual}}",
-            LABEL_SERVICE: service, LABEL_INSTANCE: iid}
+    return {**_stack_labels(), LABEL_SERVICE: service, LABEL_INSTANCE: iid}
 
 
 def _healthcheck(test: list[str]) -> dict[str, Any]:
@@ -134,25 +159,98 @@ def _port_of(listen: str) -> int:
     return int(listen.rsplit(":", 1)[1])
 
 
+@dataclass(frozen=True)
+class StackFiles:
+    """What the conductor hands its containers: the stack file (it holds the signing
+    key) and the hop proxies' config, as text."""
+
+    stack: str
+    toxiproxy: str
+    # Gateway products' native configs (gatecrash.gateways), by instance id.
+    products: dict[str, str] = field(default_factory=dict)
+
+
+def _escape(text: str) -> str:
+    return text.replace("$", "$$")  # Compose interpolates `$` everywhere, configs included
+
+
+class _Shipping:
+    """How the stack file and the proxies' config reach the containers.
+
+    The conductor's projects (`files` given) carry them as Compose configs with
+    inline content: Compose copies each into its container through the engine's
+    API, so nothing is bind-mounted from the conductor's disk and an engine on
+    another machine runs the project as well. A plain `docker compose up` of the
+    generated compose/ files mounts ./stack, where a one-shot `stack-init` writes
+    the stack file.
+    """
+
+    def __init__(self, arch: Arch, files: StackFiles | None) -> None:
+        self.arch = arch
+        self.files = files
+        self.stack_dir = f"${{{ENV_STACK_DIR}:-{DEFAULT_STACK_DIR}}}"
+
+    def configs(self) -> dict[str, Any]:
+        if self.files is None:
+            return {}
+        products = {_product_config(iid): {"content": _escape(text)}
+                    for iid, text in self.files.products.items()}
+        return {STACK_CONFIG: {"content": _escape(self.files.stack)},
+                TOXIPROXY_CONFIG: {"content": _escape(self.files.toxiproxy)}, **products}
+
+    def init_service(self) -> dict[str, Any] | None:
+        if self.files is not None:
+            return None
+        return {
+            "image": f"${{{ENV_IMAGE}:-{SERVICE_IMAGE}}}",
+            # Root, once: it may have to create the stack folder's files for a plain
+            # `docker compose up`; it hands them to the uid the services run as.
+            "user": "0:0",
+            "command": ["python", "-m", "gatecrash.containers", "init-stack", "--arch",
+                        self.arch.value, "--dir", STACK_MOUNT, "--owner",
+                        f"${{{ENV_UID}:-{IMAGE_UID}}}"],
+            "volumes": [f"{self.stack_dir}:{STACK_MOUNT}"],
+            "labels": _labels(STACK_INIT_SERVICE, STACK_INIT_SERVICE),
+            "restart": "no",
+        }
+
+    def toxiproxy(self) -> dict[str, Any]:
+        if self.files is None:
+            return {"volumes": [f"./toxiproxy-{self.arch.value}.json:{CONFIG_MOUNT}:ro"]}
+        return {"configs": [{"source": TOXIPROXY_CONFIG, "target": CONFIG_MOUNT,
+                             "mode": READ_ONLY_MODE}]}
+
+    def service(self, instance_id: str, product: str | None) -> dict[str, Any]:
+        if self.files is None:
+            # The services run as the conductor's uid: the stack file it wrote is 0600.
+            return {"user": f"${{{ENV_UID}:-{IMAGE_UID}}}",
+                    "volumes": [f"{self.stack_dir}:{STACK_MOUNT}:ro"]}
+        configs = [{"source": STACK_CONFIG, "target": f"{STACK_MOUNT}/{STACK_FILE_NAME}",
+                    "mode": READ_ONLY_MODE}]
+        if product is not None and instance_id in self.files.products:
+            configs.append({"source": _product_config(instance_id),
+                            "target": f"{STACK_MOUNT}/{config_file(instance_id, product)}",
+                            "mode": READ_ONLY_MODE})
+        return {"configs": configs}
+
+
+def _product_config(instance_id: str) -> str:
+    return f"product-{instance_id}"
+
+
 def compose_document(plan: StackPlan, arch: Arch, *,
-                     toxiproxy_file: str | None = None) -> dict[str, Any]:
-    """The Compose project of a plan; `toxiproxy_file` is relative to the compose file."""
-    stack_dir = f"${{{ENV_STACK_DIR}:-{DEFAULT_STACK_DIR}}}"
+                     files: StackFiles | None = None) -> dict[str, Any]:
+    """The Compose project of a plan; `files`: the conductor's stack file and proxies'
+    config, shipped through the engine's API (see `_Shipping`)."""
+    ship = _Shipping(arch, files)
     services: dict[str, Any] = {}
-    infra: dict[str, dict[str, str]] = {
-        STACK_INIT_SERVICE: {"condition": "service_completed_successfully"}}
-    services[STACK_INIT_SERVICE] = {
-        "image": f"${{{ENV_IMAGE}:-{SERVICE_IMAGE}}}",
-        # Root, once: it may have to create the stack folder's files for a plain
-        # `docker compose up`; it hands them to the uid the services run as.
-        "user": "0:0",
-        "command": ["python", "-m", "gatecrash.containers", "init-stack", "--arch", arch.value,
-                    "--dir", STACK_MOUNT, "--owner", f"${{{ENV_UID}:-{IMAGE_UID}}}"],
-        "volumes": [f"{stack_dir}:{STACK_MOUNT}"],
-        "labels": _labels(STACK_INIT_SERVICE, STACK_INIT_SERVICE),
-        "restart": "no",
-    }
-    entry_publish = f"127.0.0.1:${{{ENV_ENTRY_PORT}:-{DEFAULT_ENTRY_PORT}}}"
+    infra: dict[str, dict[str, str]] = {}
+    init = ship.init_service()
+    if init is not None:
+        services[STACK_INIT_SERVICE] = init
+        infra[STACK_INIT_SERVICE] = {"condition": "service_completed_successfully"}
+    entry_publish = (f"${{{ENV_PUBLISH_ADDRESS}:-{LOOPBACK}}}:"
+                     f"${{{ENV_ENTRY_PORT}:-{DEFAULT_ENTRY_PORT}}}")
     entry_hop = next((p for p in plan.proxies if p.name == plan.entry), None)
     if plan.toxiproxy is not None:
         api = plan.toxiproxy
@@ -161,10 +259,11 @@ def compose_document(plan: StackPlan, arch: Arch, *,
             "image": f"${{{ENV_TOXIPROXY_IMAGE}:-{OFFICIAL_TOXIPROXY_IMAGE}}}",
             # Long flags: Go's flag package and argparse (the built-in server) both take them.
             "command": [f"--host={api.host}", f"--port={api.port}", f"--config={CONFIG_MOUNT}"],
-            "volumes": [f"{toxiproxy_file or f'./toxiproxy-{arch.value}.json'}:{CONFIG_MOUNT}:ro"],
-            # Only the entry hop and the API reach the host, and only its loopback.
-            "ports": [*ports, f"127.0.0.1:${{{ENV_TOXIPROXY_PORT}:-{TOXIPROXY_API_PORT}}}:"
-                              f"{api.port}"],
+            **ship.toxiproxy(),
+            # Only the entry hop and the API are published, on one address of the
+            # engine's host (its loopback unless the engine is remote).
+            "ports": [*ports, f"${{{ENV_PUBLISH_ADDRESS}:-{LOOPBACK}}}:"
+                              f"${{{ENV_TOXIPROXY_PORT}:-{TOXIPROXY_API_PORT}}}:{api.port}"],
             # The official image has no shell: `toxiproxy-cli list` is in both images.
             "healthcheck": _healthcheck(["CMD", "/toxiproxy-cli", "list"]),
             "labels": _labels(TOXIPROXY_ID, TOXIPROXY_SERVICE),
@@ -179,7 +278,8 @@ def compose_document(plan: StackPlan, arch: Arch, *,
             "user": f"${{{ENV_UID}:-{IMAGE_UID}}}",
             "command": ["python", "-m", "chaos.httpfaults", "--host", layers.host,
                         "--port", str(layers.port)],
-            "ports": [f"127.0.0.1:${{{ENV_HTTPFAULTS_PORT}:-{HTTPFAULTS_API_PORT}}}:"
+            "ports": [f"${{{ENV_PUBLISH_ADDRESS}:-{LOOPBACK}}}:"
+                      f"${{{ENV_HTTPFAULTS_PORT}:-{HTTPFAULTS_API_PORT}}}:"
                       f"{layers.port}"],
             "healthcheck": _healthcheck(["CMD", "python", "-I", "-S", "-c",
                                          HEALTH_PROBE.replace("/health", "/version")
@@ -213,9 +313,8 @@ def compose_document(plan: StackPlan, arch: Arch, *,
                                    f"{STACK_MOUNT}/{config_file(inst.id, product)}", inst)
         service: dict[str, Any] = {
             "image": f"${{{ENV_IMAGE}:-{SERVICE_IMAGE}}}",
-            "user": f"${{{ENV_UID}:-{IMAGE_UID}}}",
             "command": command,
-            "volumes": [f"{stack_dir}:{STACK_MOUNT}:ro"],
+            **ship.service(inst.id, product),
             "environment": dict(plan.env[inst.id]),
             # Like the local runtime's phases: infrastructure first, services together.
             "depends_on": dict(infra),
@@ -235,12 +334,14 @@ def compose_document(plan: StackPlan, arch: Arch, *,
         # container's) to the containers' own resolvers: point those at each
         # container's loopback so no lookup ever leaves this machine.
         service["dns"] = list(CONTAINER_DNS)
-    return {
+    document: dict[str, Any] = {
         "name": f"gatecrash-{arch.value}",
         "services": services,
-        "networks": {"default": {"labels": {LABEL_STACK: f"${{{ENV_STACK}:-compose}}",
-                                            LABEL_RUN: f"${{{ENV_RUN}:-manual}}"}}},
+        "networks": {"default": {"labels": _stack_labels()}},
     }
+    if files is not None:
+        document["configs"] = ship.configs()
+    return document
 
 
 def gpu_override(plan: StackPlan) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("--arch", required=True, choices=[a.value for a in Arch])
     init.add_argument("--dir", type=Path, required=True)
     init.add_argument("--owner", default=IMAGE_UID)
-    sweep = sub.add_parser("leftovers", help="list (or --remove) containers left by runs")
+    sweep = sub.add_parser("leftovers", help="list (or --remove) what runs of this "
+                           "GATECRASH_HOME left on the engine")
     sweep.add_argument("--stack")
     sweep.add_argument("--remove", action="store_true")
     args = parser.parse_args(argv)

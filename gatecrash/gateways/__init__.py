@@ -28,6 +28,7 @@ __all__ = [
     "product_argv",
     "product_env",
     "products_of",
+    "render_config",
     "require_installed",
     "write_config",
 ]
@@ -96,17 +97,19 @@ def config_file(instance: str, product: str) -> str:
     return f"{instance}.{PRODUCTS[product].config_suffix}"
 
 
+def render_config(spec: StackSpec, instance: InstanceSpec, product: str, work_dir: str) -> str:
+    """The instance's native config; `work_dir`: where the running product keeps its
+    pid and temp files."""
+    if product == "litellm":
+        return litellm.render(spec, instance)
+    render = nginx.render if product == "nginx" else haproxy.render
+    return render(site_for(spec, instance), work_dir)
+
+
 def write_config(spec: StackSpec, instance: InstanceSpec, product: str, folder: Path,
                  work_dir: str) -> Path:
-    """Render the instance's native config into `folder`; its path.
-
-    `work_dir`: where the running product keeps its pid and temp files.
-    """
-    if product == "litellm":
-        text = litellm.render(spec, instance)
-    else:
-        render = nginx.render if product == "nginx" else haproxy.render
-        text = render(site_for(spec, instance), work_dir)
+    """Render the instance's native config into `folder`; its path."""
+    text = render_config(spec, instance, product, work_dir)
     path = folder / config_file(instance.id, product)
     # The HAProxy config holds the signing key: readable by its owner only.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

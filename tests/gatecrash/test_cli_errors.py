@@ -112,3 +112,18 @@ def test_dashboards_error_runs_folder_that_is_not_one(
     line = error_line(capsys, ["dashboard", "--runs", str(runs), "--port", "0"],
                       banner="dashboard of")
     assert str(runs) in line and "--runs" in line
+
+
+def test_load_error_bad_master_address(capsys: pytest.CaptureFixture[str]) -> None:
+    line = error_line(capsys, ["worker", "--master", "gen-host:http"])
+    assert "'gen-host:http'" in line and "HOST[:PORT]" in line
+
+
+@pytest.mark.usefixtures("signal_handlers")
+def test_load_error_bad_remote_workers(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.gatecrash.tiny import HOLDS, write_experiment
+
+    exp = write_experiment(tmp_path, "remote", [HOLDS])
+    line = error_line(capsys, ["run", str(exp), "--remote-workers", "-1"])
+    assert "--remote-workers -1" in line and "at least 1" in line

@@ -11,6 +11,8 @@ import sys
 import loadtests
 from loadtests import LoadSpec, LoadRun, start_load, check_host, LiveStats
 import loadtests.launcher, loadtests.recorder, loadtests.spec, loadtests.live, loadtests.metrics
+import loadtests.remote, loadtests.tally, loadtests.fleet, loadtests.channel, loadtests.clock
+from loadtests import RemoteWorkers, MasterAddress, Fleet
 import records
 from records import ROW_SCHEMA, read_rows, RunWriter
 bad = sorted(m for m in sys.modules if m.split(".")[0] in {"locust", "gevent", "geventhttpclient"})

@@ -200,6 +200,13 @@ def test_processes_2_uses_locust_master_and_workers(fake_url: str, tmp_path: Pat
         assert len(share) >= rate * duration / 2 * 0.8
         assert np.allclose(np.diff(np.sort(share["ts_intended"].to_numpy())), 2 / rate,
                            atol=1e-6)
+    # The closing note: forked workers report like remote ones, shares add up to the plan.
+    note = run.tally(rows)
+    assert note.rows == note.requests == len(rows) and note.missing == 0
+    assert note.planned == rate * duration
+    assert [w.remote for w in note.workers] == [False, False]
+    assert sum(w.intended or 0 for w in note.workers) == note.planned
+    assert all(w.requests + w.dropped == w.intended for w in note.workers)
 
 
 def test_host_guard_refuses_other_hosts_before_starting(tmp_path: Path) -> None:

@@ -257,3 +257,11 @@ def test_live_aggregates_workers(tmp_path: Path) -> None:
     live = read_live(tmp_path)
     assert (live.requests, live.failures, live.dropped, live.workers) == (15, 1, 3, 2)
     assert (live.rate_rps, live.users, live.ts, live.started) == (5.0, 4, 6.0, 1.0)
+
+
+def test_shares_of_the_schedule_add_up_to_the_plan() -> None:
+    ramps = [Ramp(3.0, 10.0, 20.0)]  # 45 arrivals
+    shares = [ArrivalSchedule(ramps, max_lag_s=100, stride=4, offset=i) for i in range(4)]
+    assert [s.intended for s in shares] == [12, 11, 11, 11]
+    assert sum(s.intended for s in shares) == shares[0].arrivals == 45
+    assert [len(_drain(s)) for s in shares] == [12, 11, 11, 11]

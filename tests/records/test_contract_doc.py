@@ -19,10 +19,12 @@ from records import (
     FaultEvent,
     HopTraffic,
     LiveProgress,
+    LoadEvent,
     PhaseEvent,
     Proof,
     RunMeta,
     Verdict,
+    WorkerTally,
     layout,
 )
 from records.capacity import ComponentLoad, GeneratorLag, Interval, Slo, SweepStep
@@ -30,9 +32,9 @@ from records.events import EVENT, HttpFaultTraffic, TrafficProof
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 SECTION = DOC.read_text(encoding="utf-8").split("## Run folder", 1)[1]
-MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, Proof, HopTraffic, HttpFaultTraffic,
-          TrafficProof, Verdict, CpuSample, LiveProgress, CapacityRecord, Slo, Interval,
-          SweepStep, GeneratorLag, ComponentLoad)
+MODELS = (RunMeta, FaultEvent, PhaseEvent, AbortEvent, LoadEvent, WorkerTally, Proof,
+          HopTraffic, HttpFaultTraffic, TrafficProof, Verdict, CpuSample, LiveProgress,
+          CapacityRecord, Slo, Interval, SweepStep, GeneratorLag, ComponentLoad)
 ARROW_NAMES = {pa.float64(): "float64", pa.int32(): "int32", pa.int64(): "int64",
                pa.string(): "string", pa.bool_(): "bool"}
 
@@ -71,4 +73,4 @@ def test_the_example_events_are_records() -> None:
     block = SECTION.split("### events.jsonl", 1)[1].split("```json\n", 1)[1].split("```")[0]
     lines = re.split(r"\n(?=\{)", block.strip())
     events = [EVENT.validate_python(json.loads(line)) for line in lines]
-    assert [e.kind for e in events] == ["phase", "fault", "abort"]
+    assert [e.kind for e in events] == ["phase", "fault", "abort", "load"]
