@@ -62,7 +62,7 @@ mkdir -p "${ctx}/wheels"
 rm -rf "${ctx}/src"
 mkdir -p "${ctx}/src"
 # Only what runs in a container; tests, .venv and results stay out of the context.
-for pkg in targets chaos gatecrash loadtests dashboards; do
+for pkg in targets chaos gatecrash loadtests dashboards records; do
     cp -a "${pkg}" "${ctx}/src/"
 done
 find "${ctx}/src" -name __pycache__ -prune -exec rm -rf {} +
