@@ -24,7 +24,8 @@ from gatecrash.capacity_cli import (
     run_capacity,
 )
 from gatecrash.capacity_table import capacity_table
-from gatecrash.console import LivePrinter, verdict_table
+from gatecrash.claims import full_suite, quick_suite
+from gatecrash.console import LivePrinter, suite_plan_table, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
 from gatecrash.experiment import MAX_TRIALS, Experiment, load_experiment
 from gatecrash.runtimes import (
@@ -63,8 +64,6 @@ GATEWAYS = [k.value for k in GatewayKind]
 LLM_ROUTERS = [k.value for k in LlmRouterKind]
 # The claims suite of a checkout; `--suite` points elsewhere.
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "experiments"
-BEYOND_SEEDS = {"C9"}
-FULL_SCALE = 3.0  # the full suite runs every experiment 3x longer than --quick
 DEFAULT_STACK = "default"
 # The exception root of every package: each ends as one line and exit 2, never
 # a traceback. A new package adds its root here.
@@ -377,11 +376,13 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     files = sorted(args.suite.glob("c[0-9]*.yaml"))
     if not files:
         raise InputError(f"no claims suite (c*.yaml) in {args.suite}; pass --suite DIR")
-    experiments = [load_experiment(f) for f in files]
+    experiments = [load_experiment(f).with_trials(args.trials) for f in files]
     if args.quick:
-        experiments = [e for e in experiments if e.claim_id not in BEYOND_SEEDS]
+        experiments = quick_suite(experiments)
     else:
-        experiments = [e.scaled(FULL_SCALE) for e in experiments]
+        sized = full_suite(experiments)
+        _say(suite_plan_table(sized))
+        experiments = [s.experiment for s in sized.experiments]
     # Several implementations: the same suite once each, side by side in one report.
     experiments = [e.with_products(gateway, args.llm_router)
                    for gateway in (args.gateway or [None]) for e in experiments]

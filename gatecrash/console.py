@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from gatecrash.claims import SuitePlan
 from gatecrash.runner import summarize
 from records import LiveProgress, Verdict
 
@@ -57,3 +58,17 @@ def verdict_table(verdicts: Sequence[Verdict]) -> str:
     details = [f"  [{v.arch}] {v.hypothesis}: {v.detail}" for v in verdicts
                if v.verdict != "holds"]
     return "\n".join(lines + (["", "why:", *details] if details else []))
+
+
+def suite_plan_table(plan: SuitePlan) -> str:
+    """What a full claims suite will run, how long, and what it cannot decide even so."""
+    lines = ["full claims suite, sized to decide the seeds' claims at the planned rates:",
+             f"  {'experiment':<34} {'x':>5} {'runs':>4} {'load':>7}"]
+    for sized in plan.experiments:
+        lines.append(f"  {sized.experiment.name:<34} {sized.factor:>5g} {sized.runs:>4} "
+                     f"{sized.load_s:>6.0f}s")
+        lines += [f"      still undecidable: {u}" for u in sized.undecided]
+    minutes = plan.wall_s / 60
+    lines.append(f"expected wall time: ~{minutes:.0f} min ({plan.stacks} stack(s); the load "
+                 "alone is " + f"{sum(s.load_s for s in plan.experiments) / 60:.0f} min)")
+    return "\n".join(lines)

@@ -104,6 +104,9 @@ class HypothesisSpec(_Strict):
     expr: str
     arch: list[Arch] | None = Field(default=None, description="only on these architectures")
     name: str | None = None
+    # The weaker bound the quick suite judges where its samples cannot decide `expr`
+    # (e.g. >= 0.99 for >= 0.999): the same metrics and operator, a looser constant.
+    quick: str | None = None
 
     @model_validator(mode="after")
     def _parses(self) -> HypothesisSpec:
@@ -130,6 +133,8 @@ class HypothesisSpec(_Strict):
         if named and self.arch is not None:
             raise ValueError(f"{self.expr!r} names its architectures in brackets; drop "
                              "'arch:' (it limits a hypothesis to one architecture's run)")
+        if self.quick is not None:
+            _check_weaker(comparison, parse(self.quick), self.expr, self.quick)
         return self
 
     @property
@@ -143,6 +148,23 @@ class HypothesisSpec(_Strict):
 
     def applies_to(self, arch: Arch) -> bool:
         return not self.across and (self.arch is None or arch in self.arch)
+
+
+def _check_weaker(strong: Comparison, quick: Comparison, strong_text: str,
+                  quick_text: str) -> None:
+    """`quick` must state the same thing as `strong`, only less of it."""
+    if sorted(map(str, quick.metrics())) != sorted(map(str, strong.metrics())):
+        raise ValueError(f"quick form {quick_text!r} must compare the same metrics as "
+                         f"{strong_text!r}, only with a looser constant")
+    a, b = strong.bound(), quick.bound()
+    if a is None or b is None or a[1] != b[1]:
+        raise ValueError(f"quick form {quick_text!r}: give it as `metric op constant` with "
+                         f"the same operator as {strong_text!r}")
+    op, strong_at, quick_at = a[1], a[2], b[2]
+    looser = quick_at <= strong_at if op in (">=", ">") else quick_at >= strong_at
+    if op not in (">=", ">", "<=", "<") or not looser:
+        raise ValueError(f"quick form {quick_text!r} is not looser than {strong_text!r}: "
+                         "the quick suite may claim less than the full one, never more")
 
 
 class AbortSpec(_Strict):
@@ -303,6 +325,17 @@ class Experiment(_Strict):
     @property
     def fault_end_s(self) -> float:
         return max(s.end_s for s in self.faults)
+
+    def quick_form(self) -> Experiment:
+        """The experiment as the quick suite judges it: each hypothesis with a `quick`
+        bound states that (what its few samples can decide) instead of the seed's."""
+        if not any(h.quick for h in self.hypotheses):
+            return self
+        hypotheses = [h if h.quick is None else h.model_copy(update={
+            "expr": h.quick, "quick": None,
+            "name": f"{h.name} (quick form of {h.expr})" if h.name else None})
+            for h in self.hypotheses]
+        return self.model_copy(update={"hypotheses": hypotheses})
 
     def scaled(self, factor: float) -> Experiment:
         """The same experiment with every duration multiplied (longer = steadier figures)."""

@@ -183,6 +183,23 @@ class Comparison:
             return None
         return k, c
 
+    def bound(self) -> tuple[MetricRef, str, float] | None:
+        """(metric, op, threshold) when this reads `k * metric + c op constant` with one
+        metric, as `metric op threshold`; else None."""
+        found = self.metrics()
+        if len(found) != 1:
+            return None
+        ref = found[0]
+        side, op, other = self.side_of(ref)
+        affine = self.affine(side, ref)
+        if affine is None:
+            return None
+        k, c = affine
+        threshold = (self.point(other, lambda _r: math.nan) - c) / k
+        if k < 0:
+            op = MIRRORED[op]
+        return ref, op, threshold
+
     def evaluate(self, lookup: Lookup) -> Outcome:
         measured, threshold = _eval(self.left, lookup), _eval(self.right, lookup)
         if math.isnan(measured) or math.isnan(threshold):

@@ -158,6 +158,10 @@ class HypothesisPlan:
     verdict: str
     # False: it cannot hold at this size whatever is measured (run warns).
     decidable: bool = True
+    # The planned samples of its one metric, and what deciding it would need (None:
+    # enough already, or no size suffices, or not a one-metric bound).
+    n: float | None = None
+    needed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,8 +213,9 @@ def _ref_n(experiment: Experiment, ref: MetricRef, rates: RequestRates) -> float
 
 
 def _proportion_form(metric: str, n: float, op: str, threshold: float,
-                     options: IntervalOptions) -> tuple[str, bool]:
-    """What the best outcome of ~n samples would show, and whether the bound can hold."""
+                     options: IntervalOptions) -> tuple[str, bool, int | None]:
+    """What the best outcome of ~n samples would show, whether the bound can hold, and
+    the samples it needs when it cannot (None: none suffices)."""
     whole = max(int(n), 0)
     high = op in (">=", ">")
     best_rate = 1.0 if high else 0.0
@@ -225,24 +230,25 @@ def _proportion_form(metric: str, n: float, op: str, threshold: float,
     text = (f"{evidence}, {metric} {shown} is the strongest form decidable "
             f"({method_label(best)})")
     if decide(best, op, threshold) is Decision.HOLDS:
-        return f"{text}; {op} {number(threshold)} can hold", True
+        return f"{text}; {op} {number(threshold)} can hold", True, None
     needed = proportion_samples_needed(best_rate, op, threshold, options.confidence,
                                        options.proportion_method)
     more = f"needs >= {needed:,} samples" if needed else "no sample size suffices"
-    return f"{text}; {op} {number(threshold)} cannot hold at this size ({more})", False
+    return (f"{text}; {op} {number(threshold)} cannot hold at this size ({more})", False,
+            needed or None)
 
 
 def _quantile_form(level: float, n: float, op: str, options: IntervalOptions) -> \
-        tuple[str, bool]:
+        tuple[str, bool, int | None]:
     upper = op in ("<=", "<")
     least = quantile_bound_min_samples(level, upper, options.confidence) or 0
     side = "upper" if upper else "lower"
     if n >= least:
         return (f"~{int(n):,} samples: enough for a finite {side} bound on it (>= {least:,}); "
-                "whether it decides depends on the latencies", True)
+                "whether it decides depends on the latencies", True, None)
     return (f"~{int(n):,} samples: a p{level * 100:g} has no {side} bound below {least:,} "
             f"samples ({ORDER_STATISTIC} {options.confidence * 100:g} %): it cannot hold at "
-            "this size", False)
+            "this size", False, least)
 
 
 def _plan_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
@@ -265,33 +271,31 @@ def _plan_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
                      "is in effect their maximum")
         return HypothesisPlan(label, text, samples, note)
     ref = refs[0]
-    side, op, other = comparison.side_of(ref)
-    affine = comparison.affine(side, ref)
     n = samples[str(ref)]
-    if affine is None:
+    bound = comparison.bound()
+    if bound is None:
         return HypothesisPlan(label, text, samples, "decided on the metric's interval")
-    k, c = affine
-    threshold = (comparison.point(other, lambda _r: math.nan) - c) / k
-    op = op if k > 0 else {"<=": ">=", ">=": "<=", "<": ">", ">": "<"}.get(op, op)
+    _, op, threshold = bound
+    needed: int | None = None
     if ref.name in PROPORTIONS:
-        verdict, ok = _proportion_form(ref.name, n, op, threshold, options)
+        verdict, ok, needed = _proportion_form(ref.name, n, op, threshold, options)
         if _at_most(ref):
             verdict += " (n is at most its request side's)"
     elif _quantile_level(ref.name) is not None:
-        verdict, ok = _quantile_form(_quantile_level(ref.name) or 0.5, n, op, options)
+        verdict, ok, needed = _quantile_form(_quantile_level(ref.name) or 0.5, n, op, options)
     elif ref.name.startswith("time_to_"):
         seconds = sum(b - a for a, b in _spans(experiment).get(_ref_window(ref), []))
         spacing = seconds * experiment.trials / n if n else math.inf
         verdict, ok = (f"resolution about {number(spacing)} s (the spacing of ~{int(n):,} "
                        "requests); decides it unless the time is that close to the bound", True)
     elif ref.name == "requests_lost":
-        bound = proportion(0, max(int(n), 0), options.confidence, options.proportion_method)
+        zero = proportion(0, max(int(n), 0), options.confidence, options.proportion_method)
         verdict, ok = (f"an exact count, always decidable; 0 lost of ~{int(n):,} would show a "
-                       f"loss rate <= {number(bound.high)} ({method_label(bound)}): state a "
+                       f"loss rate <= {number(zero.high)} ({method_label(zero)}): state a "
                        "loss_rate bound to claim more than this run", True)
     else:
         verdict, ok = "an exact count or rate of the run: always decidable", True
-    return HypothesisPlan(label, text, samples, verdict, ok)
+    return HypothesisPlan(label, text, samples, verdict, ok, n, needed)
 
 
 def plan_samples(experiment: Experiment, archs: list[str],

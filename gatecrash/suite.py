@@ -49,6 +49,17 @@ def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
     return arch, repr(sorted(deploy_options(experiment, arch).items()))
 
 
+def stack_groups(experiments: list[Experiment],
+                 arch: str | None) -> dict[tuple[str, str], list[Experiment]]:
+    """The stacks a suite deploys (by architecture and deploy options), each with the
+    experiments that share it."""
+    groups: dict[tuple[str, str], list[Experiment]] = {}
+    for experiment in experiments:
+        for one in suite_archs(experiment, arch):
+            groups.setdefault(_group_key(experiment, one), []).append(experiment)
+    return groups
+
+
 def suite_archs(experiment: Experiment, arch: str | None) -> list[str]:
     """The architectures an experiment runs on: its own, or `arch` (single, dual, both)."""
     if arch in (None, "auto"):
@@ -102,10 +113,7 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
     capacities = capacities or Capacities()
     say = announce or log.info
     experiments = [e.with_trials(trials) for e in experiments]
-    plan: dict[tuple[str, str], list[Experiment]] = {}
-    for experiment in experiments:
-        for one in suite_archs(experiment, arch):
-            plan.setdefault(_group_key(experiment, one), []).append(experiment)
+    plan = stack_groups(experiments, arch)
     result = SuiteResult()
     done: dict[str, dict[str, RunResult]] = {}
     for (one, _), unordered in plan.items():
