@@ -236,6 +236,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from records import read_run
 
     experiment = load_experiment(args.file).with_trials(args.trials)
+    if args.quick:
+        experiment = experiment.quick_form()
     rates: dict[str, RequestRates] = {}
     for run_dir in args.rates_from or []:
         record = read_run(run_dir)
@@ -530,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="RUN_DIR", help="plan from the request rates measured in a "
                       "previous run folder (once per architecture) instead of assuming a "
                       "service time")
+    plan.add_argument("--quick", action="store_true",
+                      help="plan the hypotheses as `evidence --quick` judges them (their "
+                      "`quick` forms)")
     _trials_option(plan)
     plan.set_defaults(func=cmd_plan)
 
