@@ -558,10 +558,13 @@ def build_parser() -> argparse.ArgumentParser:
     _product_options(gate)
     gate.set_defaults(func=cmd_gate)
 
-    evidence = sub.add_parser("evidence", help="the claims suite C1-C8 (C9 too without "
-                              "--quick) on both architectures, with one evidence report")
+    evidence = sub.add_parser("evidence", help="the claims suite (experiments/c*.yaml) on "
+                              "both architectures, with one evidence report; without "
+                              "--quick sized to decide the seeds' claims (it says how long "
+                              "first)")
     evidence.add_argument("--quick", action="store_true",
-                          help="short runs (about 3 minutes on 2 cores)")
+                          help="the seeds' claims only (not C9, C12), short runs, each "
+                          "hypothesis in the form its samples can decide")
     evidence.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
     evidence.add_argument("--out", type=Path, default=Path("runs"))
     evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
