@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gatecrash import cli
+from gatecrash.arguments import DEFAULT_SUITE
 from gatecrash.capacity_cli import parse_mix
 
 from .test_cli_errors import error_line
@@ -33,6 +33,6 @@ def test_a_mix_leaves_out_what_it_does_not_name() -> None:
 def test_a_bad_capacity_file_for_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "cap.json"
     bad.write_text('{"single": "fast"}')
-    experiment = Path(cli.DEFAULT_SUITE) / "c1-single-gateway-spof.yaml"
+    experiment = Path(DEFAULT_SUITE) / "c1-single-gateway-spof.yaml"
     assert "is not a capacity; give req/s > 0" in error_line(
         capsys, ["run", str(experiment), "--capacity-from", str(bad)])
