@@ -39,6 +39,8 @@ STATE_FILE = "runtime.json"
 GRACE_S = 5.0
 POLL_S = 0.1
 LOG_TAIL_LINES = 15
+# How long pause/resume wait for the kernel to stop/continue the process.
+SIGNAL_SETTLE_S = 5.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -333,9 +335,25 @@ class LocalRuntime:
 
     def pause(self, instance_id: str) -> None:
         self._signal(instance_id, signal.SIGSTOP)
+        self._settle(instance_id, stopped=True)
 
     def resume(self, instance_id: str) -> None:
         self._signal(instance_id, signal.SIGCONT)
+        self._settle(instance_id, stopped=False)
+
+    def _settle(self, instance_id: str, *, stopped: bool) -> None:
+        """Return once the kernel has acted on a SIGSTOP/SIGCONT: the signal is only
+        pending until the process is next scheduled, which on a busy host takes a
+        while, and callers (fault proofs) read the state right after."""
+        deadline = time.monotonic() + SIGNAL_SETTLE_S
+        while time.monotonic() < deadline:
+            p = self._process(self.procs[instance_id])
+            try:
+                if p is None or (p.status() == psutil.STATUS_STOPPED) == stopped:
+                    return
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.01)
 
     def restart(self, instance_id: str, wait_healthy: bool = True) -> None:
         self._plan(instance_id)

@@ -34,11 +34,18 @@ def test_a_sweep_stops_at_its_knee_and_records_every_step(tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
         env={**os.environ, "GATECRASH_HOME": str(home)})
     assert done.returncode == 3, done.stderr[-3000:]  # no knee bounded on both sides
-    assert "capacity of single: below 20 req/s" in done.stdout
     assert "knee found (steps 0 and 1 failed in a row), sweep stopped" in done.stdout
     run = read_run(next((tmp_path / "runs").glob("*-capacity-single")))
     record = run.capacity
     assert record is not None and run.meta.load_mode == "sweep"
+    first = record.steps[0]
+    if first.contended_s or first.generator_bound_s:
+        # Other processes (or the generator) held the cores in the first failing step:
+        # its failure may be theirs, so the capacity is bounded below only, and said so.
+        assert "capacity of single: not measured" in done.stdout
+        assert any("only bounded below" in note for note in record.notes), record.notes
+    else:
+        assert "capacity of single: below 20 req/s" in done.stdout
     # Judged ~1.5 s after its end (rows flushed), checked every second: the sweep stops
     # a step or two after the failing pair (those fail too, or are cut).
     outcomes = [s.outcome for s in record.steps]
@@ -53,8 +60,9 @@ def test_a_sweep_stops_at_its_knee_and_records_every_step(tmp_path: Path) -> Non
         generator = next(c for c in step.components if c.component == "generator")
         assert gateway.cpu_ms_per_request > 0 and gateway.rss_mb > 0
         assert generator.cpu_pct > 0
-    assert (record.capacity.low, record.capacity.high) == (0, 20)
-    # The knee is remembered for `rate: 50%` experiments (here: that there is none).
+    if not (first.contended_s or first.generator_bound_s):
+        assert (record.capacity.low, record.capacity.high) == (0, 20)
+    # What was found is remembered for `rate: 50%` experiments (here: no knee).
     cached = [KnownCapacity.model_validate_json(p.read_text())
               for p in (home / "capacity").glob("*.json")]
     assert [(c.key.arch, c.knee_rps) for c in cached] == [("single", None)]

@@ -132,7 +132,13 @@ def test_an_implementation_serves_fails_over_and_leaves_nothing(
             assert response.status_code == 200
             assert response.headers["x-gatecrash-gateway"] == "router-1"
         else:
-            assert client.get("/v1/orders").status_code >= 500
+            # No success, ever: a 5xx, or (HAProxy right after its last server died,
+            # docs/gateways.md "Known behaviours") the connection closed unanswered.
+            try:
+                status: int | None = client.get("/v1/orders").status_code
+            except httpx.TransportError:
+                status = None
+            assert status is None or status >= 500
             runtime.kill("gateway-1")
             with pytest.raises(httpx.TransportError):
                 client.get("/v1/identity/profile")
