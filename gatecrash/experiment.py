@@ -28,6 +28,7 @@ from dashboards.intervals import DEFAULT_CONFIDENCE, IntervalOptions
 from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
+from gatecrash.stacks import DEMO_TENANT, TENANTS
 from loadtests.spec import LoadSpec, RateStage
 from records.capacity import Slo
 from records.meta import WINDOW_NAMES, RunWindows
@@ -162,6 +163,9 @@ class Experiment(_Strict):
     seed: int = 1
     deploy: DeploySpec = DeploySpec()
     load: LoadSpec
+    # Whose API key the load sends (gatecrash.stacks.TENANTS): `demo`'s quota is out
+    # of reach; `free` is a free-tier plan, for the quota's own claims (C11).
+    tenant: str = DEMO_TENANT
     warmup_s: float = Field(default=3.0, ge=0)
     recovery_s: float = Field(default=5.0, ge=0)
     faults: list[FaultStep] = Field(default_factory=list)
@@ -186,6 +190,13 @@ class Experiment(_Strict):
     # Load between one trial's end and the next one's start (default: recovery_s,
     # rounded up: Locust runs whole seconds).
     trial_gap_s: int | None = Field(default=None, ge=0)
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if value not in TENANTS:
+            raise ValueError(f"unknown tenant {value!r}; allowed: {', '.join(TENANTS)}")
+        return value
 
     @field_validator("confidence")
     @classmethod
