@@ -290,6 +290,14 @@ class Experiment(_Strict):
                                  f"starts or ends (stage edges: "
                                  f"{', '.join(f'{e:g}' for e in sorted(starts))})")
 
+    def load_disturbed(self, elapsed_s: float) -> bool:
+        """`elapsed_s` after the load's start falls in a load_fault window of some
+        trial, or in the recovery after it (the abort bound leaves it alone)."""
+        if self.load_fault is None:
+            return False
+        return any(self.load_fault.at_s <= elapsed_s - trial * self.trial_period_s
+                   < self.load_fault.end_s + self.recovery_s for trial in range(self.trials))
+
     @property
     def disturbed(self) -> bool:
         """The run has a fault window (faults, or a load_fault)."""

@@ -256,7 +256,8 @@ class _Run:
                     # Faults and their recovery are the planned disturbance; the
                     # bound guards everything else.
                     # A sweep overloads on purpose past its knee.
-                    disturbed = bool(active) or now < settled_after or self.sweep is not None
+                    disturbed = bool(active) or now < settled_after or self.sweep is not None \
+                        or self.exp.load_disturbed(elapsed)
                     reason = abort.check(now, stats.requests, stats.failures, disturbed)
                     if reason:
                         self.abort(reason, now)

@@ -195,6 +195,10 @@ def test_a_load_stage_can_be_the_fault_window(tmp_path: Path) -> None:
     assert [m.business for m in load.stage_mixes()] == [1, 10, 1, 1, 1, 10, 1]
     assert [w.fault for w in experiment.with_trials(2).all_windows(0.0)] == \
         [(4.0, 9.0), (19.0, 24.0)]
+    # The abort bound spares the flood and its recovery, in every trial.
+    twice = experiment.with_trials(2)
+    assert [twice.load_disturbed(t) for t in (3.9, 4.0, 11.9, 12.0, 19.5, 26.9, 27.0)] == \
+        [False, True, True, False, True, True, False]
 
 
 @pytest.mark.parametrize(("change", "says"), [
