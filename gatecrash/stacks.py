@@ -22,6 +22,7 @@ __all__ = [
     "DEMO_TENANT",
     "FREE_TENANT",
     "HOME_ENV",
+    "LIMITED_QUOTA",
     "LIMITED_TENANT",
     "TENANTS",
     "Stack",
