@@ -112,6 +112,12 @@ def rejected(s: Sample, _base: Sample) -> float:
     return float(s.rejected.sum())
 
 
+def rejected_ratio(s: Sample, _base: Sample) -> float:
+    """Rejected / every row: how much of a caller's traffic its quota refused (the
+    one share of a window whose denominator keeps the rejected)."""
+    return _share(s.rejected.sum(), s.size)
+
+
 def failed(s: Sample, _base: Sample) -> float:
     return float(s.failed.sum())
 
@@ -175,6 +181,9 @@ WINDOW_METRIC_SPECS: dict[str, MetricSpec] = {
             "window",
         ),
         MetricSpec("rejected", "rows answered 429 (quota) in the window", "requests", "window"),
+        MetricSpec("rejected_ratio",
+                   "rejected (429, quota) / rows of the selector sent in the window (rejected "
+                   "included)", "fraction", "window"),
         MetricSpec("failed", "failed rows in the window", "requests", "window"),
         MetricSpec("p50_ms", "median latency_ms of available answers", "ms", "window"),
         MetricSpec("p95_ms", "95th percentile latency_ms of available answers", "ms", "window"),
@@ -235,6 +244,7 @@ WINDOW_METRICS: dict[str, MetricFn] = {
     "degraded_ratio": degraded_ratio,
     "ratio": ratio,
     "rejected": rejected,
+    "rejected_ratio": rejected_ratio,
     "failed": failed,
     "p50_ms": _latency("latency_ms", 50),
     "p95_ms": _latency("latency_ms", 95),
@@ -260,6 +270,11 @@ def _proportion_of(flag: str) -> Estimator:
                                       options.confidence, options.proportion_method))
 
     return estimator
+
+
+def _rejected_share(s: Sample, _base: Sample, options: IntervalOptions) -> Measurement:
+    return Measurement(proportion(int(s.rejected.sum()), s.size, options.confidence,
+                                  options.proportion_method))
 
 
 def _ratio_estimate(s: Sample, base: Sample, options: IntervalOptions) -> Measurement:
@@ -333,6 +348,7 @@ WINDOW_ESTIMATORS: dict[str, Estimator] = {
     "degraded_ratio": _proportion_of("degraded"),
     "ratio": _ratio_estimate,
     "rejected": _observed(rejected, _size),
+    "rejected_ratio": _rejected_share,
     "failed": _observed(failed, _considered),
     "p50_ms": _quantile_estimate("latency_ms", 50),
     "p95_ms": _quantile_estimate("latency_ms", 95),

@@ -28,12 +28,14 @@ from dashboards.intervals import DEFAULT_CONFIDENCE, IntervalOptions
 from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
 from gatecrash.hypothesis import Comparison, HypothesisError, parse
+from gatecrash.stacks import DEMO_TENANT, TENANTS
 from loadtests.spec import LoadSpec, RateStage
 from records.capacity import Slo
 from records.meta import WINDOW_NAMES, RunWindows
 from targets.topology import Arch, GatewayKind, LlmRouterKind
 
-__all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec", "load_experiment"]
+__all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec", "LoadWindow",
+           "load_experiment"]
 
 WINDOWS = WINDOW_NAMES
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -94,6 +96,18 @@ class FaultStep(_Strict):
         return FaultSpec(fault=self.fault, params=self.params, target=self.target_for(arch),
                          stream=self.stream, toxicity=self.toxicity,  # type: ignore[arg-type]
                          match=self.match)
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + self.for_s
+
+
+class LoadWindow(_Strict):
+    """The fault window of a run whose disturbance is its own load, not a fault: a
+    stage with its own rate and mix (e.g. a tenant's flood of one domain, C11)."""
+
+    at_s: float = Field(ge=0)
+    for_s: float = Field(gt=0)
 
     @property
     def end_s(self) -> float:
@@ -184,9 +198,14 @@ class Experiment(_Strict):
     seed: int = 1
     deploy: DeploySpec = DeploySpec()
     load: LoadSpec
+    # Whose API key the load sends (gatecrash.stacks.TENANTS): `demo`'s quota is out
+    # of reach; `free` is a free-tier plan, for the quota's own claims (C11).
+    tenant: str = DEMO_TENANT
     warmup_s: float = Field(default=3.0, ge=0)
     recovery_s: float = Field(default=5.0, ge=0)
     faults: list[FaultStep] = Field(default_factory=list)
+    # Instead of faults: the seconds of the load that are its disturbance.
+    load_fault: LoadWindow | None = None
     hypotheses: list[HypothesisSpec] = Field(min_length=1)
     abort: AbortSpec = AbortSpec()
     # CPU (host: all cores; generator: its busiest process, % of a core) at or above
@@ -208,6 +227,13 @@ class Experiment(_Strict):
     # Load between one trial's end and the next one's start (default: recovery_s,
     # rounded up: Locust runs whole seconds).
     trial_gap_s: int | None = Field(default=None, ge=0)
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if value not in TENANTS:
+            raise ValueError(f"unknown tenant {value!r}; allowed: {', '.join(TENANTS)}")
+        return value
 
     @field_validator("confidence")
     @classmethod
@@ -234,6 +260,8 @@ class Experiment(_Strict):
         if not NAME.match(self.name):
             raise ValueError(f"name {self.name!r}: use lower-case letters, digits, '-' or '_'")
         duration = self.load.duration_s
+        if self.load_fault is not None:
+            self._check_load_fault()
         for i, step in enumerate(self.faults):
             if step.at_s < self.warmup_s:
                 raise ValueError(f"faults[{i}].at_s = {step.at_s}: must be >= warmup_s "
@@ -250,7 +278,7 @@ class Experiment(_Strict):
             raise ValueError("faults: a capacity sweep (load.mode: sweep) runs no fault; "
                              "measure the capacity first, then give the faulted run "
                              "a share of it (rate: 50%)")
-        if self.faults and self.fault_end_s + self.recovery_s > duration:
+        if self.disturbed and self.fault_end_s + self.recovery_s > duration:
             raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
                              f"{self.recovery_s:g}: raise load.duration_s to at least "
                              f"{self.fault_end_s + self.recovery_s:g}")
@@ -261,6 +289,41 @@ class Experiment(_Strict):
                                  f"the experiment runs on {', '.join(self.architectures)} only: "
                                  f"add {', '.join(missing)} to architectures")
         return self
+
+    def _check_load_fault(self) -> None:
+        window = self.load_fault
+        assert window is not None
+        if self.faults:
+            raise ValueError("load_fault: give faults or load_fault, not both (load_fault is "
+                             "for a run whose disturbance is its load)")
+        if self.load.stages is None:
+            raise ValueError("load_fault: the load has no stages; give load.stages with "
+                             "one that is the disturbance (its own rate and mix)")
+        if window.at_s < self.warmup_s:
+            raise ValueError(f"load_fault.at_s = {window.at_s:g}: must be >= warmup_s "
+                             f"({self.warmup_s:g}) so that a baseline exists")
+        starts, at = {0.0}, 0.0
+        for stage in self.load.stages:
+            at += stage.duration_s
+            starts.add(round(at, 6))
+        for name, edge in (("at_s", window.at_s), ("end", window.end_s)):
+            if round(edge, 6) not in starts:
+                raise ValueError(f"load_fault {name} {edge:g}s is not where a load stage "
+                                 f"starts or ends (stage edges: "
+                                 f"{', '.join(f'{e:g}' for e in sorted(starts))})")
+
+    def load_disturbed(self, elapsed_s: float) -> bool:
+        """`elapsed_s` after the load's start falls in a load_fault window of some
+        trial, or in the recovery after it (the abort bound leaves it alone)."""
+        if self.load_fault is None:
+            return False
+        return any(self.load_fault.at_s <= elapsed_s - trial * self.trial_period_s
+                   < self.load_fault.end_s + self.recovery_s for trial in range(self.trials))
+
+    @property
+    def disturbed(self) -> bool:
+        """The run has a fault window (faults, or a load_fault)."""
+        return bool(self.faults) or self.load_fault is not None
 
     @property
     def interval_options(self) -> IntervalOptions:
@@ -301,7 +364,8 @@ class Experiment(_Strict):
         stages: list[RateStage] = []
         for trial in range(self.trials):
             if trial and self.gap_s:
-                stages.append(RateStage(duration_s=self.gap_s, rate_start=one[0].rate_start))
+                stages.append(RateStage(duration_s=self.gap_s, rate_start=one[0].rate_start,
+                                        mix=one[0].mix))
             stages += one
         data = self.load.model_dump(mode="json", exclude_none=True)
         for key in ("rate", "rate_start", "rate_end"):
@@ -320,10 +384,14 @@ class Experiment(_Strict):
 
     @property
     def fault_start_s(self) -> float:
+        if self.load_fault is not None:
+            return self.load_fault.at_s
         return min(s.at_s for s in self.faults)
 
     @property
     def fault_end_s(self) -> float:
+        if self.load_fault is not None:
+            return self.load_fault.end_s
         return max(s.end_s for s in self.faults)
 
     def quick_form(self) -> Experiment:
@@ -351,7 +419,7 @@ class Experiment(_Strict):
             data[key] = getattr(self, key) * factor
         if self.trial_gap_s is not None:
             data["trial_gap_s"] = math.ceil(self.trial_gap_s * factor)
-        for step in data["faults"]:
+        for step in [*data["faults"], *([data["load_fault"]] if "load_fault" in data else [])]:
             step["at_s"] *= factor
             step["for_s"] *= factor
         for stage in data["load"].get("stages") or []:
@@ -376,7 +444,7 @@ class Experiment(_Strict):
     def windows(self, t0: float, trial: int = 0) -> RunWindows:
         """One trial's windows in unix seconds for a load that started at `t0`."""
         t0 += trial * self.trial_period_s
-        if not self.faults:
+        if not self.disturbed:
             return RunWindows(baseline=(t0 + self.warmup_s, t0 + self.load.duration_s))
         return RunWindows(
             baseline=(t0 + self.warmup_s, t0 + self.fault_start_s),

@@ -24,7 +24,7 @@ from chaos.httpfaults.client import HttpFaultsClient
 from chaos.httpfaults.faults import HTTP_FAULTS
 from chaos.runtime.base import Runtime
 from dashboards.analysis import RunData
-from gatecrash.errors import GatecrashError
+from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.loadcheck import load_problems
 from gatecrash.runtimes import deployed_stack, own_hosts
@@ -173,7 +173,11 @@ class _Run:
             cleanup.callback(self._reset, injector)
             spec = self.exp.trials_load().model_copy(update={"seed": self.exp.seed})
             self.sweep = SweepRun.of(spec, self.exp.slo, self.run_dir)
-            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir,
+            if stack.spec.tenant(self.exp.tenant) is None:
+                raise InputError(f"stack {stack.name} has no tenant {self.exp.tenant!r} (an "
+                                 "older stack?); deploy a new one for this experiment")
+            load = start_load(spec, stack.spec.entry_url, stack.api_key_for(self.exp.tenant),
+                              self.run_dir,
                               allowed_hosts=own_hosts(stack), remote=self.remote)
             self.load = load
             cleanup.callback(load.stop)
@@ -252,7 +256,8 @@ class _Run:
                     # Faults and their recovery are the planned disturbance; the
                     # bound guards everything else.
                     # A sweep overloads on purpose past its knee.
-                    disturbed = bool(active) or now < settled_after or self.sweep is not None
+                    disturbed = bool(active) or now < settled_after or self.sweep is not None \
+                        or self.exp.load_disturbed(elapsed)
                     reason = abort.check(now, stats.requests, stats.failures, disturbed)
                     if reason:
                         self.abort(reason, now)

@@ -45,6 +45,7 @@ from gatecrash.hypothesis import MetricRef
 from gatecrash.reasons import number
 from loadtests.plans import MixPicker
 from loadtests.shapes import ArrivalSchedule, Ramp
+from loadtests.spec import Mix
 from records.meta import BASELINE, FAULT, RECOVERY
 
 __all__ = ["ASSUMED_SERVICE_MS", "HypothesisPlan", "RequestRates", "SamplePlan",
@@ -53,7 +54,8 @@ __all__ = ["ASSUMED_SERVICE_MS", "HypothesisPlan", "RequestRates", "SamplePlan",
 # Closed loop without a previous run: the time one request takes, think time aside.
 # About what the built-in stack answers in on a quiet 2-core machine (p50 10-30 ms).
 ASSUMED_SERVICE_MS = 20.0
-PROPORTIONS = frozenset({"availability", "failure_rate", "degraded_ratio", "ratio", "loss_rate"})
+PROPORTIONS = frozenset({"availability", "failure_rate", "degraded_ratio", "ratio", "loss_rate",
+                         "rejected_ratio"})
 QUANTILE = re.compile(r"(?:^|_)p(\d\d)_")
 LOST = "fault+recovery"
 # A percentile from here up is, on a few dozen samples, in effect their maximum.
@@ -88,10 +90,11 @@ class RequestRates:
             return None
 
 
-def _share(experiment: Experiment, selector: Mapping[str, str]) -> float:
-    """The share of requests matching the request side of `selector` (mix x endpoints)."""
+def _share(experiment: Experiment, selector: Mapping[str, str], mix: Mix | None = None) -> float:
+    """The share of requests matching the request side of `selector` (mix x endpoints;
+    `mix`: a stage's own, else the load's)."""
     load = experiment.load
-    picker = MixPicker(load.mix.weights())
+    picker = MixPicker((mix or load.mix).weights())
     cumulative = [0.0, *picker.cum_weights]
     share = 0.0
     for i, ep in enumerate(picker.endpoints):
@@ -129,7 +132,9 @@ def expected_requests(experiment: Experiment, selector: Mapping[str, str],
     request_side = {k: v for k, v in selector.items() if k in REQUEST_COLUMNS}
     spans = _spans(experiment).get(window, [])
     seconds = sum(b - a for a, b in spans)
-    measured = rates.rate(experiment, request_side)
+    # A measured rate is one window's; stages with mixes of their own change it.
+    own_mixes = any(stage.mix is not None for stage in experiment.load.stages or ())
+    measured = None if own_mixes else rates.rate(experiment, request_side)
     if measured is not None:
         return measured * seconds * experiment.trials
     share = _share(experiment, request_side)
@@ -144,8 +149,15 @@ def expected_requests(experiment: Experiment, selector: Mapping[str, str],
         load = load.resolved(rates.capacity_rps)
     ramps = [Ramp(s.duration_s, *s.rates()) for s in load.rate_stages()]
     schedule = ArrivalSchedule(ramps, experiment.load.max_lag_s)
-    arrivals = sum(schedule.accrued(b) - schedule.accrued(a) for a, b in spans)
-    return arrivals * share * experiment.trials
+    # Stage by stage: a stage may draw from its own mix.
+    arrivals, start = 0.0, 0.0
+    for ramp, mix in zip(ramps, load.stage_mixes(), strict=True):
+        end = start + ramp.duration_s
+        within = sum(schedule.accrued(min(b, end)) - schedule.accrued(max(a, start))
+                     for a, b in spans if min(b, end) > max(a, start))
+        arrivals += within * _share(experiment, request_side, mix)
+        start = end
+    return arrivals * experiment.trials
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,11 @@ from targets.topology import GatewayKind, LlmRouterKind, Topology
 
 __all__ = [
     "DEMO_TENANT",
+    "FREE_TENANT",
     "HOME_ENV",
+    "LIMITED_QUOTA",
     "LIMITED_TENANT",
+    "TENANTS",
     "Stack",
     "create_stack",
     "find_stack",
@@ -36,6 +39,12 @@ DEMO_TENANT = "demo"
 DEMO_QUOTA = 10_000_000  # per minute: load tests must not hit it by accident
 LIMITED_TENANT = "limited"
 LIMITED_QUOTA = 5
+# A free-tier plan, as API providers sell them (tens to a few hundred requests per
+# minute): what a flooding tenant is on in C11. Each domain gateway of `dual` gives
+# it the same plan per domain (targets.stack.TenantSpec's default).
+FREE_TENANT = "free"
+FREE_QUOTA = 120
+TENANTS = (DEMO_TENANT, LIMITED_TENANT, FREE_TENANT)
 STACK_FILE = "stack.json"
 CREDENTIALS_FILE = "credentials.json"
 PLAN_FILE = "plan.json"
@@ -88,6 +97,12 @@ class Stack:
             json.dump({"api_key": self.api_key}, fh)
         (self.dir / PLAN_FILE).write_text(self.plan.model_dump_json(indent=2))
 
+    def api_key_for(self, tenant: str) -> str:
+        """A key of `tenant` (the demo key for the demo tenant), signed with this stack's key."""
+        if tenant == DEMO_TENANT:
+            return self.api_key
+        return issue_key(self.spec.signing_key, tenant, f"{tenant}-user")
+
     def remove_files(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -112,7 +127,8 @@ def create_stack(name: str, topology: Topology, network: Network, *, runtime: Ru
         name=name, stack_id=secrets.token_hex(4), arch=topology.arch, runtime=runtime,
         instances=plan.instances, redis_url=plan.redis_url, signing_key=signing_key,
         tenants=[TenantSpec(name=DEMO_TENANT, quota_per_minute=DEMO_QUOTA),
-                 TenantSpec(name=LIMITED_TENANT, quota_per_minute=LIMITED_QUOTA)],
+                 TenantSpec(name=LIMITED_TENANT, quota_per_minute=LIMITED_QUOTA),
+                 TenantSpec(name=FREE_TENANT, quota_per_minute=FREE_QUOTA)],
         limits=limits or Limits(), entry_url=plan.entry_url, toxiproxy_url=plan.toxiproxy_url,
         gateway=options.gateway if options else GatewayKind.BUILTIN,
         llm_router=options.llm_router if options else LlmRouterKind.BUILTIN,

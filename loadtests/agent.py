@@ -61,7 +61,8 @@ class AgentState:
     api_key: str
     environment: Environment
     recorder: RowRecorder
-    picker: MixPicker
+    # One per rate stage (LoadSpec.stage_mixes); closed loop: one.
+    pickers: list[MixPicker]
     # Where this process's live counters go: its live file, or its master (remote).
     publish: Callable[[WorkerLive], None]
     relay: WorkerRelay | None = None
@@ -255,7 +256,8 @@ def _start(environment: Environment, config: LaunchConfig, api_key: str,
     global _STATE
     recorder.warm_up()
     st = AgentState(config, api_key, environment, recorder,
-                    MixPicker(config.spec.mix.weights()), publish, relay)
+                    [MixPicker(m.weights()) for m in config.spec.stage_mixes()], publish,
+                    relay)
     if config.spec.record_rows:
         environment.events.request.add_listener(recorder.on_request)
     # `quitting` fires before Locust stops the users (in-flight requests still

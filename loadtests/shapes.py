@@ -52,6 +52,8 @@ class Ramp:
 class Slot:
     index: int
     ts_intended: float
+    # The ramp the arrival falls in (a stage may draw from its own mix).
+    stage: int = 0
 
 
 @dataclass
@@ -100,6 +102,14 @@ class ArrivalSchedule:
             start += ramp.duration_s
         return None
 
+    def stage_of(self, k: float) -> int:
+        """The ramp in which global arrival k falls (the last one past the end)."""
+        for i, ramp in enumerate(self.ramps):
+            if k < ramp.count - EPS:
+                return i
+            k -= ramp.count
+        return max(len(self.ramps) - 1, 0)
+
     def accrued(self, t: float) -> float:
         """Global arrivals due in [0, t] (Λ(t))."""
         done = 0.0
@@ -137,7 +147,7 @@ class ArrivalSchedule:
         if offset is None:
             self.exhausted = True
             return None
-        slot = Slot(self._next, self.t0 + offset)
+        slot = Slot(self._next, self.t0 + offset, self.stage_of(self._next))
         self._next += self.stride
         self.outstanding += 1
         return slot

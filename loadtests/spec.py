@@ -80,6 +80,9 @@ class RateStage(_Strict):
     duration_s: float = Field(gt=0)
     rate_start: Rate
     rate_end: Rate | None = Field(default=None, description="defaults to rate_start")
+    # E.g. a burst of one domain while the others go on at their pace (C11): the
+    # arrivals of this stage drawn from their own mix.
+    mix: Mix | None = Field(default=None, description="this stage's mix; default: the load's")
 
     @model_validator(mode="after")
     def _not_negative(self) -> Self:
@@ -99,7 +102,7 @@ class RateStage(_Strict):
         """The stage in req/s (shares taken of `capacity_rps`)."""
         return RateStage(duration_s=self.duration_s,
                          rate_start=rate_value(self.rate_start, capacity_rps),
-                         rate_end=rate_value(self.end, capacity_rps))
+                         rate_end=rate_value(self.end, capacity_rps), mix=self.mix)
 
 
 class SweepSteps(_Strict):
@@ -318,6 +321,12 @@ class LoadSpec(_Strict):
         assert self.rate_start is not None and self.rate_end is not None  # validated above
         return [RateStage(duration_s=self.duration_s, rate_start=self.rate_start,
                           rate_end=self.rate_end)]
+
+    def stage_mixes(self) -> list[Mix]:
+        """The mix of each rate stage, in order (closed loop: the load's, once)."""
+        if self.mode == "closed":
+            return [self.mix]
+        return [s.mix or self.mix for s in self._stages()]
 
     def rate_stages(self) -> list[RateStage]:
         """The open-loop arrival rate in req/s as ramps covering duration_s (a sweep:

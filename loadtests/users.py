@@ -95,8 +95,8 @@ class GatecrashUser(FastHttpUser):
         self.rng = user_rng(spec.seed, st.worker_index, st.next_user_index())
         self.auth = {"Authorization": f"Bearer {st.api_key}"}
 
-    def next_plan(self) -> RequestPlan:
-        return plan_request(self.st.picker.pick(self.rng), self.spec, self.rng)
+    def next_plan(self, stage: int = 0) -> RequestPlan:
+        return plan_request(self.st.pickers[stage].pick(self.rng), self.spec, self.rng)
 
     def send(self, plan: RequestPlan, ts_intended: float | None = None) -> None:
         ctx: dict[str, Any] = {
@@ -212,6 +212,6 @@ class OpenLoopUser(GatecrashUser):
             # gevent's timer may wake a hair early; never send before the intended time.
             while (delay := slot.ts_intended - time.time()) > 0:
                 gevent.sleep(delay)
-            self.send(self.next_plan(), ts_intended=slot.ts_intended)
+            self.send(self.next_plan(slot.stage), ts_intended=slot.ts_intended)
         finally:
             self.st.schedule.complete(slot)

@@ -52,5 +52,8 @@ HEADER_PRINCIPAL_TENANT = "X-Gatecrash-Tenant"
 HEADER_PRINCIPAL_USER = "X-Gatecrash-User"
 # Which inference replica generated a chat answer (the chat replica is the instance).
 HEADER_INFERENCE = "X-Gatecrash-Inference"
+# On a gateway product's authorization request: the domain gateway whose quota
+# counts the request (targets.stack.TenantSpec); absent for `single`.
+HEADER_QUOTA_SCOPE = "X-Gatecrash-Quota-Scope"
 __all__ += ["HEADER_INFERENCE", "HEADER_PRINCIPAL_TENANT", "HEADER_PRINCIPAL_USER",
-            "combine_route"]
+            "HEADER_QUOTA_SCOPE", "combine_route"]

@@ -11,7 +11,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from targets.errors import ConfigError
 from targets.inference.settings import InferenceSettings
@@ -20,6 +20,7 @@ from targets.topology import Arch, GatewayKind, LlmRouterKind, Program, Topology
 __all__ = [
     "ENV_INSTANCE",
     "ENV_STACK_FILE",
+    "QUOTA_SCOPES",
     "InferenceSettings",
     "InstanceSpec",
     "Limits",
@@ -27,6 +28,7 @@ __all__ = [
     "StackSpec",
     "TenantSpec",
     "load_stack",
+    "quota_scope",
 ]
 
 ENV_STACK_FILE = "GATECRASH_STACK_FILE"
@@ -58,9 +60,49 @@ class InstanceSpec(BaseModel):
         return f"http://{self.address}"
 
 
+# The entry points that count a quota of their own: the domain gateways of `dual`
+# (their roles). `single`'s one gateway has no scope: one counter per tenant.
+QUOTA_SCOPES = ("identity", "business")
+
+
+def quota_scope(role: str | None) -> str | None:
+    """The quota scope of a gateway role: its domain in `dual`, None for `single`."""
+    return role if role in QUOTA_SCOPES else None
+
+
 class TenantSpec(BaseModel):
+    """A tenant and its plan: requests per minute.
+
+    Where one gateway serves every domain (`single`), that gateway counts the tenant
+    once across domains against `quota_per_minute`: it has one counter to keep, and
+    a business burst spends the identity traffic's quota too. Each domain gateway of
+    `dual` enforces its own rule (seed 000 §3, "règles spécifiques par domaine"): a
+    counter per tenant per domain, against `domain_quota_per_minute[domain]`, by
+    default the tenant's whole plan (a tenant that uses one domain only gets the same
+    limit as behind one gateway; the gateways need not coordinate to enforce it).
+    """
+
     name: str
     quota_per_minute: int = Field(ge=1)
+    domain_quota_per_minute: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("domain_quota_per_minute")
+    @classmethod
+    def _known_domains(cls, value: dict[str, int]) -> dict[str, int]:
+        for scope, limit in value.items():
+            if scope not in QUOTA_SCOPES:
+                raise ValueError(f"domain_quota_per_minute: unknown domain {scope!r}; "
+                                 f"allowed: {', '.join(QUOTA_SCOPES)}")
+            if limit < 1:
+                raise ValueError(f"domain_quota_per_minute.{scope} = {limit}: must be >= 1")
+        return value
+
+    def limit(self, scope: str | None) -> int:
+        """Requests per minute at an entry point: `scope` is a domain gateway's role,
+        None for the one gateway of `single`."""
+        if scope is None:
+            return self.quota_per_minute
+        return self.domain_quota_per_minute.get(scope, self.quota_per_minute)
 
 
 class Limits(BaseModel):

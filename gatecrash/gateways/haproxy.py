@@ -26,6 +26,7 @@ import base64
 import json
 
 from gatecrash.gateways.site import Route, Site, error_body, ms
+from targets.stack import quota_scope
 
 __all__ = ["render"]
 
@@ -86,10 +87,12 @@ def _key_check(site: Site) -> list[str]:
                  "if tenant_asked !tenant_same"),
         # Seed 000 §2 step 5: the tenant's quota, counted here per instance.
         "http-request track-sc0 var(txn.tenant) table st_quota",
-        *(_refusal(429, f"quota of {t.quota_per_minute} requests per minute exceeded",
+        # An instance's table counts its own domain in `dual` (its own rule, against the
+        # domain's limit), every domain in `single` (targets.stack.TenantSpec).
+        *(_refusal(429, f"quota of {limit} requests per minute exceeded",
                    "quota_exceeded", f"if {{ var(txn.tenant) -m str {t.name} }} "
-                   f"{{ sc_http_req_rate(0) gt {t.quota_per_minute} }}")
-          for t in site.tenants),
+                   f"{{ sc_http_req_rate(0) gt {limit} }}")
+          for t in site.tenants for limit in (t.limit(quota_scope(site.role)),)),
         # Never the client's own: only what the key said.
         "http-request set-header X-Gatecrash-Tenant %[var(txn.tenant)]",
         "http-request set-header X-Gatecrash-User %[var(txn.user)]",

@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 
 from gatecrash.gateways.site import Route, Site, error_body, ms
+from targets.headers import HEADER_QUOTA_SCOPE
+from targets.stack import quota_scope
 
 __all__ = ["render"]
 
@@ -177,6 +179,9 @@ def _auth(site: Site) -> list[str]:
         '    proxy_set_header Content-Length "";',
         '    proxy_set_header Connection "";',
         "    proxy_set_header Host $host;",
+        # The domain whose quota counts this request (a domain gateway's own rule);
+        # empty (not sent, whatever the client sent) for `single`'s one counter.
+        f'    proxy_set_header {HEADER_QUOTA_SCOPE} "{quota_scope(site.role) or ""}";',
         "    proxy_next_upstream error timeout http_502 http_503 http_504;",
         f"    proxy_read_timeout {ms(site.limits.hop_timeout_s)};",
         f"    proxy_pass http://{_group(site.auth_group)}/v1/authorize;",

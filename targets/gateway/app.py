@@ -40,6 +40,7 @@ from targets.headers import (
 from targets.keys import Principal
 from targets.payload import Rejected
 from targets.problems import error_response
+from targets.stack import quota_scope
 from targets.upstream import Attempt, stream_timeout
 
 __all__ = ["Gateway", "build_app"]
@@ -61,6 +62,9 @@ class Gateway:
         self.domains = ROLE_DOMAINS[self.role]
         self.limits = ctx.stack.limits
         self.has_fallback = self.role != "single"
+        # Each domain gateway counts the tenant in its own domain (its own rule);
+        # `single` has one entry point, so one counter across domains.
+        self.quota_scope = quota_scope(self.role)
         self.reporter: Reporter | None = None
 
     # -- entry -------------------------------------------------------------
@@ -138,8 +142,8 @@ class Gateway:
         is down must not take the service down with it."""
         try:
             attempt = await self.ctx.pool("quota").request(
-                "POST", "/v1/quota/consume", json={"tenant": principal.tenant},
-                idempotent=False)
+                "POST", "/v1/quota/consume",
+                json={"tenant": principal.tenant, "scope": self.quota_scope}, idempotent=False)
         except UpstreamError:
             return None
         flow.retried |= attempt.retried
@@ -161,8 +165,12 @@ class Gateway:
             return response
         path = (f"/v1/users/{principal.tenant}/{principal.user}"
                 if endpoint.name == "identity.profile" else f"/v1/quota/{principal.tenant}")
+        # The quota this entry point counts the caller against.
+        query = f"scope={self.quota_scope}" \
+            if endpoint.name == "identity.quota" and self.quota_scope else ""
         try:
-            attempt = await self.ctx.pool(endpoint.service).request("GET", path, idempotent=True)
+            attempt = await self.ctx.pool(endpoint.service).request("GET", path, idempotent=True,
+                                                                    query=query)
         except UpstreamError as exc:
             return await self._unavailable(endpoint, principal, None, str(exc))
         if attempt.response.status_code >= 500:

@@ -11,11 +11,16 @@ from fastapi.responses import JSONResponse, Response
 
 from targets.context import ServiceContext
 from targets.errors import UpstreamError
-from targets.headers import HEADER_PRINCIPAL_TENANT, HEADER_PRINCIPAL_USER, HEADER_TENANT
+from targets.headers import (
+    HEADER_PRINCIPAL_TENANT,
+    HEADER_PRINCIPAL_USER,
+    HEADER_QUOTA_SCOPE,
+    HEADER_TENANT,
+)
 from targets.keys import Principal, bearer_key, verify_key
 from targets.problems import error_response
 from targets.services.quota import take
-from targets.stack import StackSpec
+from targets.stack import StackSpec, quota_scope
 from targets.store import REDIS_ERRORS
 
 __all__ = ["HEADER_QUOTA", "AuthOutcome", "authenticate_locally", "authenticate_remotely",
@@ -81,16 +86,20 @@ async def authenticate_remotely(request: Request, ctx: ServiceContext) -> AuthOu
 
 
 async def authorized(store: aioredis.Redis | None, stack: StackSpec,
-                     principal: Principal) -> Response:
+                     principal: Principal, request: Request) -> Response:
     """The answer to a gateway product's authorization request (NGINX `auth_request`)
     for a known caller: 200 naming it in headers, after counting the request in its
     tenant's quota (seed 000 §2 step 5, which a product cannot do itself); a 403
     marked `X-Gatecrash-Quota: exceeded` when over. Fails open, as the built-in
-    gateway does: a quota store that is down never takes the service down."""
+    gateway does: a quota store that is down never takes the service down.
+
+    The quota is the one of the domain gateway that asks (`X-Gatecrash-Quota-Scope`,
+    set by the product's own config), or the tenant's one counter without it."""
     tenant = stack.tenant(principal.tenant)
+    scope = quota_scope(request.headers.get(HEADER_QUOTA_SCOPE))
     if store is not None and tenant is not None:
         try:
-            state = await take(store, principal.tenant, tenant.quota_per_minute)
+            state = await take(store, principal.tenant, tenant.limit(scope), scope=scope)
         except REDIS_ERRORS:
             log.warning("quota not counted: redis unavailable")
         else:

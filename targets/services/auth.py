@@ -80,7 +80,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         checked = await check_request(request)
         if isinstance(checked, JSONResponse):
             return checked
-        return await authorized(ctx.redis, ctx.stack, checked)
+        return await authorized(ctx.redis, ctx.stack, checked, request)
 
     # The public login path, which a product proxies here unchanged; the last good
     # answer is kept for the identity fallback (a product cannot write Redis).

@@ -52,7 +52,7 @@ def build_app(ctx: ServiceContext) -> FastAPI:
         if outcome.principal is None:
             assert outcome.answer is not None
             return outcome.answer
-        return await authorized(ctx.redis, ctx.stack, outcome.principal)
+        return await authorized(ctx.redis, ctx.stack, outcome.principal, request)
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def entry(request: Request) -> Response:

@@ -89,6 +89,12 @@ def test_rejected() -> None:
     assert m("rejected") == 1
 
 
+def test_rejected_ratio_keeps_the_rejected_in_its_denominator() -> None:
+    assert m("rejected_ratio") == pytest.approx(1 / 6)
+    assert m("rejected_ratio", {"domain": "business"}) == 0
+    assert math.isnan(m("rejected_ratio", window="empty"))
+
+
 def test_failed() -> None:
     assert m("failed") == 1
 

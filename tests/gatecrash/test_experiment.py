@@ -161,3 +161,55 @@ def test_open_loop_trials_repeat_the_rate_stages(tmp_path: Path) -> None:
     assert [(s.duration_s, s.rate_start, s.end) for s in load.rate_stages()] == \
         [(12, 10, 30), (2, 10, 10), (12, 10, 30)]
     assert load.duration_s == 26
+
+
+FLOOD = """\
+name: flood
+claim: "Sécurité : règles spécifiques par domaine"
+architectures: [single, dual]
+tenant: free
+load:
+  mode: open
+  duration_s: 12
+  mix: {identity: 1, business: 1, chat: 0}
+  stages:
+    - {duration_s: 4, rate_start: 2}
+    - {duration_s: 5, rate_start: 11, mix: {identity: 1, business: 10, chat: 0}}
+    - {duration_s: 3, rate_start: 2}
+warmup_s: 2
+recovery_s: 3
+load_fault: {at_s: 4, for_s: 5}
+hypotheses:
+  - rejected_ratio{domain=identity}@fault <= 0.5
+"""
+
+
+def test_a_load_stage_can_be_the_fault_window(tmp_path: Path) -> None:
+    experiment = load_experiment(write(tmp_path, FLOOD))
+    assert experiment.tenant == "free"
+    assert experiment.windows(100.0).spans() == {"baseline": (102.0, 104.0),
+                                                 "fault": (104.0, 109.0),
+                                                 "recovery": (109.0, 112.0)}
+    # Trials repeat the flood stage, and its gap keeps the first stage's mix.
+    load = experiment.with_trials(2).trials_load()
+    assert [m.business for m in load.stage_mixes()] == [1, 10, 1, 1, 1, 10, 1]
+    assert [w.fault for w in experiment.with_trials(2).all_windows(0.0)] == \
+        [(4.0, 9.0), (19.0, 24.0)]
+    # The abort bound spares the flood and its recovery, in every trial.
+    twice = experiment.with_trials(2)
+    assert [twice.load_disturbed(t) for t in (3.9, 4.0, 11.9, 12.0, 19.5, 26.9, 27.0)] == \
+        [False, True, True, False, True, True, False]
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (("load_fault: {at_s: 4, for_s: 5}", "load_fault: {at_s: 5, for_s: 4}"),
+     "load_fault at_s 5s is not where a load stage starts or ends"),
+    (("load_fault: {at_s: 4, for_s: 5}", "load_fault: {at_s: 1, for_s: 3}"),
+     "must be >= warmup_s"),
+    (("tenant: free", "tenant: nobody"), "unknown tenant 'nobody'; allowed: demo, limited, free"),
+    (("hypotheses:", "faults:\n  - {at_s: 4, for_s: 1, fault: kill, target: {service: auth}}\n"
+                     "hypotheses:"), "give faults or load_fault, not both"),
+])
+def test_a_load_fault_is_validated(tmp_path: Path, change: tuple[str, str], says: str) -> None:
+    with pytest.raises(InputError, match=says):
+        load_experiment(write(tmp_path, FLOOD.replace(*change)))

@@ -42,6 +42,23 @@ def test_open_loop_counts_the_arrivals_of_the_window_and_the_mix_share() -> None
     assert endpoint.n == pytest.approx(80 * 0.5 * 3 / 11)
 
 
+def test_a_stage_with_its_own_mix_counts_with_its_share() -> None:
+    flood = {"mode": "open", "duration_s": 10, "mix": {"identity": 1, "business": 1, "chat": 0},
+             "stages": [{"duration_s": 3, "rate_start": 4},
+                        {"duration_s": 4, "rate_start": 22,
+                         "mix": {"identity": 2, "business": 20, "chat": 0}},
+                        {"duration_s": 3, "rate_start": 4}]}
+    exp = Experiment.model_validate({
+        "name": "p", "claim": "c", "architectures": ["dual"], "load": flood, "warmup_s": 1,
+        "recovery_s": 2, "load_fault": {"at_s": 3, "for_s": 4},
+        "hypotheses": ["rejected_ratio{domain=identity}@fault <= 0.5",
+                       "rejected_ratio{domain=business}@baseline <= 0.5"]})
+    n = {(w.window, w.selector): w.n for w in plan_samples(exp, ["dual"]).windows}
+    # Fault: 4 s x 22 req/s, 2 of 22 identity; baseline: 2 s x 4 req/s, half business.
+    assert n[("fault", "domain=identity")] == pytest.approx(8.0)
+    assert n[("baseline", "domain=business")] == pytest.approx(4.0)
+
+
 def test_closed_loop_states_its_service_time_assumption_and_trials_add_up() -> None:
     closed = {"mode": "closed", "users": 4, "wait_min_s": 0.05, "wait_max_s": 0.1,
               "duration_s": 10, "mix": {"identity": 1, "business": 1, "chat": 0.5}}

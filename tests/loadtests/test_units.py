@@ -163,6 +163,27 @@ def test_stages_chain() -> None:
     assert times == pytest.approx([0, 0.5, 1.0, 1.25, 1.5, 1.75])
 
 
+def test_each_arrival_knows_its_stage() -> None:
+    s = ArrivalSchedule([Ramp(1.0, 2.0, 2.0), Ramp(1.0, 4.0, 4.0), Ramp(1.0, 0.0, 0.0),
+                         Ramp(1.0, 2.0, 2.0)], max_lag_s=100)
+    stages = []
+    while (slot := s.claim(0.0)) is not None:
+        stages.append(slot.stage)
+    assert stages == [0, 0, 1, 1, 1, 1, 3, 3]
+
+
+def test_a_stage_may_draw_from_its_own_mix() -> None:
+    spec = LoadSpec.model_validate({
+        "mode": "open", "duration_s": 3, "mix": {"identity": 1, "business": 1, "chat": 0},
+        "stages": [{"duration_s": 1, "rate_start": 2},
+                   {"duration_s": 2, "rate_start": 10,
+                    "mix": {"identity": 1, "business": 9, "chat": 0}}]})
+    assert [m.business for m in spec.stage_mixes()] == [1, 9]
+    assert spec.rate_stages()[1].mix == spec.stages[1].mix  # type: ignore[index]
+    closed = LoadSpec(mode="closed", users=1, duration_s=1)
+    assert closed.stage_mixes() == [closed.mix]
+
+
 def test_workers_share_the_global_schedule() -> None:
     ramps = [Ramp(1.0, 10.0, 10.0)]
     a = _drain(ArrivalSchedule(ramps, max_lag_s=100, stride=2, offset=0))
