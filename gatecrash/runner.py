@@ -32,7 +32,7 @@ from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.sweep import SweepRun
 from gatecrash.verdicts import exit_code, judge, proof_notes, validity_problems
-from loadtests import LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
+from loadtests import EntryTarget, LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
 from records import (
     AbortEvent,
     FaultEvent,
@@ -173,8 +173,11 @@ class _Run:
             cleanup.callback(self._reset, injector)
             spec = self.exp.trials_load().model_copy(update={"seed": self.exp.seed})
             self.sweep = SweepRun.of(spec, self.exp.slo, self.run_dir)
-            load = start_load(spec, stack.spec.entry_url, stack.api_key, self.run_dir,
-                              allowed_hosts=own_hosts(stack), remote=self.remote)
+            # Every entry point of the stack, as planned: users fail over between them.
+            entries = [EntryTarget(name=e.instance, url=e.url) for e in stack.plan.entry_points]
+            load = start_load(spec, entries[0].url, stack.api_key, self.run_dir,
+                              allowed_hosts=own_hosts(stack), remote=self.remote,
+                              entries=entries)
             self.load = load
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
@@ -332,6 +335,8 @@ def deploy_options(experiment: Experiment, arch: str | None = None) -> dict[str,
                                "llm_router": experiment.deploy.llm_router}
     if experiment.deploy.replicas:
         options["replicas"] = experiment.deploy.replicas
+    if experiment.deploy.entries > 1:
+        options["entries"] = experiment.deploy.entries
     if arch is not None:
         layered = http_fault_services(experiment, arch)
         if layered:
