@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from loadtests.entries import COOLDOWN_S, EntryPool, EntryTarget, fails_over
@@ -23,7 +21,7 @@ class FakeClock:
         return self.now
 
 
-class Timeout(BaseException):  # noqa: N818  (named as gevent's, which fails_over tells apart)
+class Timeout(BaseException):
     """A FAKE of gevent's Timeout: the request's own deadline, matched by class name."""
 
 
@@ -82,7 +80,7 @@ def test_a_single_entry_has_nowhere_to_fail_over() -> None:
     (ConnectionResetError(), True),
     (BrokenPipeError(), True),
     (type("HTTPConnectionClosed", (Exception,), {})(), True),  # closed before any answer
-    (socket.timeout("connect timed out"), True),
+    (TimeoutError("connect timed out"), True),
     (Wrapped(ConnectionRefusedError()), True),
     (Timeout(), False),  # the request's deadline: no time left for another entry
     (Wrapped(Timeout()), False),
