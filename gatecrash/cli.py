@@ -26,7 +26,7 @@ from gatecrash.capacity_cli import (
 from gatecrash.capacity_table import capacity_table
 from gatecrash.console import LivePrinter, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
-from gatecrash.experiment import MAX_TRIALS, Experiment, load_experiment
+from gatecrash.experiment import MAX_ENTRIES, MAX_TRIALS, Experiment, load_experiment
 from gatecrash.runtimes import (
     BACKENDS,
     attach,
@@ -90,6 +90,8 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
     ready = f" in {elapsed_s:.1f}s" if elapsed_s is not None else ""
     print(f"stack {spec.name!r} ({spec.arch}, {len(spec.instances)} instances) healthy{ready}")
     print(f"  entry URL : {spec.entry_url}")
+    for entry in stack.plan.entry_points[1:]:  # `--entries N`: every other way in
+        print(f"  also entry: {entry.url} ({entry.instance})")
     print(f"  API key   : {stack.api_key}")
     print(f"  try       : curl -s -H 'Authorization: Bearer {stack.api_key}' "
           f"{spec.entry_url}/v1/articles")
@@ -97,8 +99,10 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     _install_stop_handlers()
+    if not 1 <= args.entries <= MAX_ENTRIES:
+        raise InputError(f"--entries {args.entries}: choose 1..{MAX_ENTRIES}")
     stack = new_stack(args.name, args.arch, runtime=RuntimeKind(args.runtime),
-                      base_port=args.base_port, replicas=args.replicas,
+                      base_port=args.base_port, replicas=args.replicas, entries=args.entries,
                       inference_backend=args.inference_backend,
                       gateway=GatewayKind(args.gateway or GatewayKind.BUILTIN),
                       llm_router=LlmRouterKind(args.llm_router or LlmRouterKind.BUILTIN))
@@ -464,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first port of the stack's block of 100 (default: a free block)")
     up.add_argument("--replicas", type=int, default=None,
                     help="replicas of every backend service (default: 2)")
+    up.add_argument("--entries", type=int, default=1,
+                    help="instances of the entry service (router/gateway), each its own "
+                         "entry point (default: 1)")
     up.add_argument("--inference-backend", default=None,
                     help="tiny (default), smollm2, path:/dir or upstream:URL")
     up.add_argument("--timeout", type=float, default=None,
