@@ -47,9 +47,11 @@ REQUIRED_COLUMNS = ("ts_send", "status")
 
 REQUEST_COLUMNS = frozenset({"domain", "endpoint", "method", "stream", "worker"})
 # failure_kind is derived by `dashboards.outcomes.classify` (error_kind, or one
-# inferred from the status when the recorder left it empty).
+# inferred from the status when the recorder left it empty). `entry` and `failover`
+# are the client's side of the answer: where it came from, after a failover or not.
 RESPONSE_COLUMNS = frozenset(
-    {"route", "instance", "gateway", "status", "error_kind", "failure_kind"}
+    {"route", "instance", "gateway", "entry", "failover", "status", "error_kind",
+     "failure_kind"}
 )
 ALTERNATIVE_SEPARATOR = "|"
 TRUE_WORDS = frozenset({"true", "1", "yes"})

@@ -78,6 +78,9 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
                     help="first port of the stack's block of 100 (default: a free block)")
     up.add_argument("--replicas", type=int, default=None,
                     help="replicas of every backend service (default: 2)")
+    up.add_argument("--entries", type=int, default=1,
+                    help="instances of the entry service (router/gateway), each its own "
+                         "entry point (default: 1)")
     up.add_argument("--inference-backend", default=None,
                     help="tiny (default), smollm2, path:/dir or upstream:URL")
     up.add_argument("--timeout", type=float, default=None,

@@ -28,7 +28,7 @@ from gatecrash.capacity_table import capacity_table
 from gatecrash.claims import full_suite, quick_suite
 from gatecrash.console import LivePrinter, suite_plan_table, verdict_table
 from gatecrash.errors import GatecrashError, InputError, StackError
-from gatecrash.experiment import Experiment, load_experiment
+from gatecrash.experiment import MAX_ENTRIES, Experiment, load_experiment
 from gatecrash.runtimes import (
     BACKENDS,
     attach,
@@ -82,6 +82,8 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
     ready = f" in {elapsed_s:.1f}s" if elapsed_s is not None else ""
     print(f"stack {spec.name!r} ({spec.arch}, {len(spec.instances)} instances) healthy{ready}")
     print(f"  entry URL : {spec.entry_url}")
+    for entry in stack.plan.entry_points[1:]:  # `--entries N`: every other way in
+        print(f"  also entry: {entry.url} ({entry.instance})")
     print(f"  API key   : {stack.api_key}")
     print(f"  try       : curl -s -H 'Authorization: Bearer {stack.api_key}' "
           f"{spec.entry_url}/v1/articles")
@@ -89,8 +91,10 @@ def _print_stack(stack: Stack, elapsed_s: float | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     _install_stop_handlers()
+    if not 1 <= args.entries <= MAX_ENTRIES:
+        raise InputError(f"--entries {args.entries}: choose 1..{MAX_ENTRIES}")
     stack = new_stack(args.name, args.arch, runtime=RuntimeKind(args.runtime),
-                      base_port=args.base_port, replicas=args.replicas,
+                      base_port=args.base_port, replicas=args.replicas, entries=args.entries,
                       inference_backend=args.inference_backend,
                       gateway=GatewayKind(args.gateway or GatewayKind.BUILTIN),
                       llm_router=LlmRouterKind(args.llm_router or LlmRouterKind.BUILTIN))

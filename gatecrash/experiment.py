@@ -40,6 +40,9 @@ __all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec",
 WINDOWS = WINDOW_NAMES
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 ARCH_NAMES = tuple(a.value for a in Arch)
+# Entry points of one stack: enough to show a client-side failover, and they all
+# share the stack's port block.
+MAX_ENTRIES = 4
 # More trials than this on one stack is a soak test, not an experiment.
 MAX_TRIALS = 50
 
@@ -50,6 +53,9 @@ class _Strict(BaseModel):
 
 class DeploySpec(_Strict):
     replicas: int | None = Field(default=None, ge=1, le=8)
+    # Instances of the entry service (dual: the router; single: the gateway), each an
+    # entry point of its own; the load generator fails over between them (C9).
+    entries: int = Field(default=1, ge=1, le=MAX_ENTRIES)
     inference: str = Field(default="standin",
                            description="tiny, smollm2, standin, path:/dir or upstream:URL")
     proxies: bool = True

@@ -180,7 +180,8 @@ class LocalBackend:
     deploy_timeout_s = DEPLOY_TIMEOUT_S
     default_inference: str | None = None
 
-    def network(self, instance_count: int, base_port: int | None) -> LocalNetwork:
+    def network(self, instance_count: int, base_port: int | None,
+                entries: int = 1) -> LocalNetwork:
         if instance_count > PROXY_OFFSET:
             raise InputError(f"{instance_count} instances do not fit in a stack's port "
                              "block; lower --replicas")

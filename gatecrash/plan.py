@@ -54,6 +54,7 @@ __all__ = [
     "TOXIPROXY_SERVICE",
     "ContainerNetwork",
     "Endpoint",
+    "EntryPoint",
     "LocalNetwork",
     "Network",
     "PlanOptions",
@@ -85,6 +86,14 @@ CONTAINER_LAYER_PORT_BASE = 11000
 LAYER_HOST = "127.0.0.2"
 # Every Python service: no model download ever, logs as they come.
 INSTANCE_ENV = {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+class EntryPoint(BaseModel):
+    """One way in for clients: an instance of the entry service, at the URL the
+    conductor (load, probes) reaches it by."""
+
+    instance: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -121,8 +130,9 @@ class Network(Protocol):
     def httpfaults_url(self) -> str:
         """The fault layers' control API's URL from the conductor."""
 
-    def entry_url(self, entry: Endpoint) -> str:
-        """The URL the conductor (load, probes) sends to, given how peers reach the entry."""
+    def entry_url(self, entry: Endpoint, rank: int = 0) -> str:
+        """The URL the conductor (load, probes) sends to, given how peers reach the entry
+        (`rank`: which entry point, 0 the first, when the entry service has several)."""
 
     def toxiproxy_url(self) -> str:
         """The proxy API's URL from the conductor."""
@@ -157,7 +167,7 @@ class LocalNetwork:
     def httpfaults_url(self) -> str:
         return f"http://{self.httpfaults().address}"
 
-    def entry_url(self, entry: Endpoint) -> str:
+    def entry_url(self, entry: Endpoint, rank: int = 0) -> str:
         return f"http://{entry.address}"
 
     def toxiproxy_url(self) -> str:
@@ -171,13 +181,15 @@ class ContainerNetwork:
     `entry_port` and `toxiproxy_port` are the ports the entry hop and the proxy
     API are published on, at `address` on the engine's host: its loopback for an
     engine on this machine (DESIGN.md §7), the address the conductor dials for a
-    remote engine.
+    remote engine. `more_entry_ports`: the ports of the second, third... entry
+    points, when the entry service has several instances.
     """
 
     entry_port: int
     toxiproxy_port: int
     httpfaults_port: int = HTTPFAULTS_API_PORT
     address: str = LOOPBACK
+    more_entry_ports: tuple[int, ...] = ()
 
     def instance(self, index: int, instance_id: str, program: Program) -> Endpoint:
         port = CONTAINER_REDIS_PORT if program is Program.REDIS else CONTAINER_SERVICE_PORT
@@ -206,8 +218,12 @@ class ContainerNetwork:
     def _host(self) -> str:
         return f"[{self.address}]" if ":" in self.address else self.address  # IPv6 in a URL
 
-    def entry_url(self, entry: Endpoint) -> str:
-        return f"http://{self._host}:{self.entry_port}"
+    def entry_url(self, entry: Endpoint, rank: int = 0) -> str:
+        ports = (self.entry_port, *self.more_entry_ports)
+        if rank >= len(ports):
+            raise InputError(f"entry point {rank + 1}: the container network publishes "
+                             f"{len(ports)} entry port(s)")
+        return f"http://{self._host}:{ports[rank]}"
 
     def toxiproxy_url(self) -> str:
         return f"http://{self._host}:{self.toxiproxy_port}"
@@ -237,9 +253,13 @@ class StackPlan(BaseModel):
     instances: list[InstanceSpec]
     proxies: list[ProxyConfig]
     redis_url: str
-    # The instance id clients enter by, and the URL the conductor reaches it at.
+    # The instance id clients enter by, and the URL the conductor reaches it at
+    # (the first entry point: what needs only one reads these).
     entry: str
     entry_url: str
+    # Every entry point, the first one included (C9: several routers, the client
+    # fails over between them). Empty in a plan written before: `entry_points`.
+    entries: list[EntryPoint] = []
     # The API holding the hop proxies (None: no proxies), and where the stack's
     # own proxy server listens (None: no proxies, or the user's Toxiproxy).
     toxiproxy_url: str | None
@@ -256,6 +276,10 @@ class StackPlan(BaseModel):
 
     def instance(self, instance_id: str) -> InstanceSpec:
         return next(i for i in self.instances if i.id == instance_id)
+
+    @property
+    def entry_points(self) -> list[EntryPoint]:
+        return self.entries or [EntryPoint(instance=self.entry, url=self.entry_url)]
 
 
 def plan_stack(topology: Topology, network: Network,
@@ -294,7 +318,11 @@ def plan_stack(topology: Topology, network: Network,
             env[iid] = {} if svc.program is Program.REDIS else dict(INSTANCE_ENV)
     redis = next((i for i in instances if i.program is Program.REDIS), None)
     redis_url = options.redis_url or f"redis://{redis.address if redis else ''}/0"
-    entry = f"{topology.entry}-1"
+    # Every instance of the entry service is an entry point of its own, in rank order.
+    entry_ids = [f"{topology.entry}-{n}"
+                 for n in range(1, topology.service(topology.entry).replicas + 1)]
+    entries = [EntryPoint(instance=iid, url=network.entry_url(reach[iid], rank))
+               for rank, iid in enumerate(entry_ids)]
     toxiproxy_url, toxiproxy = None, None
     if options.proxies:
         toxiproxy_url = options.toxiproxy_url
@@ -303,8 +331,9 @@ def plan_stack(topology: Topology, network: Network,
     httpfaults = network.httpfaults() if layers else None
     products = products_of(options.gateway, options.llm_router,
                            [(i.id, i.program) for i in instances])
-    return StackPlan(instances=instances, proxies=proxies, redis_url=redis_url, entry=entry,
-                     entry_url=network.entry_url(reach[entry]), toxiproxy_url=toxiproxy_url,
+    return StackPlan(instances=instances, proxies=proxies, redis_url=redis_url,
+                     entry=entries[0].instance, entry_url=entries[0].url, entries=entries,
+                     toxiproxy_url=toxiproxy_url,
                      toxiproxy=toxiproxy, env=env, layers=layers,
                      httpfaults_url=network.httpfaults_url() if layers else None,
                      httpfaults=httpfaults, products=products)

@@ -32,7 +32,7 @@ from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.sweep import SweepRun
 from gatecrash.verdicts import exit_code, judge, proof_notes, validity_problems
-from loadtests import LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
+from loadtests import EntryTarget, LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
 from records import (
     AbortEvent,
     FaultEvent,
@@ -176,9 +176,11 @@ class _Run:
             if stack.spec.tenant(self.exp.tenant) is None:
                 raise InputError(f"stack {stack.name} has no tenant {self.exp.tenant!r} (an "
                                  "older stack?); deploy a new one for this experiment")
-            load = start_load(spec, stack.spec.entry_url, stack.api_key_for(self.exp.tenant),
-                              self.run_dir,
-                              allowed_hosts=own_hosts(stack), remote=self.remote)
+            # Every entry point of the stack, as planned: users fail over between them.
+            entries = [EntryTarget(name=e.instance, url=e.url) for e in stack.plan.entry_points]
+            load = start_load(spec, entries[0].url, stack.api_key_for(self.exp.tenant),
+                              self.run_dir, allowed_hosts=own_hosts(stack), remote=self.remote,
+                              entries=entries)
             self.load = load
             cleanup.callback(load.stop)
             sampler = CpuSampler(self.record, runtime.pids, lambda: load.pids)
@@ -337,6 +339,8 @@ def deploy_options(experiment: Experiment, arch: str | None = None) -> dict[str,
                                "llm_router": experiment.deploy.llm_router}
     if experiment.deploy.replicas:
         options["replicas"] = experiment.deploy.replicas
+    if experiment.deploy.entries > 1:
+        options["entries"] = experiment.deploy.entries
     if arch is not None:
         layered = http_fault_services(experiment, arch)
         if layered:

@@ -58,8 +58,10 @@ class Backend(Protocol):
     # The inference backend a stack gets when the caller names none (None: the spec's).
     default_inference: str | None
 
-    def network(self, instance_count: int, base_port: int | None) -> Network:
-        """Where a new stack's instances will be (ports picked now)."""
+    def network(self, instance_count: int, base_port: int | None,
+                entries: int = 1) -> Network:
+        """Where a new stack's instances will be (ports picked now); `entries`: how many
+        entry points the stack has (instances of its entry service)."""
 
     def options(self, proxies: bool) -> PlanOptions: ...
 
@@ -94,9 +96,10 @@ def new_stack(name: str, arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
               inference_backend: str | None = None, limits: Limits | None = None,
               proxies: bool = True, http_faults: tuple[str, ...] = (),
               gateway: GatewayKind = GatewayKind.BUILTIN,
-              llm_router: LlmRouterKind = LlmRouterKind.BUILTIN) -> Stack:
+              llm_router: LlmRouterKind = LlmRouterKind.BUILTIN, entries: int = 1) -> Stack:
     """Plan `arch` for `runtime` into a stack with ports and fresh secrets (not saved yet);
-    `http_faults`: the services whose hops pass through an HTTP fault layer.
+    `http_faults`: the services whose hops pass through an HTTP fault layer; `entries`:
+    instances of the entry service, each an entry point of its own (C9).
 
     A product (`gateway`, `llm_router`) that is not installed fails here, before
     anything starts.
@@ -106,9 +109,11 @@ def new_stack(name: str, arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
     topology = topology_for(arch).with_products(gateway, llm_router)
     if replicas is not None:
         topology = topology.with_replicas(replicas)
+    topology = topology.with_entries(entries)
     count = sum(s.replicas for s in topology.services)
     options = replace(chosen.options(proxies), gateway=gateway, llm_router=llm_router)
-    return create_stack(name, topology, chosen.network(count, base_port), runtime=runtime,
+    return create_stack(name, topology, chosen.network(count, base_port, entries),
+                        runtime=runtime,
                         options=replace(options, http_faults=tuple(http_faults)),
                         inference_backend=inference_backend or chosen.default_inference,
                         limits=limits)
@@ -160,10 +165,12 @@ def remove_stack(stack: Stack) -> None:
 
 
 def own_hosts(stack: Stack) -> tuple[str, ...]:
-    """Where the load may go beyond 127.0.0.0/8: a Docker stack's entry, published by a
-    container the stack created, on a remote engine's host (DESIGN.md §7)."""
-    host = urlsplit(stack.spec.entry_url).hostname
-    return (host,) if stack.spec.runtime is RuntimeKind.DOCKER and host else ()
+    """Where the load may go beyond 127.0.0.0/8: a Docker stack's entry points, published
+    by containers the stack created, on a remote engine's host (DESIGN.md §7)."""
+    if stack.spec.runtime is not RuntimeKind.DOCKER:
+        return ()
+    hosts = (urlsplit(e.url).hostname for e in stack.plan.entry_points)
+    return tuple(dict.fromkeys(h for h in hosts if h))
 
 
 def wait_pools_healthy(stack: Stack, runtime: Runtime,
@@ -199,13 +206,13 @@ def deployed_stack(arch: str, *, runtime: RuntimeKind = RuntimeKind.LOCAL,
                    limits: Limits | None = None, proxies: bool = True,
                    http_faults: tuple[str, ...] = (),
                    gateway: GatewayKind = GatewayKind.BUILTIN,
-                   llm_router: LlmRouterKind = LlmRouterKind.BUILTIN,
+                   llm_router: LlmRouterKind = LlmRouterKind.BUILTIN, entries: int = 1,
                    ) -> Iterator[tuple[Stack, Runtime]]:
     """Deploy a stack for the length of a `with` block; always removed after."""
     stack = new_stack(name or f"{arch}-{secrets.token_hex(3)}", arch, runtime=runtime,
                       replicas=replicas, inference_backend=inference_backend, limits=limits,
                       proxies=proxies, http_faults=http_faults, gateway=gateway,
-                      llm_router=llm_router)
+                      llm_router=llm_router, entries=entries)
     stack.save()
     try:
         deployed = runtime_for(stack, attached=True)

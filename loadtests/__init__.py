@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from loadtests.entries import EntryTarget
     from loadtests.errors import HostNotAllowedError, LoadError, LoadStartError
     from loadtests.fleet import Fleet, RemoteWorker
     from loadtests.hostguard import check_host
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatOptions",
+    "EntryTarget",
     "Fleet",
     "HostNotAllowedError",
     "LiveStats",
@@ -44,7 +46,7 @@ _HOME = {
     "ChatOptions": "spec", "LoadSpec": "spec", "Mix": "spec", "RateStage": "spec",
     "HostNotAllowedError": "errors", "LoadError": "errors", "LoadStartError": "errors",
     "LiveStats": "live", "LoadRun": "launcher", "start_load": "launcher",
-    "check_host": "hostguard",
+    "check_host": "hostguard", "EntryTarget": "entries",
     "Fleet": "fleet", "RemoteWorker": "fleet",
     "MasterAddress": "remote", "RemoteWorkers": "remote", "exec_worker": "remote",
 }

@@ -30,6 +30,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.config import REMOTE_WORKER_ENV, LaunchConfig, load_launch_config
+from loadtests.entries import EntryPool
 from loadtests.errors import LoadError
 from loadtests.hostguard import check_host
 from loadtests.layout import RunPaths
@@ -66,6 +67,8 @@ class AgentState:
     # Where this process's live counters go: its live file, or its master (remote).
     publish: Callable[[WorkerLive], None]
     relay: WorkerRelay | None = None
+    # The stack's entry points and the ones cooling down (None: the host is the only one).
+    entries: EntryPool | None = None
     _schedule: ArrivalSchedule | None = None
     _users: int = 0
     _ticker: Any = None
@@ -202,6 +205,12 @@ def _quit_when_workers_done(runner: MasterRunner, workers: int) -> None:
     runner.register_message(SCHEDULE_DONE_MSG, on_done)
 
 
+def _check_targets(environment: Environment, config: LaunchConfig) -> None:
+    """The host guard on every URL this process may send to (Locust's --host first)."""
+    for url in (environment.host or config.host, *config.target_urls[1:]):
+        check_host(url, config.allowed_hosts)
+
+
 def install(environment: Environment) -> AgentState | None:
     """Set up this process (None on a master, which generates no load, and on a remote
     worker until its master's config arrives)."""
@@ -216,7 +225,7 @@ def install(environment: Environment) -> AgentState | None:
             environment, config, key, relay))
         return None
     config, api_key = load_launch_config()
-    check_host(environment.host or config.host, config.allowed_hosts)
+    _check_targets(environment, config)
     if isinstance(runner, MasterRunner):
         if config.remote_workers:
             MasterRelay(runner, config, api_key, RunPaths(Path(config.run_dir)).make())
@@ -239,7 +248,7 @@ def _start_remote(environment: Environment, config: LaunchConfig, api_key: str,
                   relay: WorkerRelay) -> None:
     """A remote worker's config arrived: check the target, then start recording."""
     try:
-        check_host(environment.host or config.host, config.allowed_hosts)
+        _check_targets(environment, config)
     except LoadError as exc:
         log.error("%s", exc)
         gevent.spawn(relay.runner.quit)
@@ -257,7 +266,7 @@ def _start(environment: Environment, config: LaunchConfig, api_key: str,
     recorder.warm_up()
     st = AgentState(config, api_key, environment, recorder,
                     [MixPicker(m.weights()) for m in config.spec.stage_mixes()], publish,
-                    relay)
+                    relay, EntryPool(config.entries) if config.entries else None)
     if config.spec.record_rows:
         environment.events.request.add_listener(recorder.on_request)
     # `quitting` fires before Locust stops the users (in-flight requests still

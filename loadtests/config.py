@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from loadtests.entries import EntryTarget
 from loadtests.errors import LoadError
 from loadtests.layout import CONFIG_ENV
 from loadtests.spec import LoadSpec
@@ -36,9 +37,24 @@ class LaunchConfig(BaseModel):
     host: str
     run_dir: str
     allowed_hosts: tuple[str, ...] = ()
+    # Every entry point, `host` first; users fail over between them (loadtests.entries).
+    # Empty: `host` is the only one, and rows name no entry.
+    entries: tuple[EntryTarget, ...] = ()
     # Workers that join the master from anywhere (`gatecrash worker`); 0: the
     # workers are the master's own forks (spec.processes) or there is no master.
     remote_workers: int = 0
+
+    @model_validator(mode="after")
+    def _host_is_the_first_entry(self) -> LaunchConfig:
+        if self.entries and self.entries[0].url != self.host:
+            raise ValueError(f"the first entry ({self.entries[0].url}) must be the host "
+                             f"({self.host})")
+        return self
+
+    @property
+    def target_urls(self) -> tuple[str, ...]:
+        """Every URL the load may be sent to (the host guard checks each)."""
+        return (self.host, *(e.url for e in self.entries[1:]))
 
     @property
     def generators(self) -> int:

@@ -13,14 +13,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
 import psutil
+from pydantic import ValidationError
 
 from loadtests.config import API_KEY_ENV, LOCUSTFILE, LaunchConfig, locust_env
+from loadtests.entries import EntryTarget
 from loadtests.errors import LoadError, LoadStartError
 from loadtests.fleet import Fleet, read_fleet
 from loadtests.hostguard import check_host
@@ -69,6 +71,7 @@ def start_load(
     allowed_hosts: Collection[str] = (),
     python: str = sys.executable,
     remote: RemoteWorkers | None = None,
+    entries: Sequence[EntryTarget] = (),
 ) -> LoadRun:
     """Launch the load described by `spec` against `host`; returns at once.
 
@@ -78,9 +81,18 @@ def start_load(
     non-loopback targets the guard lets through. The API key is passed in the
     environment, never written to disk. `remote`: the load comes from workers that
     join with `gatecrash worker` (the key then travels to them over Locust's
-    connection: bind the master where only your workers can reach it).
+    connection: bind the master where only your workers can reach it). `entries`:
+    every entry point of the stack, `host` first; users fail over between them
+    (loadtests.entries).
     """
-    check_host(host, allowed_hosts)
+    try:
+        config = LaunchConfig(spec=spec, host=host, run_dir=str(Path(out_dir).resolve()),
+                              allowed_hosts=tuple(allowed_hosts), entries=tuple(entries),
+                              remote_workers=remote.count if remote else 0)
+    except ValidationError as exc:
+        raise LoadError(f"load target: {exc.errors()[0]['msg']}") from None
+    for url in config.target_urls:
+        check_host(url, allowed_hosts)
     if spec.relative:
         raise LoadError("the load's rates are shares of a measured capacity ('50%'): "
                         "resolve them first (LoadSpec.resolved; gatecrash does it from the "
@@ -95,9 +107,6 @@ def start_load(
     paths.make()
     for stale in paths.live_dir.glob("*.json"):
         stale.unlink()  # a previous run's live files would read as this one's
-    config = LaunchConfig(spec=spec, host=host, run_dir=str(paths.run_dir.resolve()),
-                          allowed_hosts=tuple(allowed_hosts),
-                          remote_workers=remote.count if remote else 0)
     config.write(paths.config_file)
     paths.fleet_file.unlink(missing_ok=True)  # like the live files: not this run's
     env = locust_env({CONFIG_ENV: str(paths.config_file.resolve()), API_KEY_ENV: api_key})

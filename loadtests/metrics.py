@@ -13,6 +13,7 @@ __all__ = [
     "StreamMetrics",
     "classify_error",
     "corrected_latency_ms",
+    "error_chain",
     "stream_metrics",
 ]
 
@@ -59,7 +60,8 @@ def corrected_latency_ms(ts_end: float, ts_intended: float | None) -> float | No
     return None if ts_intended is None else (ts_end - ts_intended) * MS
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """The error and what it wraps (geventhttpclient's `original`, `__cause__`)."""
     chain: list[BaseException] = []
     cur: BaseException | None = exc
     while cur is not None and len(chain) < _MAX_UNWRAP:
@@ -101,7 +103,7 @@ def classify_error(status: int, exc: BaseException | None) -> str | None:
     exception Locust attaches to a 4xx/5xx.
     """
     if exc is not None:
-        for cause in _causes(exc):
+        for cause in error_chain(exc):
             if isinstance(cause, StreamCut | StreamProtocolError | StreamStalled):
                 return _kind_of(cause)
     if status >= 500:
@@ -110,7 +112,7 @@ def classify_error(status: int, exc: BaseException | None) -> str | None:
         return "http_4xx"
     if exc is None:
         return None if status > 0 else "other"
-    for cause in _causes(exc):
+    for cause in error_chain(exc):
         kind = _kind_of(cause)
         if kind is not None:
             return kind

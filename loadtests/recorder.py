@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loadtests.entries import ENTRY_ATTR, FAILOVER_ATTR
 from loadtests.live import WorkerLive
 from loadtests.metrics import MS, StreamMetrics, classify_error
 from records.layout import part_name
@@ -127,8 +128,11 @@ class RowRecorder:
         if response is not None:
             status = response.status_code or 0
             headers = response.headers
+            # Written by the failover session (loadtests.entries); absent otherwise.
+            entry = getattr(response, ENTRY_ATTR, None)
+            failover = getattr(response, FAILOVER_ATTR, False)
         else:
-            status, headers = 0, None
+            status, headers, entry, failover = 0, None, None, False
         if headers:
             get = headers.get
             route, instance, gateway = get(HEADER_ROUTE), get(HEADER_INSTANCE), get(HEADER_GATEWAY)
@@ -156,7 +160,7 @@ class RowRecorder:
             ts_send, ts_intended, ts_end, response_time,
             None if ts_intended is None else (ts_end - ts_intended) * MS,
             status, kind, ctx.get("domain", "other"), ctx.get("endpoint", name), request_type,
-            route, instance, gateway, ctx.get("stream", False),
+            route, instance, gateway, entry, failover, ctx.get("stream", False),
             m.ttft_ms, m.tpot_ms, m.itl_mean_ms, m.itl_max_ms, m.e2e_ms,
             ctx.get("tokens_out"), response_length or 0, self.worker,
         ))

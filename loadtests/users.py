@@ -18,9 +18,11 @@ from typing import Any
 import gevent
 from geventhttpclient._parser import HTTPParseError
 from locust import FastHttpUser, task
+from locust.contrib.fasthttp import FastHttpSession, FastResponse
 from locust.env import Environment
 
 from loadtests.agent import state
+from loadtests.entries import ENTRY_ATTR, FAILOVER_ATTR, EntryPool, fails_over
 from loadtests.metrics import MS, StreamMetrics, stream_metrics
 from loadtests.plans import RequestPlan, plan_request, user_rng
 from loadtests.shapes import Slot
@@ -33,7 +35,7 @@ from loadtests.streaming import (
     consume_sse,
 )
 
-__all__ = ["ClosedLoopUser", "GatecrashUser", "OpenLoopUser"]
+__all__ = ["ClosedLoopUser", "FailoverSession", "GatecrashUser", "OpenLoopUser"]
 
 # Connect fails fast: a dead replica must show up as `connect`, not eat the deadline.
 CONNECT_TIMEOUT_S = 3.0
@@ -79,6 +81,43 @@ def _drain(raw: Any) -> None:
         raw.read()
 
 
+def _failed_before_answer(resp: FastResponse) -> bool:
+    """No status at all (Locust's stand-in response), for a reason another entry may not share."""
+    return resp.status_code == 0 and fails_over(getattr(resp, "error", None))
+
+
+class FailoverSession(FastHttpSession):
+    """Locust's session over the stack's entry points (loadtests.entries).
+
+    Every send goes to the user's entry, and once more to the next entry when it
+    failed before any response. Locust times the request around this method, so
+    the row's latency includes the failed try; the entry that gave the final
+    answer and whether it failed over are written on the response for the
+    recorder.
+    """
+
+    def __init__(self, *args: Any, entries: EntryPool, home: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entries = entries
+        self.home = home
+
+    def _send_request_safe_mode(self, method: str, url: str, **kwargs: Any) -> FastResponse:
+        # Users send paths: Locust has prefixed the host (the first entry).
+        path = url.removeprefix(self.base_url or "")
+        first, second = self.entries.plan(self.home)
+        entry, failover = first, False
+        resp = super()._send_request_safe_mode(method, first.url + path, **kwargs)
+        if second is not None and _failed_before_answer(resp):
+            self.entries.failed(first)
+            entry, failover = second, True
+            resp = super()._send_request_safe_mode(method, second.url + path, **kwargs)
+            if _failed_before_answer(resp):
+                self.entries.failed(second)
+        setattr(resp, ENTRY_ATTR, entry.name)
+        setattr(resp, FAILOVER_ATTR, failover)
+        return resp
+
+
 class GatecrashUser(FastHttpUser):
     abstract = True
 
@@ -92,8 +131,25 @@ class GatecrashUser(FastHttpUser):
         super().__init__(environment)
         self.st = st
         self.spec = spec
-        self.rng = user_rng(spec.seed, st.worker_index, st.next_user_index())
+        user_index = st.next_user_index()
+        self.rng = user_rng(spec.seed, st.worker_index, user_index)
+        if st.entries is not None:
+            # Users spread over the entry points (across processes too).
+            self.client = self._failover_session(
+                st.entries, home=st.worker_index + user_index - 1)
         self.auth = {"Authorization": f"Bearer {st.api_key}"}
+
+    def _failover_session(self, entries: EntryPool, home: int) -> FailoverSession:
+        """The session FastHttpUser makes, with the same settings, over every entry."""
+        return FailoverSession(
+            base_url=self.host, request_event=self.environment.events.request, user=self,
+            insecure=self.insecure, client_pool=self.client_pool,
+            ssl_context_factory=self.ssl_context_factory,
+            network_timeout=self.network_timeout, connection_timeout=self.connection_timeout,
+            max_redirects=self.max_redirects, max_retries=self.max_retries,
+            concurrency=self.concurrency, headers=self.default_headers,
+            proxy_host=self.proxy_host, proxy_port=self.proxy_port,
+            entries=entries, home=home)
 
     def next_plan(self, stage: int = 0) -> RequestPlan:
         return plan_request(self.st.pickers[stage].pick(self.rng), self.spec, self.rng)

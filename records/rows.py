@@ -60,6 +60,8 @@ ROW_SCHEMA = pa.schema([
     pa.field("route", pa.string()),
     pa.field("instance", pa.string()),
     pa.field("gateway", pa.string()),
+    pa.field("entry", pa.string()),
+    pa.field("failover", pa.bool_(), nullable=False),
     pa.field("stream", pa.bool_(), nullable=False),
     *(pa.field(name, pa.float64()) for name in STREAM_METRIC_COLUMNS),
     pa.field("tokens_out", pa.int32()),

@@ -128,6 +128,18 @@ class Topology:
         )
         return Topology(self.arch, self.entry, services)
 
+    def with_entries(self, entries: int) -> Topology:
+        """The same topology with `entries` instances of the entry service, each its own
+        entry point (C9: two routers, the client failing over between them)."""
+        if entries < 1:
+            raise ConfigError(f"entries must be >= 1, got {entries}")
+        services = tuple(
+            ServiceDef(s.name, s.program, entries, s.role, s.calls, s.replicated)
+            if s.name == self.entry else s
+            for s in self.services
+        )
+        return Topology(self.arch, self.entry, services)
+
     def with_products(self, gateway: GatewayKind = GatewayKind.BUILTIN,
                       llm_router: LlmRouterKind = LlmRouterKind.BUILTIN) -> Topology:
         """The topology as deployed with real products in the gateway/router roles

@@ -29,7 +29,6 @@ from chaos.runtime.engine import (
 )
 from gatecrash.containers.compose import (
     CONTAINER_WORK_DIR,
-    ENV_ENTRY_PORT,
     ENV_HOME_ID,
     ENV_HTTPFAULTS_PORT,
     ENV_IMAGE,
@@ -44,6 +43,7 @@ from gatecrash.containers.compose import (
     SERVICE_IMAGE,
     StackFiles,
     compose_document,
+    entry_port_env,
     render_compose,
     toxiproxy_config,
 )
@@ -178,7 +178,8 @@ def docker_runtime_for(stack: Stack, *, create: bool = True) -> DockerRuntime:
     env = {
         ENV_HOME_ID: home_id(), ENV_STACK: stack.name, ENV_RUN: stack.spec.stack_id,
         ENV_PUBLISH_ADDRESS: _publish_address(stack),
-        ENV_ENTRY_PORT: str(_port_of(stack.spec.entry_url)),
+        **{entry_port_env(rank): str(_port_of(e.url))
+           for rank, e in enumerate(stack.plan.entry_points)},
         ENV_IMAGE: os.environ.get(ENV_IMAGE, SERVICE_IMAGE),
         ENV_TOXIPROXY_IMAGE: _image(ENV_TOXIPROXY_IMAGE, OFFICIAL_TOXIPROXY_IMAGE,
                                     BUILTIN_TOXIPROXY_IMAGE),
@@ -230,14 +231,15 @@ class DockerBackend:
     deploy_timeout_s = DEPLOY_TIMEOUT_S
     default_inference: str | None = DEFAULT_INFERENCE
 
-    def network(self, instance_count: int, base_port: int | None) -> ContainerNetwork:
+    def network(self, instance_count: int, base_port: int | None,
+                entries: int = 1) -> ContainerNetwork:
         if base_port is not None:
             raise InputError("--base-port applies to the local runtime: containers publish "
                              "only the entry and the proxy API, on free ports")
         # Free here; on a remote engine, a clash on its host fails the deploy loudly.
-        entry_port, toxiproxy_port, httpfaults_port = _free_ports(3)
+        entry_port, toxiproxy_port, httpfaults_port, *more = _free_ports(2 + entries)
         return ContainerNetwork(entry_port, toxiproxy_port, httpfaults_port,
-                                address=engine_address())
+                                address=engine_address(), more_entry_ports=tuple(more))
 
     def options(self, proxies: bool) -> PlanOptions:
         # The stack's own Redis and Toxiproxy: REDIS_URL/TOXIPROXY_URL name services on

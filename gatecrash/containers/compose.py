@@ -69,6 +69,7 @@ __all__ = [
     "StackFiles",
     "compose_document",
     "compose_plan",
+    "entry_port_env",
     "expected_files",
     "render_compose",
     "toxiproxy_config",
@@ -127,6 +128,18 @@ ENV_GPU = "GATECRASH_INFERENCE_GPU"
 
 HEADER = ("# Generated from targets/topology.py by `python -m gatecrash.containers "
           "write-compose`;\n# do not edit: tests/docker/test_compose.py fails on drift.\n")
+
+
+def entry_port_env(rank: int) -> str:
+    """The variable holding the host port of entry point `rank` (0: the first)."""
+    return ENV_ENTRY_PORT if rank == 0 else f"{ENV_ENTRY_PORT}_{rank + 1}"
+
+
+def _entry_publish(rank: int) -> str:
+    """Where entry point `rank` is published; a plain `docker compose up` takes
+    DEFAULT_ENTRY_PORT and the ports after it."""
+    return (f"${{{ENV_PUBLISH_ADDRESS}:-{LOOPBACK}}}:"
+            f"${{{entry_port_env(rank)}:-{DEFAULT_ENTRY_PORT + rank}}}")
 
 
 def compose_plan(topology: Topology, *, proxies: bool = True) -> StackPlan:
@@ -249,12 +262,13 @@ def compose_document(plan: StackPlan, arch: Arch, *,
     if init is not None:
         services[STACK_INIT_SERVICE] = init
         infra[STACK_INIT_SERVICE] = {"condition": "service_completed_successfully"}
-    entry_publish = (f"${{{ENV_PUBLISH_ADDRESS}:-{LOOPBACK}}}:"
-                     f"${{{ENV_ENTRY_PORT}:-{DEFAULT_ENTRY_PORT}}}")
-    entry_hop = next((p for p in plan.proxies if p.name == plan.entry), None)
+    # Every entry point is published: through its hop when there are proxies.
+    entry_rank = {e.instance: rank for rank, e in enumerate(plan.entry_points)}
+    hops = {p.name: p for p in plan.proxies}
     if plan.toxiproxy is not None:
         api = plan.toxiproxy
-        ports = [f"{entry_publish}:{_port_of(entry_hop.listen)}"] if entry_hop else []
+        ports = [f"{_entry_publish(rank)}:{_port_of(hops[iid].listen)}"
+                 for iid, rank in entry_rank.items() if iid in hops]
         services[TOXIPROXY_SERVICE] = {
             "image": f"${{{ENV_TOXIPROXY_IMAGE}:-{OFFICIAL_TOXIPROXY_IMAGE}}}",
             # Long flags: Go's flag package and argparse (the built-in server) both take them.
@@ -326,8 +340,8 @@ def compose_document(plan: StackPlan, arch: Arch, *,
             "init": True,
             "labels": _labels(inst.id, inst.service),
         }
-        if entry_hop is None and inst.id == plan.entry:
-            service["ports"] = [f"{entry_publish}:{inst.port}"]
+        if inst.id in entry_rank and inst.id not in hops:
+            service["ports"] = [f"{_entry_publish(entry_rank[inst.id])}:{inst.port}"]
         services[inst.id] = service
     for service in services.values():
         # Docker's embedded DNS forwards names it does not know (a killed

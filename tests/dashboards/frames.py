@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "route": "primary",
     "instance": "auth-1",
     "gateway": "gateway-1",
+    "entry": None,
+    "failover": False,
     "stream": False,
     "ttft_ms": None,
     "tpot_ms": None,

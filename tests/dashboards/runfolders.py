@@ -93,6 +93,8 @@ def _rows(spec: RunSpec) -> pd.DataFrame:
             "route": pd.array(route, dtype="str"),
             "instance": pd.array(instance, dtype="str"),
             "gateway": "gateway-" + pd.Series(domain),
+            "entry": "gateway-1",
+            "failover": False,
             "stream": domain == "chat",
             "ttft_ms": ttft,
             "tpot_ms": np.where(chat, 5.0, np.nan),

@@ -67,7 +67,8 @@ def _row(intended: float, seg: Segment, slow: bool) -> dict[str, Any]:
             "latency_corrected_ms": (end - intended) * 1000, "status": seg.status,
             "error_kind": None if ok else "http_5xx", "domain": "identity",
             "endpoint": "identity.profile", "method": "GET", "route": "primary",
-            "instance": "auth-1", "gateway": "gateway-1", "stream": False,
+            "instance": "auth-1", "gateway": "gateway-1", "entry": None, "failover": False,
+            "stream": False,
             "ttft_ms": None, "tpot_ms": None, "itl_mean_ms": None, "itl_max_ms": None,
             "e2e_ms": None, "tokens_out": None, "response_bytes": 10, "worker": "w1"}
 

@@ -25,7 +25,8 @@ def request(ts: float, domain: str = "identity", status: int = 200, latency_ms: 
         "latency_ms": latency_ms, "latency_corrected_ms": None, "status": status,
         "error_kind": error_kind, "domain": domain, "endpoint": f"{domain}.op",
         "method": "GET", "route": route if status and status < 400 else None,
-        "instance": "x-1", "gateway": "gateway-1", "stream": False, "ttft_ms": None,
+        "instance": "x-1", "gateway": "gateway-1", "entry": None, "failover": False,
+        "stream": False, "ttft_ms": None,
         "tpot_ms": None, "itl_mean_ms": None, "itl_max_ms": None, "e2e_ms": None,
         "tokens_out": None, "response_bytes": 100, "worker": "w1",
     }

@@ -89,6 +89,13 @@ def test_targets_error_zero_replicas(capsys: pytest.CaptureFixture[str]) -> None
     assert "replicas must be >= 1" in line
 
 
+@pytest.mark.parametrize("entries", ["0", "5"])
+def test_input_error_entries_out_of_range(entries: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    line = error_line(capsys, ["up", "--entries", entries, "--name", "bad-entries"])
+    assert f"--entries {entries}: choose 1..4" in line
+
+
 def test_chaos_error_unreadable_proxy_config(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "proxies.json"

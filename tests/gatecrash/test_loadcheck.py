@@ -54,6 +54,7 @@ def test_only_hypotheses_reading_a_spoiled_window_become_inconclusive() -> None:
         "status": [200, 200], "error_kind": [None, None], "domain": ["identity"] * 2,
         "endpoint": ["identity.profile"] * 2, "method": ["GET"] * 2,
         "route": ["primary"] * 2, "instance": ["auth-1"] * 2, "gateway": ["gw"] * 2,
+        "entry": [None] * 2, "failover": [False] * 2,
         "stream": [False] * 2, "ttft_ms": [None] * 2, "tpot_ms": [None] * 2,
         "itl_mean_ms": [None] * 2, "itl_max_ms": [None] * 2, "e2e_ms": [None] * 2,
         "tokens_out": [None] * 2, "response_bytes": [10, 10], "worker": ["gen-a", "gen-b"]})

@@ -107,3 +107,42 @@ def test_fault_layers_chain_after_the_hop_proxy_of_the_services_asked(
         plain, Arch.DUAL)["services"]
     with pytest.raises(InputError, match="no service nope"):
         plan_stack(topology_for(Arch.DUAL), network, PlanOptions(http_faults=("nope",)))
+
+
+@pytest.mark.parametrize("arch", list(Arch))
+def test_several_entry_points_are_planned_once_each_with_its_own_url(arch: Arch) -> None:
+    from gatecrash.containers.compose import compose_document
+
+    topology = topology_for(arch).with_entries(2)
+    entry = topology.entry
+    local = plan_stack(topology, LocalNetwork(BASE))
+    assert [e.instance for e in local.entry_points] == [f"{entry}-1", f"{entry}-2"]
+    hops = {p.name: p.listen for p in local.proxies}
+    # Locally each entry point is its instance's hop proxy on the loopback.
+    assert [e.url for e in local.entry_points] == [f"http://{hops[f'{entry}-1']}",
+                                                   f"http://{hops[f'{entry}-2']}"]
+    assert (local.entry, local.entry_url) == (f"{entry}-1", local.entry_points[0].url)
+    containers = plan_stack(topology, ContainerNetwork(18080, 18474, more_entry_ports=(18081,)))
+    assert [e.url for e in containers.entry_points] == ["http://127.0.0.1:18080",
+                                                        "http://127.0.0.1:18081"]
+    # Compose publishes both entry hops, each on its own variable's port.
+    ports = compose_document(containers, arch)["services"]["toxiproxy"]["ports"]
+    published = [p for p in ports if "ENTRY_PORT" in p]
+    assert len(published) == 2
+    assert published[1].startswith("${GATECRASH_PUBLISH_ADDRESS:-127.0.0.1}:"
+                                   "${GATECRASH_ENTRY_PORT_2:-8081}:")
+    second_hop = next(p for p in containers.proxies if p.name == f"{entry}-2")
+    assert published[1].endswith(f":{second_hop.listen.rsplit(':', 1)[1]}")
+
+
+def test_an_entry_point_without_a_published_port_is_refused() -> None:
+    from gatecrash.errors import InputError
+
+    with pytest.raises(InputError, match="entry point 2"):
+        plan_stack(topology_for(Arch.DUAL).with_entries(2), ContainerNetwork(18080, 18474))
+
+
+def test_a_plan_written_before_entry_lists_still_names_its_one_entry() -> None:
+    plan = plan_stack(topology_for(Arch.DUAL), LocalNetwork(BASE))
+    old = type(plan).model_validate({**plan.model_dump(), "entries": []})
+    assert [(e.instance, e.url) for e in old.entry_points] == [("router-1", plan.entry_url)]

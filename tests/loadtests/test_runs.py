@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from loadtests import (
     ChatOptions,
+    EntryTarget,
     HostNotAllowedError,
     LoadError,
     LoadRun,
@@ -222,3 +224,40 @@ def test_a_run_folder_with_rows_is_not_reused(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="already holds rows"):
         start_load(LoadSpec(mode="closed", users=1, duration_s=1), "http://127.0.0.1:9",
                    FAKE_API_KEY, tmp_path)
+
+
+# -- several entry points: the client fails over (C9) --------------------------------
+
+
+def test_a_dead_entry_fails_over_to_the_next_and_rows_say_so(fake_url: str,
+                                                             tmp_path: Path) -> None:
+    with socket.socket() as held:  # a port of ours with nothing listening: refused
+        held.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{held.getsockname()[1]}"
+        entries = [EntryTarget(name="dead-1", url=dead), EntryTarget(name="fake-2", url=fake_url)]
+        spec = LoadSpec(mode="closed", users=2, duration_s=2, wait_min_s=0.0, wait_max_s=0.05,
+                        seed=5, mix=Mix(identity=1, business=1, chat=0))
+        with start_load(spec, dead, FAKE_API_KEY, tmp_path, entries=entries) as run:
+            assert run.wait(spec.duration_s + RUN_MARGIN_S) == 0, run.log_tail()
+    rows = read_rows(tmp_path)
+    assert len(rows) > 10
+    # Every answer came from the live entry; none failed at the transport.
+    assert set(rows["entry"]) == {"fake-2"} and (rows["status"] > 0).all()
+    # The dead one is tried again only after each cool-down: a few failovers, not all.
+    failovers = rows[rows["failover"]]
+    assert 1 <= len(failovers) < len(rows) / 2
+
+
+def test_entries_must_start_at_the_host(fake_url: str, tmp_path: Path) -> None:
+    entries = [EntryTarget(name="fake-1", url=fake_url)]
+    with pytest.raises(LoadError, match="first entry"):
+        start_load(LoadSpec(mode="closed", users=1, duration_s=1), "http://127.0.0.1:9",
+                   FAKE_API_KEY, tmp_path, entries=entries)
+
+
+def test_host_guard_checks_every_entry(tmp_path: Path) -> None:
+    entries = [EntryTarget(name="a", url="http://127.0.0.1:9"),
+               EntryTarget(name="b", url="http://10.0.0.2:80")]
+    with pytest.raises(HostNotAllowedError, match=r"10\.0\.0\.2"):
+        start_load(LoadSpec(mode="closed", users=1, duration_s=1), "http://127.0.0.1:9",
+                   FAKE_API_KEY, tmp_path, entries=entries)

@@ -81,8 +81,8 @@ def _rows(n: int, worker: str) -> pa.Table:
     rng = np.random.default_rng(n)
     rows = [(T0 + i, None, T0 + i + 0.01, 10.0, None, 200 if i % 3 else 0,
              None if i % 3 else "connect", "identity", "identity.login", "POST",
-             "primary" if i % 3 else None, "auth-1", "gateway-1", False,
-             None, None, None, None, None, None if i % 2 else int(rng.integers(1, 9)), 120,
+             "primary" if i % 3 else None, "auth-1", "gateway-1", "router-1", i % 5 == 0,
+             False, None, None, None, None, None, None if i % 2 else int(rng.integers(1, 9)), 120,
              worker) for i in range(n)]
     return rows_table(rows)
 
