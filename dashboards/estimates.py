@@ -30,8 +30,15 @@ from dashboards.rows import Selector
 from dashboards.samples import Sample
 from dashboards.windows import Windows, get_window, rows_span
 from records.capacity import CapacityRecord
+from records.meta import FAULT, RECOVERY
+
+# The windows whose requests a run-level metric rests on.
+RUN_METRIC_WINDOWS: dict[str, tuple[str, ...]] = {
+    "requests_lost": (FAULT, RECOVERY), "loss_rate": (FAULT, RECOVERY),
+    "time_to_failover_s": (FAULT,), "time_to_recover_s": (RECOVERY,)}
 
 __all__ = [
+    "RUN_METRIC_WINDOWS",
     "RunData",
     "Trials",
     "as_trials",

@@ -31,7 +31,13 @@ from gatecrash.runtimes import deployed_stack, own_hosts
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
 from gatecrash.sweep import SweepRun
-from gatecrash.verdicts import exit_code, judge, proof_notes, validity_problems
+from gatecrash.verdicts import (
+    exit_code,
+    judge,
+    proof_notes,
+    saturation_by_window,
+    validity_problems,
+)
 from loadtests import EntryTarget, LoadError, LoadRun, LoadSpec, RemoteWorkers, start_load
 from records import (
     AbortEvent,
@@ -302,13 +308,12 @@ class _Run:
                                                    self.load_end or time.time())]
             self.save_meta()
         trials = self.meta.trial_spans()
-        problems += validity_problems(self.exp, trials, self.faults, cpu, self.aborted,
-                                      rows=rows, t0=self.t0)
+        problems += validity_problems(self.exp, self.faults, self.aborted)
         if rows.empty:
             problems.append("no request was recorded")
         data = RunData.of(rows, trials, cpu, self.sweep.record if self.sweep else None)
         note = self.close_load(rows)
-        window_problems: dict[str, list[str]] = {}
+        window_problems = saturation_by_window(self.exp, trials, cpu, rows, self.t0)
         for spans in trials:
             for name, found in load_problems(note, spans).items():
                 window_problems.setdefault(name, []).extend(found)
@@ -318,7 +323,9 @@ class _Run:
             # An unavailable proof is said next to every verdict, never passed over.
             verdicts = [v.model_copy(update={"detail": "; ".join([v.detail, *notes])})
                         for v in verdicts]
-        return verdicts, data, problems
+        # Hypotheses across runs read every window of this one.
+        every = [p for found in window_problems.values() for p in found]
+        return verdicts, data, problems + list(dict.fromkeys(every))
 
     def close_load(self, rows: pd.DataFrame) -> LoadEvent | None:
         """The load's closing note (rows in the folder against requests reported, per

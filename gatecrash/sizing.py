@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from dashboards.analysis import RunData, evaluate
 from dashboards.errors import DashboardsError
+from dashboards.estimates import RUN_METRIC_WINDOWS as READ_WINDOWS
 from dashboards.intervals import (
     ORDER_STATISTIC,
     Decision,
@@ -57,12 +58,11 @@ ASSUMED_SERVICE_MS = 20.0
 PROPORTIONS = frozenset({"availability", "failure_rate", "degraded_ratio", "ratio", "loss_rate",
                          "rejected_ratio"})
 QUANTILE = re.compile(r"(?:^|_)p(\d\d)_")
-LOST = "fault+recovery"
 # A percentile from here up is, on a few dozen samples, in effect their maximum.
 HIGH_PERCENTILE = 0.9
-# The window whose requests a run-level metric rests on.
-RUN_METRIC_WINDOWS = {"requests_lost": LOST, "loss_rate": LOST, "time_to_failover_s": FAULT,
-                      "time_to_recover_s": RECOVERY}
+# The window whose requests a run-level metric rests on, by its name in a plan.
+RUN_METRIC_WINDOWS = {metric: "+".join(names) for metric, names in READ_WINDOWS.items()}
+LOST = RUN_METRIC_WINDOWS["requests_lost"]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboards.analysis import RunData
 from dashboards.errors import DashboardsError
+from dashboards.estimates import RUN_METRIC_WINDOWS
 from dashboards.intervals import Decision
 from dashboards.saturation import SaturationBounds, saturation_problems
 from gatecrash.experiment import Experiment, HypothesisSpec
@@ -24,20 +25,13 @@ from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, Verdi
 
 # Verdict is re-exported: the conductor's callers take verdicts from here.
 __all__ = ["HOLDS", "Verdict", "across_label", "exit_code", "judge", "judge_across",
-           "proof_notes", "validity_problems"]
+           "proof_notes", "saturation_by_window", "validity_problems"]
 
 
-def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequence[
-                          Mapping[str, Span]],
-                      fault_events: Sequence[FaultEvent], cpu: pd.DataFrame,
-                      aborted: str | None, *, rows: pd.DataFrame | None = None,
-                      t0: float | None = None) -> list[str]:
+def validity_problems(experiment: Experiment, fault_events: Sequence[FaultEvent],
+                      aborted: str | None) -> list[str]:
     """Why this run's measurements cannot decide anything (empty: they can).
-
-    `windows`: the run's windows, one mapping per trial (or one mapping).
-    Saturation is judged second by second (dashboards.saturation); `rows` give the
-    generator's schedule lag, `t0` (the load's start) names the seconds.
-    """
+    Saturation is a window's own problem: `saturation_by_window`."""
     problems = []
     if aborted:
         problems.append(f"run aborted: {aborted}")
@@ -58,17 +52,35 @@ def validity_problems(experiment: Experiment, windows: Mapping[str, Span] | Sequ
             elif not fired:
                 problems.append(f"fault {event.label}: matched {matched} request(s) but "
                                 "never fired")
-    spans = [span for trial in ([windows] if isinstance(windows, Mapping) else windows)
-             for span in trial.values()]
-    # A sweep judges its own seconds, step by step (dashboards.sweep).
-    if spans and experiment.require_unsaturated and experiment.load.mode != "sweep":
-        bounds = SaturationBounds(host_pct=experiment.saturation_pct,
-                                  generator_pct=experiment.saturation_pct,
-                                  send_lag_ms=experiment.max_send_lag_ms,
-                                  pool=experiment.load.max_users)
-        origin = t0 if t0 is not None else min(a for a, _ in spans)
-        problems += saturation_problems(cpu, rows, spans, origin, bounds)
     return problems
+
+
+def saturation_by_window(experiment: Experiment,
+                         windows: Mapping[str, Span] | Sequence[Mapping[str, Span]],
+                         cpu: pd.DataFrame, rows: pd.DataFrame | None,
+                         t0: float | None) -> dict[str, list[str]]:
+    """Window name -> the seconds of it in which the host or the generator was
+    saturated (every trial's span of that window), judged second by second
+    (dashboards.saturation); `rows` give the generator's schedule lag, `t0` (the
+    load's start) names the seconds. Only the hypotheses reading a window lose its
+    verdict: a restart burst in the recovery does not void what the fault showed.
+    """
+    trials = [windows] if isinstance(windows, Mapping) else list(windows)
+    # A sweep judges its own seconds, step by step (dashboards.sweep).
+    if not experiment.require_unsaturated or experiment.load.mode == "sweep" or not trials:
+        return {}
+    bounds = SaturationBounds(host_pct=experiment.saturation_pct,
+                              generator_pct=experiment.saturation_pct,
+                              send_lag_ms=experiment.max_send_lag_ms,
+                              pool=experiment.load.max_users)
+    origin = t0 if t0 is not None else min(a for trial in trials for a, _ in trial.values())
+    out: dict[str, list[str]] = {}
+    for name in dict.fromkeys(n for trial in trials for n in trial):
+        spans = [trial[name] for trial in trials if name in trial]
+        found = saturation_problems(cpu, rows, spans, origin, bounds)
+        if found:
+            out[name] = [f"{name}: {p}" for p in found]
+    return out
 
 
 def proof_notes(fault_events: Sequence[FaultEvent]) -> list[str]:
@@ -120,8 +132,11 @@ def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
 
 def _in_windows(spec: HypothesisSpec, window_problems: Mapping[str, Sequence[str]]) -> list[str]:
     """The problems of the windows a hypothesis reads (a metric without a window reads
-    them all)."""
-    used = {ref.window for ref in spec.comparison.metrics()}
+    them all; a run-level one, the windows it rests on)."""
+    used: set[str | None] = set()
+    for ref in spec.comparison.metrics():
+        fixed = RUN_METRIC_WINDOWS.get(ref.name) if ref.window is None else None
+        used |= set(fixed) if fixed else {ref.window}
     return [p for name, found in window_problems.items()
             if None in used or name in used for p in found]
 

@@ -65,3 +65,21 @@ def test_only_hypotheses_reading_a_spoiled_window_become_inconclusive() -> None:
     for spoiled in ("count@baseline >= 1", "count >= 1"):  # no window: the whole run
         word, detail = words[spoiled]
         assert word == "inconclusive" and "gen-b" in detail
+
+
+def test_a_run_level_metric_reads_the_windows_it_rests_on() -> None:
+    exp = Experiment.model_validate({
+        "name": "w", "claim": "c", "architectures": ["single"],
+        "load": {"mode": "closed", "users": 1, "duration_s": 30},
+        "faults": [{"at_s": 10, "for_s": 5, "fault": "kill", "target": {"service": "auth"}}],
+        "hypotheses": ["time_to_failover_s <= 1", "time_to_recover_s <= 1",
+                       "requests_lost <= 0"]})
+    spoiled = {"recovery": ["recovery: host CPU saturated in second 16"]}
+    rows = pd.DataFrame({"ts_send": [101.0], "status": [200]})
+    verdicts = judge(exp, "single", RunData.of(rows, WINDOWS), [], window_problems=spoiled)
+    details = {v.hypothesis: v.detail for v in verdicts}
+    # A restart burst in the recovery leaves the failover (fault window) judged...
+    assert "saturated" not in details["time_to_failover_s <= 1"]
+    # ...and voids what rests on the recovery.
+    assert "saturated" in details["time_to_recover_s <= 1"]
+    assert "saturated" in details["requests_lost <= 0"]

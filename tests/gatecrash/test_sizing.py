@@ -72,7 +72,7 @@ def test_the_strongest_decidable_form_and_the_warning() -> None:
     plan = plan_samples(load_experiment(SUITE / "c2-isolation.yaml"), ["dual"])
     strict = plan.hypotheses[0]
     assert not strict.decidable
-    assert "with 0 failures in ~67, availability >= 0.9458 is the strongest form decidable " \
+    assert "with 0 failures in ~101, availability >= 0.9634 is the strongest form decidable " \
         "(Wilson 95 %); >= 0.999 cannot hold at this size (needs >= 3,838 samples)" \
         in strict.verdict
     assert plan.warnings[0].startswith("[dual] availability{domain=identity}@fault >= 0.999")
@@ -103,7 +103,7 @@ def test_plan_command_prints_samples_and_forms(capsys: pytest.CaptureFixture[str
     assert cli.main(["plan", str(SUITE / "c2-isolation.yaml"), "--trials", "2"]) == 0
     out = capsys.readouterr().out
     assert "plan of c2-isolation: 2 trial(s)" in out
-    assert "dual  fault     domain=identity" in out and "~134" in out
+    assert "dual  fault     domain=identity" in out and "~202" in out
     assert "<- cannot be decided at this size" in out
 
 
@@ -114,5 +114,5 @@ def test_run_warns_at_start_about_what_it_cannot_decide(
     cli.main(["run", str(SUITE / "c2-isolation.yaml")])
     err = capsys.readouterr().err
     assert "warning: c2-isolation [dual] availability{domain=identity}@fault >= 0.999: " \
-        "with 0 failures in ~67" in err
+        "with 0 failures in ~101" in err
     assert "ratio{domain=identity,route=primary|retry}@fault >= 0.999" in err

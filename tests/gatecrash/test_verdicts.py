@@ -9,7 +9,13 @@ import pytest
 
 from dashboards.analysis import RunData, estimate
 from gatecrash.experiment import Experiment
-from gatecrash.verdicts import exit_code, judge, judge_across, validity_problems
+from gatecrash.verdicts import (
+    exit_code,
+    judge,
+    judge_across,
+    saturation_by_window,
+    validity_problems,
+)
 from records import FaultEvent, HopTraffic, Proof, RunWindows, Verdict, VerdictWord
 from tests.gatecrash.recorded import T0, recorded, spaced
 
@@ -38,23 +44,26 @@ def verdict(word: VerdictWord) -> Verdict:
 
 
 def test_a_clean_run_has_no_problem() -> None:
-    assert validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(50, 40), None) == []
+    assert validity_problems(EXP, [GOOD_FAULT], None) == []
+    assert saturation_by_window(EXP, WINDOWS, cpu(50, 40), None, None) == {}
 
 
-def test_saturated_host_or_generator() -> None:
-    assert "host CPU saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(97, 40),
-                                                     None)[0]
-    assert "generator saturated" in validity_problems(EXP, WINDOWS, [GOOD_FAULT],
-                                                      cpu(50, 99), None)[0]
+def test_saturation_is_the_problem_of_the_window_it_happened_in() -> None:
+    host = saturation_by_window(EXP, WINDOWS, cpu(97, 40), None, None)
+    generator = saturation_by_window(EXP, WINDOWS, cpu(50, 99), None, None)
+    # The saturated second (ts 7) lies in one window only: the others stay judged.
+    inside = [name for name, (a, b) in WINDOWS.items() if a <= 7 < b]
+    assert list(host) == inside and "host CPU saturated" in host[inside[0]][0]
+    assert list(generator) == inside and "generator saturated" in generator[inside[0]][0]
 
 
 def test_missing_proof_no_traffic_never_applied_aborted() -> None:
     unproven = GOOD_FAULT.model_copy(update={"proof": Proof(ok=False, detail="absent")})
-    assert "no proof" in validity_problems(EXP, WINDOWS, [unproven], cpu(5, 5), None)[0]
+    assert "no proof" in validity_problems(EXP, [unproven], None)[0]
     quiet = GOOD_FAULT.model_copy(update={"traffic": {"auth-1": HopTraffic()}})
-    assert "no traffic" in validity_problems(EXP, WINDOWS, [quiet], cpu(5, 5), None)[0]
-    assert "never applied" in validity_problems(EXP, WINDOWS, [], cpu(5, 5), None)[0]
-    assert "aborted" in validity_problems(EXP, WINDOWS, [GOOD_FAULT], cpu(5, 5), "x")[0]
+    assert "no traffic" in validity_problems(EXP, [quiet], None)[0]
+    assert "never applied" in validity_problems(EXP, [], None)[0]
+    assert "aborted" in validity_problems(EXP, [GOOD_FAULT], "x")[0]
 
 
 def test_exit_codes() -> None:
