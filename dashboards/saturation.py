@@ -136,11 +136,22 @@ def _in_flight(rows: pd.DataFrame, at: np.ndarray) -> np.ndarray:
 
 
 def judged_seconds(spans: Iterable[tuple[float, float]], t0: float) -> list[int]:
-    """The seconds since `t0` that overlap any of the half-open spans."""
+    """The seconds since `t0` that belong to any of the half-open spans.
+
+    A CPU sample covers a whole second, so a second belongs to the span holding
+    its middle (most of it): a fault window that ends 0.05 s into a second does not
+    take on the CPU of what follows it (a killed instance's restart). A span that
+    holds no second's middle still has the second it lies in.
+    """
     seconds: set[int] = set()
     for start, end in spans:
-        if end > start:
-            seconds.update(range(math.floor(start - t0), math.ceil(end - t0)))
+        if end <= start:
+            continue
+        first, last = math.ceil(start - t0 - 0.5), math.ceil(end - t0 - 0.5)
+        if last <= first:
+            first = math.floor((start + end) / 2 - t0)
+            last = first + 1
+        seconds.update(range(first, last))
     return sorted(seconds)
 
 

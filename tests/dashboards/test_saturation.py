@@ -77,7 +77,10 @@ def test_samples_speak_for_the_second_they_cover() -> None:
 
 
 def test_judged_seconds_and_their_listing() -> None:
-    assert judged_seconds([(T0 + 0.5, T0 + 2.2), (T0 + 5, T0 + 6)], T0) == [0, 1, 2, 5]
+    # A second belongs to the span holding its middle: 2.0-2.2 is not second 2's.
+    assert judged_seconds([(T0 + 0.5, T0 + 2.2), (T0 + 5, T0 + 6)], T0) == [0, 1, 5]
+    assert judged_seconds([(T0 + 2.55, T0 + 5.05)], T0) == [3, 4]
+    assert judged_seconds([(T0 + 3.1, T0 + 3.3)], T0) == [3]  # no middle: its own second
     assert format_seconds([9, 3, 4, 5, 12]) == "3-5, 9, 12"
     assert format_seconds(list(range(0, 40, 2))).endswith("and 8 more")
 
