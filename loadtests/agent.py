@@ -135,6 +135,8 @@ class AgentState:
             schedule = self._schedule or self._new_schedule()
             c.intended = schedule.intended
         if self._schedule is not None:
+            if final:
+                self._schedule.close(now)
             c.dropped = self._schedule.dropped
             c.dropped_per_s = {str(k): v for k, v in self._schedule.dropped_per_s.items()}
         return c

@@ -69,6 +69,7 @@ class ArrivalSchedule:
     dropped_per_s: dict[int, int] = field(default_factory=dict)
     exhausted: bool = False
     outstanding: int = 0
+    claimed: int = 0
     _next: int = -1
 
     def __post_init__(self) -> None:
@@ -150,7 +151,17 @@ class ArrivalSchedule:
         slot = Slot(self._next, self.t0 + offset, self.stage_of(self._next))
         self._next += self.stride
         self.outstanding += 1
+        self.claimed += 1
         return slot
+
+    def close(self, now: float) -> None:
+        """The run ended: arrivals of this share never claimed were never sent, so they
+        are dropped (a worker frozen past the end leaves a backlog nobody claims)."""
+        left = self.intended - self.claimed - self.dropped
+        if left > 0 and not self.exhausted:
+            self.dropped += left
+            self.dropped_per_s[int(now)] = self.dropped_per_s.get(int(now), 0) + left
+        self.exhausted = True
 
     def complete(self, slot: Slot) -> None:
         """The claimed arrival was sent and answered (or failed)."""

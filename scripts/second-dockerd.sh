@@ -19,6 +19,11 @@ WAIT_S="${DOCKERD_WAIT_S:-60}"
 # Not the first engine's 172.17-31/16 and 192.168/16 pools: routes must not overlap.
 ADDRESS_POOL="${GATECRASH_ENGINE2_POOL:-base=10.213.0.0/16,size=24}"
 POOL_NET="$(sed -e 's/^base=//' -e 's/,.*//' <<<"${ADDRESS_POOL}")"
+# Its default bridge: one of its own. `--bridge=none` would make dockerd delete the
+# first engine's docker0 at start (moby removes the default bridge when disabled),
+# after which the first engine cannot run a container on its default network.
+BRIDGE_ADDRESS="${GATECRASH_ENGINE2_BRIDGE:-10.214.0.1/24}"
+bridge_name() { printf 'gc2br%s' "$(printf '%s' "$1" | cksum | cut -c1-8)"; }
 
 # Containers of this engine may talk to each other, and only to each other.
 forward_rule() {  # add|delete DIR
@@ -36,12 +41,18 @@ start() {
     mkdir -p "${dir}"
     local host="tcp://127.0.0.1:${port}"
     forward_rule add "${dir}"
+    command -v ip >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+    local bridge; bridge="$(bridge_name "${dir}")"
+    ip link del "${bridge}" 2>/dev/null || true  # left by a run that died
+    ip link add name "${bridge}" type bridge
+    ip addr add "${BRIDGE_ADDRESS}" dev "${bridge}"
+    ip link set "${bridge}" up
     # setsid: the engine outlives the shell that started it, until `stop`.
     setsid dockerd --host "unix://${dir}/docker.sock" --host "${host}" \
         --data-root "${dir}/data" --exec-root "${dir}/exec" --pidfile "${dir}/docker.pid" \
         --containerd-namespace gatecrash-engine2 \
         --containerd-plugins-namespace gatecrash-engine2-plugins \
-        --iptables=false --ip6tables=false --ip-masq=false --bridge=none \
+        --iptables=false --ip6tables=false --ip-masq=false --bridge "${bridge}" \
         --default-address-pool "${ADDRESS_POOL}" --cgroup-parent gatecrash-engine2 \
         --log-level warn >"${dir}/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 1 "$((WAIT_S * 5))"); do
@@ -77,6 +88,7 @@ stop() {
     # Its containerd's mounts (overlay, shm) must go before the folder can.
     grep -F " ${dir}/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l || true
     forward_rule delete "${dir}"
+    ip link del "$(bridge_name "${dir}")" 2>/dev/null || true
     rm -rf "${dir}"
 }
 

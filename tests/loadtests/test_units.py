@@ -286,3 +286,18 @@ def test_shares_of_the_schedule_add_up_to_the_plan() -> None:
     assert [s.intended for s in shares] == [12, 11, 11, 11]
     assert sum(s.intended for s in shares) == shares[0].arrivals == 45
     assert [len(_drain(s)) for s in shares] == [12, 11, 11, 11]
+
+
+def test_arrivals_a_run_ended_before_claiming_are_dropped_not_forgotten() -> None:
+    from loadtests.shapes import ArrivalSchedule, Ramp
+    schedule = ArrivalSchedule([Ramp(10.0, 10.0, 10.0)], max_lag_s=1.0)
+    assert schedule.intended == 100
+    for _ in range(30):
+        slot = schedule.claim(0.0)
+        assert slot is not None
+        schedule.complete(slot)
+    schedule.close(5.0)  # frozen, then the run ended: 70 never claimed
+    assert schedule.claimed + schedule.dropped == schedule.intended
+    assert schedule.dropped == 70 and schedule.done
+    schedule.close(6.0)  # idempotent
+    assert schedule.dropped == 70
