@@ -85,8 +85,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
                     help="tiny (default), smollm2, path:/dir or upstream:URL")
     up.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for health (default: 120 local, 240 docker)")
-    up.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
-                    help="local processes (default) or Docker containers")
+    _runtime_option(up)
     _product_options(up)
     up.set_defaults(func=handlers["up"])
 
@@ -122,8 +121,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     run.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto",
                      help="default: the file's architectures")
     run.add_argument("--out", type=Path, default=Path("runs"), help="runs folder")
-    run.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
-                    help="local processes (default) or Docker containers")
+    _runtime_option(run)
     _capacity_from(run)
     _trials_option(run)
     _product_options(run)
@@ -165,8 +163,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     gate.add_argument("--arch", choices=["single", "dual", "both", "auto"], default="auto")
     gate.add_argument("--out", type=Path, default=Path("runs"))
     gate.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
-    gate.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
-                    help="local processes (default) or Docker containers")
+    _runtime_option(gate)
     _capacity_from(gate)
     _trials_option(gate)
     _product_options(gate)
@@ -181,8 +178,7 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
                           "hypothesis in the form its samples can decide")
     evidence.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
     evidence.add_argument("--out", type=Path, default=Path("runs"))
-    evidence.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
-                    help="local processes (default) or Docker containers")
+    _runtime_option(evidence)
     _capacity_from(evidence)
     _trials_option(evidence)
     _product_options(evidence, several=True)
@@ -190,6 +186,11 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
 
     add_capacity_parser(sub, RUNTIMES).set_defaults(func=handlers["capacity"])
     return parser
+
+
+def _runtime_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RuntimeKind.LOCAL.value,
+                        help="local processes (default) or Docker containers")
 
 
 def _capacity_from(parser: argparse.ArgumentParser) -> None:
