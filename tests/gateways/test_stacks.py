@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 import httpx
 import psutil
@@ -42,13 +43,47 @@ IMPLEMENTATIONS = [pytest.param(k, marks=pytest.mark.skipif(
     for k in GatewayKind]
 
 
-def _load(client: httpx.Client, path: str, stop: threading.Event, out: Counter[str]) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    """One request of the load: when it was sent and ended, and how it ended."""
+    started: float
+    ended: float
+    kind: str
+    detail: str = ""
+
+
+def _load(client: httpx.Client, path: str, stop: threading.Event,
+          out: list[Outcome]) -> None:
     while not stop.is_set():
+        started = time.monotonic()
         try:
             status = client.get(path).status_code
-            out["ok" if status < 300 else f"http {status}"] += 1
+            out.append(Outcome(started, time.monotonic(),
+                               "ok" if status < 300 else f"http {status}"))
         except httpx.HTTPError as exc:
-            out[type(exc).__name__] += 1
+            out.append(Outcome(started, time.monotonic(), type(exc).__name__, str(exc)))
+
+
+def _assert_only_cut_in_flight(gateway: GatewayKind, arch: str, outcomes: list[Outcome],
+                               killed_at: float) -> None:
+    """What a replica kill may lose. The built-in gateway reads an answer whole before
+    it passes it on, so a replica dying mid-answer is retried: nothing lost. NGINX
+    and HAProxy pass the head on as soon as it comes, and retry only while nothing
+    has reached the client (NGINX `proxy_next_upstream`); a kill between an answer's
+    head and its body cuts that answer (docs/gateways.md "Known behaviours"). So a
+    product may lose only requests already sent when the replica died, as a cut
+    answer; nothing sent after the kill."""
+    lost = [o for o in outcomes if o.kind != "ok"]
+    counted = Counter(o.kind for o in outcomes)
+    assert counted["ok"] > 20, counted
+    if gateway is GatewayKind.BUILTIN:
+        assert not lost, f"{gateway}/{arch} lost requests: {counted} {lost}"
+        return
+    for outcome in lost:
+        print(f"{gateway}/{arch}: cut at the kill: {outcome}")
+    assert all(o.kind == "RemoteProtocolError" and o.started <= killed_at for o in lost), \
+        f"{gateway}/{arch} lost requests it sent after the kill: {counted} {lost}"
+    assert len(lost) <= WORKERS, lost
 
 
 def _first_route(client: httpx.Client, path: str, route: str) -> tuple[httpx.Response, int]:
@@ -109,8 +144,8 @@ def test_an_implementation_serves_fails_over_and_leaves_nothing(
         assert client.get("/v1/articles").status_code == 200
         _quota_is_per_domain_in_dual_only(stack, arch)
 
-        # One replica killed under load: nothing lost.
-        outcomes: Counter[str] = Counter()
+        # One replica killed under load: nothing lost but answers cut mid-way.
+        outcomes: list[Outcome] = []
         stop = threading.Event()
         workers = [threading.Thread(target=_load, args=(
             httpx.Client(base_url=stack.spec.entry_url, headers=headers, timeout=10,
@@ -120,12 +155,12 @@ def test_an_implementation_serves_fails_over_and_leaves_nothing(
             worker.start()
         time.sleep(KILL_AT_S)
         runtime.kill("articles-1")
+        killed_at = time.monotonic()
         time.sleep(LOAD_S - KILL_AT_S)
         stop.set()
         for worker in workers:
             worker.join()
-        assert outcomes["ok"] > 20
-        assert set(outcomes) == {"ok"}, f"{gateway}/{arch} lost requests: {outcomes}"
+        _assert_only_cut_in_flight(gateway, arch, outcomes, killed_at)
 
         # Every orders replica dead: dual's business fallback answers degraded; single
         # has none (seed 000 §1), so a clear 5xx.
