@@ -29,22 +29,49 @@ MIB = 1024 * 1024
 
 
 class _Usage:
-    """Percent of one core since the previous call, and resident memory, per process."""
+    """Percent of one core since the previous call, and resident memory, per process
+    tree: an instance's program and every process under it (NGINX's worker under
+    its master, a container's program under its init), so a product that works in
+    child processes is not measured as idle."""
 
     def __init__(self) -> None:
         self._procs: dict[int, psutil.Process] = {}
+        self._seen: set[int] = set()
+
+    def _process(self, pid: int) -> tuple[psutil.Process, bool]:
+        proc = self._procs.get(pid)
+        if proc is None:
+            proc = self._procs[pid] = psutil.Process(pid)
+            proc.cpu_percent(None)  # the first call only sets the reference point
+            return proc, True
+        return proc, False
 
     def of(self, pid: int) -> tuple[float, float]:
-        proc = self._procs.get(pid)
+        """One process alone (a load generator's worker: each is listed itself)."""
+        self._seen.add(pid)
         try:
-            if proc is None:
-                proc = self._procs[pid] = psutil.Process(pid)
-                proc.cpu_percent(None)  # the first call only sets the reference point
-                return 0.0, proc.memory_info().rss / MIB
-            return proc.cpu_percent(None), proc.memory_info().rss / MIB
+            proc, new = self._process(pid)
+            return 0.0 if new else proc.cpu_percent(None), proc.memory_info().rss / MIB
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             self._procs.pop(pid, None)
             return 0.0, 0.0
+
+    def of_tree(self, pid: int) -> tuple[float, float]:
+        """A process and all its descendants, summed. Resident memory is summed too,
+        so pages the tree shares (a forked worker's) count once per process."""
+        try:
+            children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            self._procs.pop(pid, None)
+            return 0.0, 0.0
+        usage = [self.of(p) for p in (pid, *children)]
+        return sum(pct for pct, _ in usage), sum(mb for _, mb in usage)
+
+    def end_sample(self) -> None:
+        """Drop processes not seen in this sample (ended children, killed instances)."""
+        for pid in set(self._procs) - self._seen:
+            del self._procs[pid]
+        self._seen = set()
 
 
 class CpuSampler:
@@ -70,7 +97,9 @@ class CpuSampler:
 
     def _sample(self) -> CpuSample:
         generator = [self._usage.of(p) for p in self.generator_pids()]
-        instances = {iid: self._usage.of(pid) for iid, pid in self.instance_pids().items()}
+        instances = {iid: self._usage.of_tree(pid)
+                     for iid, pid in self.instance_pids().items()}
+        self._usage.end_sample()
         now = time.time()
         span, self._last = max(now - self._last, 1e-3), now
         return CpuSample(

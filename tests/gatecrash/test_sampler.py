@@ -1,0 +1,61 @@
+"""The CPU sampler counts an instance's whole process tree: a product whose work is
+done by a child (NGINX's worker under its master) must not read as idle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from gatecrash.sampler import _Usage
+
+# A parent that sleeps while its one child spins: all the tree's CPU is the child's.
+PARENT = ("import subprocess, sys, time\n"
+          "child = subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+          "try:\n    time.sleep(60)\nfinally:\n    child.kill()\n")
+MEASURE_S = 1.0
+
+
+@pytest.fixture
+def busy_child_tree() -> Iterator[int]:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT])
+    try:
+        deadline = time.monotonic() + 10
+        while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield parent.pid
+    finally:
+        for proc in psutil.Process(parent.pid).children(recursive=True):
+            proc.kill()
+        parent.kill()
+        parent.wait()
+
+
+def test_a_tree_counts_its_busy_child_the_process_alone_does_not(
+        busy_child_tree: int) -> None:
+    tree, alone = _Usage(), _Usage()
+    tree.of_tree(busy_child_tree), alone.of(busy_child_tree)
+    time.sleep(MEASURE_S)
+    tree_pct, tree_mb = tree.of_tree(busy_child_tree)
+    alone_pct, alone_mb = alone.of(busy_child_tree)
+    # The child spins on one core; even on a loaded 2-core host it gets a share
+    # far above the sleeping parent's.
+    assert tree_pct > 10.0 > alone_pct, (tree_pct, alone_pct)
+    assert tree_mb > alone_mb > 0
+
+
+def test_processes_not_seen_in_a_sample_are_forgotten(busy_child_tree: int) -> None:
+    usage = _Usage()
+    usage.of_tree(busy_child_tree)
+    usage.end_sample()
+    assert len(usage._procs) == 2
+    usage.of(busy_child_tree)
+    usage.end_sample()
+    assert list(usage._procs) == [busy_child_tree]
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    assert usage.of_tree(ended.pid) == (0.0, 0.0)  # a process gone reads as nothing
