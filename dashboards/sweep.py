@@ -25,11 +25,13 @@ failing pair, the capacity is below the first step.
 
 The capacity estimate: the knee's rate, with a bootstrap interval: the requests
 of every judged step are resampled (2000 times, fixed seed) and the knee found
-again by the same rule. Low end: the 2.5 % quantile of those knees; high end:
-the 97.5 % quantile plus one step (the true knee lies below the next step), or
-+inf when nothing bounds it from above: no step failed, or the first failing
-step had its generator saturated or behind schedule in some second (then that
-failure may be the generator's). A generator whose pool of users is all waiting
+again by the same rule. Resampled in blocks of consecutive requests (the circular
+block bootstrap, dashboards.blocks): one host stall delays a run of requests
+together, and must weigh as one event, not as many. Low end: the 2.5 % quantile
+of those knees; high end: the 97.5 % quantile plus one step (the true knee lies
+below the next step), or +inf when nothing bounds it from above: no step failed,
+or the first failing step had its generator saturated or behind schedule in some
+second (then that failure may be the generator's). A generator whose pool of users is all waiting
 on slow answers is not behind by its own fault: that is the overload itself
 (dashboards.saturation, `POOL`), and its late or dropped arrivals count against
 the step. Host saturation is recorded per step but does not void a step: one
@@ -48,10 +50,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dashboards.blocks import block_bootstrap_estimate
 from dashboards.intervals import (
     DEFAULT_CONFIDENCE,
     Estimate,
-    bootstrap_estimate,
     proportion,
     quantile,
 )
@@ -76,7 +78,8 @@ P95 = 0.95
 MS = 1000.0
 # Float slack when placing an intended send on a step boundary.
 EPS = 1e-6
-STEP_METHOD = "bootstrap over each step's requests, knee rule re-applied"
+STEP_METHOD = ("circular block bootstrap over each step's requests in time order, "
+               "knee rule re-applied")
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,8 @@ def _steps(rows: pd.DataFrame, plan: SweepPlan, judged_at: float,
         start, end = origin + plan.offset(k), origin + plan.offset(k + 1)
         if start >= sent_until:
             break
-        mine = prepared[step_of == k]
+        # In time order: the knee's interval resamples runs of consecutive requests.
+        mine = prepared[step_of == k].sort_values("ts_intended", kind="stable")
         scheduled = plan.scheduled(k)
         censor = max((judged_at - end) * MS, 0.0)
         latency, ok, counted = _units(mine, max(scheduled - len(mine), 0), censor)
@@ -292,8 +296,7 @@ def _capacity(steps: list[_Step], plan: SweepPlan, slo: Slo, knee: Knee,
     value = _knee_rate(knee, plan)
     low = high = value
     if resampled:
-        boot = bootstrap_estimate([np.arange(s.latency.size) for s in resampled], knee_of,
-                                  confidence, vectorized=True)
+        boot = block_bootstrap_estimate([s.latency for s in resampled], knee_of, confidence)
         low = boot.low if math.isfinite(boot.low) else value
         high = boot.high if math.isfinite(boot.high) else value
     high = math.inf if open_above else high + plan.step_rps
