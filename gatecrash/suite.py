@@ -68,7 +68,7 @@ def suite_archs(experiment: Experiment, arch: str | None) -> list[str]:
 
 
 def _record_across(run: RunResult, experiment: Experiment, verdicts: list[Verdict]) -> None:
-    """Add verdicts across architectures to a run's folder, and redo its report."""
+    """Add verdicts across architectures to a run's folder (its report comes after)."""
     writer = RunWriter(run.run_dir)
     try:
         kept = [v for v in read_verdicts(run.run_dir) if v not in verdicts]
@@ -76,9 +76,15 @@ def _record_across(run: RunResult, experiment: Experiment, verdicts: list[Verdic
         writer.write_junit(f"{experiment.name}[{run.arch}]", kept + verdicts)
     except RecordError as exc:
         raise GatecrashError(f"run {run.run_dir.name}: {exc}") from exc
+
+
+def _write_reports(runs: list[RunResult]) -> None:
+    """Each run's report, once every verdict (across architectures too) is known:
+    written per run and again with the verdicts across, it cost a second each twice."""
     from dashboards.report import write_run_report
 
-    write_run_report(run.run_dir)
+    for run in runs:
+        write_run_report(run.run_dir)
 
 
 def _judge_across(experiment: Experiment, runs: dict[str, RunResult],
@@ -136,7 +142,7 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                         raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
                                              "after its capacity was measured")
                     run = run_experiment(resolved, one, out, stop=stop, live=live,
-                                         deployed=deployed, remote=remote)
+                                         deployed=deployed, remote=remote, report=False)
                 except GatecrashError as exc:
                     result.errors.append(str(exc))
                     say(f"   error: {exc}")
@@ -154,4 +160,5 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
                                            suite_archs(experiment, arch))
         except GatecrashError as exc:
             result.errors.append(str(exc))
+    _write_reports(result.runs)
     return result

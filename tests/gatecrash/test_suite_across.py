@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult
-from gatecrash.suite import SuiteResult, _judge_across
+from gatecrash.suite import SuiteResult, _judge_across, _write_reports
 from records import RunWindows, read_run
 from tests.gatecrash.recorded import T0, recorded, spaced
 
@@ -30,6 +30,7 @@ def run(tmp_path: Path, arch: str, failures: int) -> RunResult:
 def test_the_verdict_across_goes_into_both_runs(tmp_path: Path) -> None:
     runs = {"single": run(tmp_path, "single", 60), "dual": run(tmp_path, "dual", 0)}
     (verdict,) = _judge_across(EXPERIMENT, runs, ["single", "dual"])
+    _write_reports(list(runs.values()))  # as run_suite does once every verdict is in
     assert (verdict.arch, verdict.verdict, verdict.method) == ("dual vs single", "holds",
                                                                "bootstrap")
     for arch in runs:
