@@ -11,6 +11,7 @@ sample takes), and each says how long a span its percents cover.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -29,29 +30,43 @@ MIB = 1024 * 1024
 
 
 class _Usage:
-    """Percent of one core since the previous call, and resident memory, per process
-    tree: an instance's program and every process under it (NGINX's worker under
-    its master, a container's program under its init), so a product that works in
-    child processes is not measured as idle."""
+    """Percent of one core since the previous sample, and resident memory, per
+    process tree: an instance's program and every process under it (NGINX's worker
+    under its master, a container's program under its init), so a product that
+    works in child processes is not measured as idle.
+
+    A process first seen after the first sample was born since the one before (a
+    restarted instance, a new worker): all the CPU it has used fell in this span,
+    and is counted. Read as 0, a restarted replica's start-up (a second of a core
+    for Python's imports) was taken for a process outside the run, which made the
+    second "contended" and the recovery window's verdicts inconclusive."""
 
     def __init__(self) -> None:
         self._procs: dict[int, psutil.Process] = {}
         self._seen: set[int] = set()
+        self._previous: float | None = None  # when the previous sample began
+        self._now = time.time()
 
-    def _process(self, pid: int) -> tuple[psutil.Process, bool]:
+    def begin_sample(self) -> None:
+        self._now = time.time()
+
+    def _percent(self, pid: int) -> float:
         proc = self._procs.get(pid)
-        if proc is None:
-            proc = self._procs[pid] = psutil.Process(pid)
-            proc.cpu_percent(None)  # the first call only sets the reference point
-            return proc, True
-        return proc, False
+        if proc is not None:
+            return proc.cpu_percent(None)
+        proc = self._procs[pid] = psutil.Process(pid)
+        times = proc.cpu_times()
+        proc.cpu_percent(None)  # the reference point of the next sample
+        if self._previous is None:  # the first sample: when it was born is unknown
+            return 0.0
+        span = max(self._now - self._previous, 1e-3)
+        return 100.0 * (times.user + times.system) / span
 
     def of(self, pid: int) -> tuple[float, float]:
         """One process alone (a load generator's worker: each is listed itself)."""
         self._seen.add(pid)
         try:
-            proc, new = self._process(pid)
-            return 0.0 if new else proc.cpu_percent(None), proc.memory_info().rss / MIB
+            return self._percent(pid), self._procs[pid].memory_info().rss / MIB
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             self._procs.pop(pid, None)
             return 0.0, 0.0
@@ -72,6 +87,7 @@ class _Usage:
         for pid in set(self._procs) - self._seen:
             del self._procs[pid]
         self._seen = set()
+        self._previous = self._now
 
 
 class CpuSampler:
@@ -87,6 +103,15 @@ class CpuSampler:
 
     def start(self) -> None:
         psutil.cpu_percent(None)  # the first call only sets the reference point
+        # Reference points of every process already there: the first sample then
+        # measures them, and counts a process born after this from its birth.
+        self._usage.begin_sample()
+        with contextlib.suppress(psutil.Error, OSError):
+            for pid in self.generator_pids():
+                self._usage.of(pid)
+            for pid in self.instance_pids().values():
+                self._usage.of_tree(pid)
+        self._usage.end_sample()
         self._last = time.time()
         self._thread.start()
 
@@ -96,6 +121,7 @@ class CpuSampler:
             self._thread.join(timeout=5)
 
     def _sample(self) -> CpuSample:
+        self._usage.begin_sample()
         generator = [self._usage.of(p) for p in self.generator_pids()]
         instances = {iid: self._usage.of_tree(pid)
                      for iid, pid in self.instance_pids().items()}

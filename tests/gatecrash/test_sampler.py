@@ -59,3 +59,43 @@ def test_processes_not_seen_in_a_sample_are_forgotten(busy_child_tree: int) -> N
     ended = subprocess.Popen(["true"])
     ended.wait()
     assert usage.of_tree(ended.pid) == (0.0, 0.0)  # a process gone reads as nothing
+
+
+# A process that works for a while, then idles: what it did is all it will ever do.
+BURST = ("import time\nend = time.process_time() + 0.3\n"
+         "while time.process_time() < end:\n    pass\ntime.sleep(60)\n")
+
+
+def test_a_process_born_since_the_last_sample_is_counted_from_its_birth() -> None:
+    usage = _Usage()
+    usage.begin_sample()
+    usage.end_sample()  # a sample before the process existed
+    proc = subprocess.Popen([sys.executable, "-c", BURST])
+    try:
+        deadline = time.monotonic() + 20
+        while psutil.Process(proc.pid).cpu_times().user < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        usage.begin_sample()
+        pct, _ = usage.of_tree(proc.pid)
+        assert usage._previous is not None
+        span = usage._now - usage._previous
+        usage.end_sample()
+        # Its start-up and burst (>= 0.3 s of CPU) fell in this span: all counted,
+        # not read as 0 (which leaves them to "processes outside the run").
+        assert pct >= 100.0 * 0.3 / span, (pct, span)
+        # The next sample measures it from this one on: idle now.
+        time.sleep(0.5)
+        usage.begin_sample()
+        assert usage.of_tree(proc.pid)[0] < 10.0
+        usage.end_sample()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_first_sample_does_not_count_what_came_before_it(
+        busy_child_tree: int) -> None:
+    usage = _Usage()
+    usage.begin_sample()
+    assert usage.of_tree(busy_child_tree)[0] == 0.0  # born when? unknown: no guess
+    usage.end_sample()
