@@ -29,6 +29,13 @@ SAMPLE_INTERVAL_S = 1.0
 MIB = 1024 * 1024
 
 
+def _ended(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
 class _Usage:
     """Percent of one core since the previous sample, and resident memory, per
     process tree: an instance's program and every process under it (NGINX's worker
@@ -83,9 +90,12 @@ class _Usage:
         return sum(pct for pct, _ in usage), sum(mb for _, mb in usage)
 
     def end_sample(self) -> None:
-        """Drop processes not seen in this sample (ended children, killed instances)."""
+        """Forget the processes that ended (killed instances, ended workers). One
+        still running but not listed this time (a paused container) is kept: seen
+        again, it must not pass for a newborn and have its whole life counted."""
         for pid in set(self._procs) - self._seen:
-            del self._procs[pid]
+            if _ended(self._procs[pid]):
+                del self._procs[pid]
         self._seen = set()
         self._previous = self._now
 

@@ -3,6 +3,8 @@ done by a child (NGINX's worker under its master) must not read as idle."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -48,17 +50,32 @@ def test_a_tree_counts_its_busy_child_the_process_alone_does_not(
     assert tree_mb > alone_mb > 0
 
 
-def test_processes_not_seen_in_a_sample_are_forgotten(busy_child_tree: int) -> None:
-    usage = _Usage()
-    usage.of_tree(busy_child_tree)
-    usage.end_sample()
-    assert len(usage._procs) == 2
-    usage.of(busy_child_tree)
-    usage.end_sample()
-    assert list(usage._procs) == [busy_child_tree]
-    ended = subprocess.Popen(["true"])
-    ended.wait()
-    assert usage.of_tree(ended.pid) == (0.0, 0.0)  # a process gone reads as nothing
+def test_ended_processes_are_forgotten_unlisted_running_ones_kept() -> None:
+    sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    kept, ending = (p.pid for p in sleepers)
+    try:
+        usage = _Usage()
+        usage.begin_sample()
+        for pid in (kept, ending):
+            usage.of(pid)
+        usage.end_sample()
+        # Neither listed in this sample; one still running (e.g. a paused container)
+        # is kept, so that listed again it is measured from its last sample, not
+        # from its birth. The one that ended (a zombie too) is forgotten.
+        os.kill(ending, signal.SIGKILL)
+        time.sleep(0.2)
+        usage.begin_sample()
+        usage.end_sample()
+        assert set(usage._procs) == {kept}
+        sleepers[1].wait()
+        usage.begin_sample()
+        usage.end_sample()
+        assert set(usage._procs) == {kept}
+    finally:
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
+    assert usage.of_tree(ending) == (0.0, 0.0)  # a process gone reads as nothing
 
 
 # A process that works for a while, then idles: what it did is all it will ever do.
