@@ -268,7 +268,7 @@ def _knee_rate(knee: Knee, plan: SweepPlan) -> float:
 
 def _capacity(steps: list[_Step], plan: SweepPlan, slo: Slo, knee: Knee,
               open_above: bool, confidence: float) -> Estimate:
-    resampled = [s for s in steps if s.latency.size >= 2]  # scipy needs two per sample
+    resampled = [s for s in steps if s.latency.size >= 2]  # one unit has no spread
     fixed = {s.index: _passes(_p95(s.latency), _availability(s.ok, s.counted), slo)
              for s in steps if s.latency.size < 2}
 

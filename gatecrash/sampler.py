@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 1.0
 MIB = 1024 * 1024
+# A process that ended or cannot be read between listing it and reading it.
+GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess)
 
 
 def _ended(proc: psutil.Process) -> bool:
@@ -74,19 +76,22 @@ class _Usage:
         self._seen.add(pid)
         try:
             return self._percent(pid), self._procs[pid].memory_info().rss / MIB
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        except GONE:
             self._procs.pop(pid, None)
             return 0.0, 0.0
 
     def of_tree(self, pid: int) -> tuple[float, float]:
         """A process and all its descendants, summed. Resident memory is summed too,
         so pages the tree shares (a forked worker's) count once per process."""
+        root = self.of(pid)
+        proc = self._procs.get(pid)
+        if proc is None:  # gone
+            return root
         try:
-            children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            self._procs.pop(pid, None)
-            return 0.0, 0.0
-        usage = [self.of(p) for p in (pid, *children)]
+            children = [self.of(c.pid) for c in proc.children(recursive=True)]
+        except GONE:
+            return root
+        usage = [root, *children]
         return sum(pct for pct, _ in usage), sum(mb for _, mb in usage)
 
     def end_sample(self) -> None:
@@ -115,13 +120,8 @@ class CpuSampler:
         psutil.cpu_percent(None)  # the first call only sets the reference point
         # Reference points of every process already there: the first sample then
         # measures them, and counts a process born after this from its birth.
-        self._usage.begin_sample()
         with contextlib.suppress(psutil.Error, OSError):
-            for pid in self.generator_pids():
-                self._usage.of(pid)
-            for pid in self.instance_pids().values():
-                self._usage.of_tree(pid)
-        self._usage.end_sample()
+            self._measure()
         self._last = time.time()
         self._thread.start()
 
@@ -130,12 +130,20 @@ class CpuSampler:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _sample(self) -> CpuSample:
+    def _measure(self) -> tuple[list[tuple[float, float]], dict[str, tuple[float, float]]]:
+        """CPU % and RSS since the previous measure: each load generator process, and
+        each instance's process tree."""
         self._usage.begin_sample()
-        generator = [self._usage.of(p) for p in self.generator_pids()]
-        instances = {iid: self._usage.of_tree(pid)
-                     for iid, pid in self.instance_pids().items()}
-        self._usage.end_sample()
+        try:
+            generator = [self._usage.of(p) for p in self.generator_pids()]
+            instances = {iid: self._usage.of_tree(pid)
+                         for iid, pid in self.instance_pids().items()}
+        finally:
+            self._usage.end_sample()
+        return generator, instances
+
+    def _sample(self) -> CpuSample:
+        generator, instances = self._measure()
         now = time.time()
         span, self._last = max(now - self._last, 1e-3), now
         return CpuSample(
