@@ -48,11 +48,13 @@ __all__ = [
     "HOST",
     "LAG",
     "POOL",
+    "STARVATION_PUSH",
     "SaturationBounds",
     "flagged_seconds",
     "format_seconds",
     "judged_seconds",
     "per_second",
+    "saturation_findings",
     "saturation_problems",
 ]
 
@@ -74,6 +76,21 @@ LAG_QUANTILE = 0.95
 MS = 1000.0
 # Longest list of seconds written out in a problem; the rest is counted.
 LISTED_SECONDS = 12
+# A judged second without a CPU sample: saturation cannot be ruled out.
+UNSAMPLED = "unsampled"
+# Which way a system under test starved of CPU moves a metric: +1 up (slower
+# answers, more failures and losses, a later failover or recovery), -1 down (fewer
+# answers available). Starvation never makes a service faster or more available,
+# so a verdict that starvation could only have pushed the other way stands on a
+# saturated host (gatecrash.verdicts). Metrics whose direction depends on the
+# architecture (ratio of routes, rejected_ratio, rates, CPU) are not listed.
+_LATENCIES = ("p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "p50_corrected_ms",
+              "p95_corrected_ms", "p99_corrected_ms", "mean_corrected_ms", "ttft_p50_ms",
+              "ttft_p95_ms", "tpot_p50_ms")
+STARVATION_PUSH: dict[str, int] = {
+    "availability": -1, "failure_rate": +1, "failed": +1, "requests_lost": +1,
+    "loss_rate": +1, "time_to_failover_s": +1, "time_to_recover_s": +1,
+    **dict.fromkeys(_LATENCIES, +1)}
 
 
 @dataclass(frozen=True)
@@ -196,6 +213,15 @@ def saturation_problems(cpu: pd.DataFrame, rows: pd.DataFrame | None,
     Names each offending second (since the load started); a run whose CPU was not
     sampled in any judged second cannot show it was unsaturated, and says so.
     """
+    return [text for _, text in saturation_findings(cpu, rows, spans, t0, bounds)]
+
+
+def saturation_findings(cpu: pd.DataFrame, rows: pd.DataFrame | None,
+                        spans: Iterable[tuple[float, float]], t0: float,
+                        bounds: SaturationBounds) -> list[tuple[str, str]]:
+    """`saturation_problems` with the kind of each: HOST, GENERATOR, LAG, POOL or
+    UNSAMPLED (a host saturated by others is HOST too: the system was starved all
+    the same)."""
     judged = judged_seconds(spans, t0)
     if not judged:
         return []
@@ -203,30 +229,31 @@ def saturation_problems(cpu: pd.DataFrame, rows: pd.DataFrame | None,
     sampled = seconds.loc[seconds.index.isin(judged), "host_pct"].notna().sum()
     problems = []
     if not sampled:
-        problems.append("no CPU sample covers the judged windows: host and generator "
-                        "saturation cannot be ruled out")
+        problems.append((UNSAMPLED, "no CPU sample covers the judged windows: host and "
+                                     "generator saturation cannot be ruled out"))
     flags = flagged_seconds(seconds, judged, bounds)
     of = f"of {len(judged)} judged second(s)"
     if flags[HOST]:
         foreign = seconds.loc[flags[HOST], "foreign_pct"].max()
         others = (f"; processes outside the run used up to {foreign:.0f}% of it then"
                   if flags[CONTENDED] else "")
-        problems.append(f"host CPU saturated (>= {bounds.host_pct:g}% of all cores) in "
-                        f"{len(flags[HOST])} {of}: {format_seconds(flags[HOST])} s after "
-                        f"load start{others}")
+        problems.append((HOST, f"host CPU saturated (>= {bounds.host_pct:g}% of all cores) "
+                                f"in {len(flags[HOST])} {of}: {format_seconds(flags[HOST])} s "
+                                f"after load start{others}"))
     if flags[GENERATOR]:
-        problems.append(f"load generator saturated (a load process at >= "
-                        f"{bounds.generator_pct:g}% of a core) in {len(flags[GENERATOR])} "
-                        f"{of}: {format_seconds(flags[GENERATOR])} s after load start")
+        problems.append((GENERATOR, f"load generator saturated (a load process at >= "
+                                     f"{bounds.generator_pct:g}% of a core) in "
+                                     f"{len(flags[GENERATOR])} {of}: "
+                                     f"{format_seconds(flags[GENERATOR])} s after load start"))
     if flags[LAG]:
         worst = seconds.loc[flags[LAG], "lag_p95_ms"].max()
-        problems.append(f"load generator behind its schedule (p95 send lag > "
-                        f"{bounds.send_lag_ms:g} ms, worst {worst:.0f} ms) in "
-                        f"{len(flags[LAG])} {of}: {format_seconds(flags[LAG])} s after "
-                        "load start")
+        problems.append((LAG, f"load generator behind its schedule (p95 send lag > "
+                               f"{bounds.send_lag_ms:g} ms, worst {worst:.0f} ms) in "
+                               f"{len(flags[LAG])} {of}: {format_seconds(flags[LAG])} s after "
+                               "load start"))
     if flags[POOL]:
-        problems.append(f"open-loop pool exhausted (its {bounds.pool} users all waiting on "
-                        f"answers, arrivals sent late or dropped) in {len(flags[POOL])} {of}: "
-                        f"{format_seconds(flags[POOL])} s after load start; raise "
-                        "load.max_users")
+        problems.append((POOL, f"open-loop pool exhausted (its {bounds.pool} users all "
+                                f"waiting on answers, arrivals sent late or dropped) in "
+                                f"{len(flags[POOL])} {of}: {format_seconds(flags[POOL])} s "
+                                "after load start; raise load.max_users"))
     return problems

@@ -313,18 +313,20 @@ class _Run:
             problems.append("no request was recorded")
         data = RunData.of(rows, trials, cpu, self.sweep.record if self.sweep else None)
         note = self.close_load(rows)
-        window_problems = saturation_by_window(self.exp, trials, cpu, rows, self.t0)
+        window_problems, starved = saturation_by_window(self.exp, trials, cpu, rows, self.t0)
         for spans in trials:
             for name, found in load_problems(note, spans).items():
                 window_problems.setdefault(name, []).extend(found)
-        verdicts = judge(self.exp, self.arch, data, problems, window_problems=window_problems)
+        verdicts = judge(self.exp, self.arch, data, problems, window_problems=window_problems,
+                         starved=starved)
         notes = proof_notes(self.faults)
         if notes:
             # An unavailable proof is said next to every verdict, never passed over.
             verdicts = [v.model_copy(update={"detail": "; ".join([v.detail, *notes])})
                         for v in verdicts]
-        # Hypotheses across runs read every window of this one.
-        every = [p for found in window_problems.values() for p in found]
+        # Hypotheses across runs read every window of this one; a starved window voids
+        # them too (a comparison of two runs has no one direction starvation pushes).
+        every = [p for found in [*window_problems.values(), *starved.values()] for p in found]
         return verdicts, data, problems + list(dict.fromkeys(every))
 
     def close_load(self, rows: pd.DataFrame) -> LoadEvent | None:

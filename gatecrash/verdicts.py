@@ -4,7 +4,12 @@ Each hypothesis is decided on an interval (`gatecrash.judgement`) and worded
 with it (`gatecrash.reasons`). It is judged only on a valid measurement: an
 aborted run, a fault without its proof, a network fault that met no traffic,
 or a saturated host or load generator makes it inconclusive, never passed —
-the numbers are still recorded beside the reason.
+the numbers are still recorded beside the reason. One exception: a host whose CPU
+ran out while the generator kept its schedule starved the system under test, and
+starvation only makes a service slower and less available (STARVATION_PUSH); a
+verdict it could only have pushed the other way (a latency bound that held, an
+availability floor that held, a SPOF's outage bound that failed) stands, and says
+what it stood through.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dashboards.analysis import RunData
 from dashboards.errors import DashboardsError
 from dashboards.estimates import RUN_METRIC_WINDOWS
 from dashboards.intervals import Decision
-from dashboards.saturation import SaturationBounds, saturation_problems
+from dashboards.saturation import HOST, STARVATION_PUSH, SaturationBounds, saturation_findings
 from gatecrash.experiment import Experiment, HypothesisSpec
+from gatecrash.hypothesis import Comparison
 from gatecrash.judgement import Judgement, judge_comparison
 from gatecrash.reasons import reason
 from records import FAILS, HOLDS, INCONCLUSIVE, FaultEvent, Span, Verdict, VerdictWord
@@ -58,29 +64,53 @@ def validity_problems(experiment: Experiment, fault_events: Sequence[FaultEvent]
 def saturation_by_window(experiment: Experiment,
                          windows: Mapping[str, Span] | Sequence[Mapping[str, Span]],
                          cpu: pd.DataFrame, rows: pd.DataFrame | None,
-                         t0: float | None) -> dict[str, list[str]]:
-    """Window name -> the seconds of it in which the host or the generator was
-    saturated (every trial's span of that window), judged second by second
-    (dashboards.saturation); `rows` give the generator's schedule lag, `t0` (the
-    load's start) names the seconds. Only the hypotheses reading a window lose its
-    verdict: a restart burst in the recovery does not void what the fault showed.
+                         t0: float | None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(problems, starved), each window name -> findings: the seconds of it in which
+    the generator was saturated or behind (problems: no verdict reading it stands),
+    and those in which the host alone was (starved: only the verdicts starvation
+    could not have brought about stand), for every trial's span of that window,
+    judged second by second (dashboards.saturation). `rows` give the generator's
+    schedule lag, `t0` (the load's start) names the seconds. Only the hypotheses
+    reading a window are touched: a restart burst in the recovery does not void what
+    the fault showed.
     """
     trials = [windows] if isinstance(windows, Mapping) else list(windows)
     # A sweep judges its own seconds, step by step (dashboards.sweep).
     if not experiment.require_unsaturated or experiment.load.mode == "sweep" or not trials:
-        return {}
+        return {}, {}
     bounds = SaturationBounds(host_pct=experiment.saturation_pct,
                               generator_pct=experiment.saturation_pct,
                               send_lag_ms=experiment.max_send_lag_ms,
                               pool=experiment.load.max_users)
     origin = t0 if t0 is not None else min(a for trial in trials for a, _ in trial.values())
-    out: dict[str, list[str]] = {}
+    problems: dict[str, list[str]] = {}
+    starved: dict[str, list[str]] = {}
     for name in dict.fromkeys(n for trial in trials for n in trial):
         spans = [trial[name] for trial in trials if name in trial]
-        found = saturation_problems(cpu, rows, spans, origin, bounds)
-        if found:
-            out[name] = [f"{name}: {p}" for p in found]
-    return out
+        found = saturation_findings(cpu, rows, spans, origin, bounds)
+        texts = [f"{name}: {text}" for _, text in found]
+        if found and all(kind == HOST for kind, _ in found):
+            starved[name] = texts
+        elif found:
+            problems[name] = texts
+    return problems, starved
+
+
+def stands_starved(comparison: Comparison, decision: Decision) -> bool:
+    """Whether `decision` stands on a CPU-starved system: its one metric's bound is
+    one starvation could only have pushed toward the other decision."""
+    found = comparison.bound()
+    if found is None or decision is Decision.INCONCLUSIVE:
+        return False
+    ref, op, _ = found
+    push = STARVATION_PUSH.get(ref.name)
+    if push is None or op not in ("<", "<=", ">", ">="):
+        return False
+    # Starvation breaks an upper bound on a metric it raises, a lower bound on one
+    # it lowers; a bound it would break that held anyway, or one it would keep that
+    # failed anyway, is no work of starvation.
+    breaks = (push > 0) == (op in ("<", "<="))
+    return breaks == (decision is Decision.HOLDS)
 
 
 def proof_notes(fault_events: Sequence[FaultEvent]) -> list[str]:
@@ -117,12 +147,20 @@ WORDS: dict[Decision, VerdictWord] = {Decision.HOLDS: HOLDS, Decision.FAILS: FAI
 
 def _judge_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
                runs: Mapping[str, RunData], default_arch: str,
-               problems: list[str]) -> Verdict:
+               problems: list[str], starved: Sequence[str] = ()) -> Verdict:
     try:
         judgement = judge_comparison(spec.comparison, runs, default_arch,
                                      experiment.interval_options)
     except DashboardsError as exc:
         return _verdict(experiment, arch, spec, None, f"cannot measure: {exc}", INCONCLUSIVE)
+    if starved and not problems and stands_starved(spec.comparison, judgement.decision):
+        detail, needed = reason(judgement, [])
+        detail += (f"; stands on a starved host ({'; '.join(starved)}): starvation only "
+                   "slows a service and makes it less available, which would have "
+                   "pushed the other way")
+        return _verdict(experiment, arch, spec, judgement, detail,
+                        WORDS[judgement.decision], needed)
+    problems = [*problems, *starved]
     detail, needed = reason(judgement, problems)
     word = INCONCLUSIVE if problems else WORDS[judgement.decision]
     # Samples would not decide a run whose measurement is not valid.
@@ -142,13 +180,17 @@ def _in_windows(spec: HypothesisSpec, window_problems: Mapping[str, Sequence[str
 
 
 def judge(experiment: Experiment, arch: str, data: RunData, problems: list[str],
-          window_problems: Mapping[str, Sequence[str]] | None = None) -> list[Verdict]:
+          window_problems: Mapping[str, Sequence[str]] | None = None,
+          starved: Mapping[str, Sequence[str]] | None = None) -> list[Verdict]:
     """The verdicts of one run: every hypothesis of `arch` that names no architecture.
 
     `window_problems`: what makes one window's measurements incomplete (e.g. a load
-    worker lost in it); only the hypotheses reading that window become inconclusive."""
+    worker lost in it); only the hypotheses reading that window become inconclusive.
+    `starved`: windows in which the host alone was saturated (saturation_by_window);
+    a hypothesis reading one stands only where starvation could not have decided it."""
     return [_judge_one(experiment, arch, spec, {arch: data}, arch,
-                       problems + _in_windows(spec, window_problems or {}))
+                       problems + _in_windows(spec, window_problems or {}),
+                       _in_windows(spec, starved or {}))
             for spec in experiment.hypotheses if spec.applies_to(arch)]  # type: ignore[arg-type]
 
 

@@ -45,16 +45,20 @@ def verdict(word: VerdictWord) -> Verdict:
 
 def test_a_clean_run_has_no_problem() -> None:
     assert validity_problems(EXP, [GOOD_FAULT], None) == []
-    assert saturation_by_window(EXP, WINDOWS, cpu(50, 40), None, None) == {}
+    assert saturation_by_window(EXP, WINDOWS, cpu(50, 40), None, None) == ({}, {})
 
 
 def test_saturation_is_the_problem_of_the_window_it_happened_in() -> None:
-    host = saturation_by_window(EXP, WINDOWS, cpu(97, 40), None, None)
-    generator = saturation_by_window(EXP, WINDOWS, cpu(50, 99), None, None)
+    no_problem, host = saturation_by_window(EXP, WINDOWS, cpu(97, 40), None, None)
+    generator, not_starved = saturation_by_window(EXP, WINDOWS, cpu(50, 99), None, None)
+    both, only_host = saturation_by_window(EXP, WINDOWS, cpu(97, 99), None, None)
     # The saturated second (ts 7) lies in one window only: the others stay judged.
     inside = [name for name, (a, b) in WINDOWS.items() if a <= 7 < b]
+    # The host alone: the system was starved; a generator saturated too: nothing stands.
+    assert (no_problem, not_starved, only_host) == ({}, {}, {})
     assert list(host) == inside and "host CPU saturated" in host[inside[0]][0]
     assert list(generator) == inside and "generator saturated" in generator[inside[0]][0]
+    assert len(both[inside[0]]) == 2
 
 
 def test_missing_proof_no_traffic_never_applied_aborted() -> None:
@@ -210,3 +214,52 @@ def test_durations_compared_across_runs_combine_their_intervals(tmp_path: Path) 
     (verdict,) = judge_across(exp, {"dual": dual, "single": single}, {})
     assert (verdict.verdict, verdict.method) == ("holds", "interval arithmetic")
     assert verdict.high is not None and verdict.high < 0
+
+
+STARVED = {"fault": ["fault: host CPU saturated (>= 95% of all cores) in 1 of 4 judged "
+                     "second(s): 3 s after load start"]}
+
+
+@pytest.mark.parametrize(("expr", "dead", "stands"), [
+    ("availability@fault >= 0.9", False, True),  # held although starvation lowers it
+    ("availability@fault <= 0.1", True, False),  # an outage starvation may have made
+    ("p50_ms@fault <= 500", False, True),
+    ("p50_ms@fault >= 1", False, False),
+    ("requests_lost <= 0", False, True),
+    ("ratio{route=primary}@fault >= 0.5", False, False),  # no one direction: never stands
+    ("p50_ms@fault <= 2 * p50_ms@baseline + 50", False, False),  # two metrics: never
+])
+def test_a_starved_host_voids_only_what_starvation_could_have_decided(
+        tmp_path: Path, expr: str, dead: bool, stands: bool) -> None:
+    failed = {"status": 0, "error_kind": "connect"} if dead else {}
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66, **failed))
+    (clean,) = judge(experiment(expr), "dual", data, [])
+    (starved,) = judge(experiment(expr), "dual", data, [], starved=STARVED)
+    assert clean.verdict == "holds"
+    assert starved.value == clean.value
+    if stands:
+        assert starved.verdict == "holds" and "stands on a starved host (fault: host" in \
+            starved.detail
+    else:
+        assert starved.verdict == "inconclusive" and starved.detail.startswith(
+            "not judged (fault: host CPU saturated")
+
+
+def test_a_failure_stands_starved_only_where_starvation_would_have_held_it(
+        tmp_path: Path) -> None:
+    data = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66))  # all available
+    outage, floor = judge(experiment("availability@fault <= 0.05", "availability@fault >= 0.99"),
+                          "dual", data, [], starved=STARVED)
+    # Fully available though starved: the outage claim fails for good.
+    assert outage.verdict == "fails" and "stands on a starved host" in outage.detail
+    dead = quiet_run(tmp_path, spaced(T0 + 2, T0 + 6, 66, status=0, error_kind="connect"),
+                     name="dead")
+    (floor,) = judge(experiment("availability@fault >= 0.99"), "dual", dead, [],
+                     starved=STARVED)
+    # Unavailable on a starved host: starvation may be why, so it is not a failure.
+    assert floor.verdict == "inconclusive"
+    # Any other problem in the window voids even a verdict that would stand starved.
+    (voided,) = judge(experiment("availability@fault >= 0.9"), "dual", data, [],
+                      window_problems={"fault": ["fault: load generator saturated"]},
+                      starved=STARVED)
+    assert voided.verdict == "inconclusive"
