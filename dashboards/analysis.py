@@ -28,6 +28,7 @@ from dashboards.estimates import (
     RunData,
     Trials,
     loss_rate_estimate,
+    pooled_samples,
     requests_lost_estimate,
     time_to_failover_estimate,
     time_to_recover_estimate,
@@ -36,6 +37,7 @@ from dashboards.estimates import (
 )
 from dashboards.intervals import IntervalOptions, Measurement
 from dashboards.metrics import (
+    WINDOW_ESTIMATORS,
     WINDOW_METRIC_SPECS,
     WINDOW_METRICS,
     MetricSpec,
@@ -229,11 +231,12 @@ def window_table(
     unknown = [m for m in metrics if m not in WINDOW_METRICS]
     if unknown:
         raise UnknownMetricError(unknown[0], WINDOW_METRICS, "window tables take window metrics")
-    data = _data(rows, windows)
-    table = {
-        name: {m: window_value(data, m, dict(selector or {}), name) for m in metrics}
-        for name in _window_names(data)
-    }
+    data, chosen = _data(rows, windows), dict(selector or {})
+    table = {}
+    for name in _window_names(data):
+        # One cut of the window's rows serves every metric of it.
+        sample, base = pooled_samples(data, chosen, name)
+        table[name] = {m: WINDOW_METRICS[m](sample, base) for m in metrics}
     return pd.DataFrame.from_dict(table, orient="index", columns=list(metrics))
 
 
@@ -250,8 +253,11 @@ def window_estimates(
         raise UnknownMetricError(unknown[0], WINDOW_METRICS, "window tables take window metrics")
     data, chosen = _data(rows, windows), dict(selector or {})
     options = options or IntervalOptions()
-    return {name: {m: window_estimate(data, m, chosen, name, options) for m in metrics}
-            for name in _window_names(data)}
+    out = {}
+    for name in _window_names(data):
+        sample, base = pooled_samples(data, chosen, name)
+        out[name] = {m: WINDOW_ESTIMATORS[m](sample, base, options) for m in metrics}
+    return out
 
 
 @dataclass(frozen=True)
