@@ -218,7 +218,9 @@ class Capacities:
                 raise InputError(
                     f"{experiment.name}: its rate is a share of the capacity of {arch}, which "
                     "is not measured on this machine yet; run `gatecrash capacity --arch "
-                    f"{arch}` (same mix and deploy options) or pass --capacity-from FILE")
+                    f"{arch}` (same mix and deploy options) or pass --capacity-from FILE"
+                    + (f", or run {arch} first (capacity_of: {arch})"
+                       if experiment.capacity_of == arch else ""))
             say(f"   measuring the capacity of {arch} first (rates given as a share of it)")
             result = measure_capacity(arch, out_root, mix=experiment.load.mix,
                                       chat=experiment.load.chat, slo=experiment.slo,
@@ -232,10 +234,14 @@ class Capacities:
     def resolve(self, experiment: Experiment, arch: str, runtime: RuntimeKind,
                 deployed: tuple[Stack, Runtime] | None, out_root: Path,
                 say: Callable[[str], None] = lambda _: None) -> Experiment:
-        """`experiment` with its rates in req/s (unchanged when they already are)."""
+        """`experiment` with its rates in req/s (unchanged when they already are), as
+        shares of the capacity of `arch`, the deployed one, or of `capacity_of`."""
         if not experiment.load.relative:
             return experiment
-        got = self.capacity_of(experiment, arch, runtime, deployed, out_root, say)
+        basis = experiment.capacity_of or arch
+        # Another architecture's capacity cannot be swept on this stack: known or not.
+        got = self.capacity_of(experiment, basis, runtime,
+                               deployed if basis == arch else None, out_root, say)
         note = (f"rates as a share of the capacity of {arch}: {got.capacity_rps:g} req/s "
                 f"({got.source})")
         say(f"   {note}")

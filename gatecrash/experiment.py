@@ -207,6 +207,11 @@ class Experiment(_Strict):
     # Whose API key the load sends (gatecrash.stacks.TENANTS): `demo`'s quota is out
     # of reach; `free` is a free-tier plan, for the quota's own claims (C11).
     tenant: str = DEMO_TENANT
+    # Whose measured capacity a rate given as a share of it ('50%') is taken of: by
+    # default each run's own architecture (the same relative stress). One
+    # architecture for all gives every run the same rate in req/s, which a cost
+    # compared across architectures needs (C10).
+    capacity_of: Arch | None = None
     warmup_s: float = Field(default=3.0, ge=0)
     recovery_s: float = Field(default=5.0, ge=0)
     faults: list[FaultStep] = Field(default_factory=list)
@@ -288,6 +293,9 @@ class Experiment(_Strict):
             raise ValueError(f"the last fault ends at {self.fault_end_s:g}s and recovery_s is "
                              f"{self.recovery_s:g}: raise load.duration_s to at least "
                              f"{self.fault_end_s + self.recovery_s:g}")
+        if self.capacity_of is not None and not self.load.relative:
+            raise ValueError(f"capacity_of: {self.capacity_of}, but no rate of the load is a "
+                             "share of a capacity (give one as e.g. rate: 50%)")
         for i, spec in enumerate(self.hypotheses):
             missing = [a for a in spec.across if a not in self.architectures]
             if missing:

@@ -316,8 +316,8 @@ def plan_samples(experiment: Experiment, archs: list[str],
     rates = dict(rates or {})
     known = Capacities(measure=False)
     for arch in ("single", "dual"):
-        rates.setdefault(arch, RequestRates("the load spec",
-                                            capacity_rps=known.known(experiment, arch)))
+        rates.setdefault(arch, RequestRates(
+            "the load spec", capacity_rps=known.known(experiment, experiment.capacity_of or arch)))
     load = experiment.load
     if load.mode == "closed":
         assumption = (f"closed loop: {load.users} users, think {load.wait_min_s:g}-"

@@ -52,12 +52,14 @@ def _group_key(experiment: Experiment, arch: str) -> tuple[str, str]:
 def stack_groups(experiments: list[Experiment],
                  arch: str | None) -> dict[tuple[str, str], list[Experiment]]:
     """The stacks a suite deploys (by architecture and deploy options), each with the
-    experiments that share it."""
+    experiments that share it. An architecture whose capacity other runs' rates are
+    shares of (`capacity_of`) goes first: its sweep measures it for them."""
     groups: dict[tuple[str, str], list[Experiment]] = {}
     for experiment in experiments:
         for one in suite_archs(experiment, arch):
             groups.setdefault(_group_key(experiment, one), []).append(experiment)
-    return groups
+    bases = {e.capacity_of for e in experiments if e.capacity_of is not None}
+    return dict(sorted(groups.items(), key=lambda item: item[0][0] not in bases))
 
 
 def suite_archs(experiment: Experiment, arch: str | None) -> list[str]:

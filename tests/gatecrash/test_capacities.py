@@ -13,6 +13,7 @@ from gatecrash.capacities import Capacities, KnownCapacity, capacity_key
 from gatecrash.capacity import CapacityResult
 from gatecrash.errors import InputError
 from gatecrash.experiment import Experiment
+from gatecrash.suite import stack_groups
 from records import CapacityRecord, Slo
 from records.capacity import Interval
 from targets.stack import RuntimeKind
@@ -47,6 +48,22 @@ def test_a_pinned_file_wins_and_resolves_the_rate(tmp_path: Path) -> None:
     assert "55.5 req/s (pinned)" in resolved.description
     absolute = experiment(rate=10)
     assert capacities.resolve(absolute, "single", LOCAL, None, tmp_path) is absolute
+
+
+def test_capacity_of_gives_every_architecture_one_rate(tmp_path: Path) -> None:
+    pinned = tmp_path / "capacity.json"
+    pinned.write_text(json.dumps({"single": 62, "dual": 55.5}))
+    capacities = Capacities.from_file(pinned, home=tmp_path)
+    same = experiment(capacity_of="single")
+    rates = [capacities.resolve(same, arch, LOCAL, None, tmp_path).load.rate
+             for arch in ("single", "dual")]
+    assert rates == [pytest.approx(31.0), pytest.approx(31.0)]
+    # Not known, and not measurable on the other architecture's stack: said how to fix.
+    unknown = Capacities(home=tmp_path / "empty")
+    with pytest.raises(InputError, match=r"capacity of single.*run single first"):
+        unknown.resolve(same, "dual", LOCAL, None, tmp_path)
+    with pytest.raises(ValueError, match="capacity_of: single, but no rate of the load"):
+        experiment(rate=10, capacity_of="single")
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -117,3 +134,13 @@ def test_a_finished_sweep_is_learnt(tmp_path: Path) -> None:
     # An open-loop experiment with the same mix and deploy options takes its share of it.
     assert capacities.resolve(experiment(rate="25%"), "single", LOCAL, None,
                               tmp_path).load.rate == 15.0
+
+
+def test_the_architecture_others_take_their_rates_from_is_deployed_first() -> None:
+    dual_first = Experiment.model_validate({
+        "name": "dual-only", "claim": "c", "architectures": ["dual"],
+        "load": {"mode": "open", "rate": 5, "duration_s": 5}, "hypotheses": ["count >= 1"]})
+    groups = stack_groups([dual_first, experiment(capacity_of="single")], None)
+    assert [arch for arch, _ in groups] == ["single", "dual"]
+    assert [arch for arch, _ in stack_groups([dual_first, experiment()], None)] == \
+        ["dual", "single"]
