@@ -9,19 +9,26 @@ window of each trial).
     rss_mb{component=router|gateway-identity|gateway-business}@baseline[dual] >= ...
 
 They are registered in `dashboards.analysis`, so they parse in hypotheses,
-validate in experiment files and are judged like the rest; their intervals are
-combined by interval arithmetic (they are not row resamples).
+validate in experiment files and are judged like the rest. A comparison of
+resource metrics only (dual's cost against single's) is judged by a bootstrap
+of its difference (`resampled_resources`): the 1-s samples of each
+(architecture, window) are drawn again independently of the other's, and the
+components of one run share their draws (the same seconds), as rows do in
+`dashboards.resampling`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
 
 from dashboards.errors import DashboardsError, SelectorError
 from dashboards.estimates import RunData
-from dashboards.intervals import Estimate, IntervalOptions, Measurement
+from dashboards.intervals import Estimate, IntervalOptions, Measurement, bootstrap_estimate
 from dashboards.metrics import MetricSpec
-from dashboards.resources import COMPONENT_KEY, cpu_ms_per_request, rss_mb
+from dashboards.resampling import ResampledRef
+from dashboards.resources import COMPONENT_KEY, ResourceSeconds, cpu_ms_per_request, rss_mb
 from dashboards.rows import Selector
 from dashboards.sweep import capacity_estimate
 from dashboards.windows import get_window, rows_span
@@ -32,6 +39,7 @@ __all__ = [
     "SAMPLED_SPECS",
     "SampledEstimator",
     "capacity_rps_estimate",
+    "resampled_resources",
 ]
 
 SampledEstimator = Callable[[RunData, Selector, "str | None", IntervalOptions], Measurement]
@@ -105,3 +113,36 @@ def _rss(data: RunData, selector: Selector, window: str | None,
 
 SAMPLED_ESTIMATORS: dict[str, SampledEstimator] = {"cpu_ms_per_request": _cpu_ms,
                                                    "rss_mb": _rss}
+
+
+def resampled_resources(
+    runs: Mapping[str, RunData],
+    refs: Sequence[ResampledRef],
+    expression: Callable[[Mapping[ResampledRef, float]], float],
+    options: IntervalOptions,
+) -> tuple[Estimate, dict[ResampledRef, int]]:
+    """`expression(values of refs)` for resource metrics only, with its bootstrap
+    interval, and each ref's n (its 1-s samples); as `resampled_estimate` for rows."""
+    keys = sorted({(r.arch, r.window) for r in refs}, key=lambda k: (k[0], k[1] or ""))
+    where = {key: i for i, key in enumerate(keys)}
+    seconds = {}
+    for ref in refs:
+        data = runs[ref.arch]
+        selector = dict(ref.selector)
+        seconds[ref] = ResourceSeconds.of(data.cpu, data.rows, _spans(data, ref.window),
+                                          _component(ref.metric, selector))
+    # Every component of one run and window has the same samples (the same seconds).
+    sizes = [next(seconds[r].seconds for r in refs if (r.arch, r.window) == key)
+             for key in keys]
+
+    def statistic(*indices: np.ndarray) -> float:
+        values = {}
+        for ref in refs:
+            index = indices[where[(ref.arch, ref.window)]]
+            got = seconds[ref]
+            values[ref] = (got.per_request(index) if ref.metric == "cpu_ms_per_request"
+                           else got.mean_rss(index))
+        return float(expression(values))
+
+    estimate = bootstrap_estimate([np.arange(n) for n in sizes], statistic, options.confidence)
+    return estimate, {ref: seconds[ref].seconds for ref in refs}

@@ -104,6 +104,14 @@ class ResourceSeconds:
     def seconds(self) -> int:
         return int(self.cpu_ms.size)
 
+    def per_request(self, index: np.ndarray) -> float:
+        """CPU-ms per answered request over the samples at `index` (repeats allowed)."""
+        return _ratio(self.cpu_ms[index], self.answered[index])
+
+    def mean_rss(self, index: np.ndarray) -> float:
+        """Mean resident memory (MiB) over the samples at `index`."""
+        return float(np.mean(self.rss_mb[index]))
+
     @classmethod
     def of(cls, cpu: pd.DataFrame, rows: pd.DataFrame, spans: Sequence[Span],
            component: str | None = None) -> ResourceSeconds:
@@ -145,9 +153,7 @@ def cpu_ms_per_request(cpu: pd.DataFrame, rows: pd.DataFrame, spans: Sequence[Sp
     got = ResourceSeconds.of(cpu, rows, spans, component)
     if got.seconds == 0:
         return Estimate(math.nan, -math.inf, math.inf, 0, METHOD, confidence)
-    estimate = bootstrap_estimate(
-        [np.arange(got.seconds)], lambda i: _ratio(got.cpu_ms[i], got.answered[i]),
-        confidence)
+    estimate = bootstrap_estimate([np.arange(got.seconds)], got.per_request, confidence)
     return replace(estimate, n=got.seconds, method=METHOD)
 
 

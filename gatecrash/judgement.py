@@ -10,7 +10,9 @@
   window) sample independently, with a fixed seed. Otherwise (run-level
   metrics: durations, counts, window-less capacities) the intervals of the
   metrics are combined by interval arithmetic, each taken at a Bonferroni
-  confidence so that together they keep the experiment's.
+  confidence so that together they keep the experiment's. Resource metrics
+  (CPU per request, memory) compared with each other are bootstrapped the same
+  way as rows, over their 1-s samples (`resampled_resources`).
 
 The hypothesis *holds* when the whole interval satisfies the comparison,
 *fails* when the whole interval violates it, and is *inconclusive* otherwise.
@@ -19,10 +21,11 @@ The hypothesis *holds* when the whole interval satisfies the comparison,
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dashboards.analysis import RunData, estimate
+from dashboards.capacity_metrics import SAMPLED_SPECS, resampled_resources
 from dashboards.intervals import (
     Decision,
     Estimate,
@@ -40,6 +43,9 @@ from gatecrash.hypothesis import MIRRORED, Comparison, MetricRef
 __all__ = ["Judgement", "judge_comparison"]
 
 DIFFERENCE = "left - right"
+Resampler = Callable[[Mapping[str, RunData], Sequence[ResampledRef],
+                      Callable[[Mapping[ResampledRef, float]], float], IntervalOptions],
+                     tuple[Estimate, dict[ResampledRef, int]]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class Judgement:
     trials: list[float] = field(default_factory=list)
     # The metric of a single-metric hypothesis.
     metric: str | None = None
+    # What a bootstrap of the difference drew: rows, or 1-s resource samples.
+    units: str = "rows"
 
 
 def _ref_key(ref: MetricRef, default_arch: str) -> ResampledRef:
@@ -110,7 +118,8 @@ def _is_latency(ref: MetricRef) -> bool:
 
 
 def _resampled(runs: Mapping[str, RunData], comparison: Comparison, refs: list[MetricRef],
-               default_arch: str, options: IntervalOptions) -> Judgement:
+               default_arch: str, options: IntervalOptions,
+               resample: Resampler = resampled_estimate, units: str = "rows") -> Judgement:
     keys = {ref: _ref_key(ref, default_arch) for ref in refs}
 
     def difference(values: Mapping[ResampledRef, float]) -> float:
@@ -120,8 +129,7 @@ def _resampled(runs: Mapping[str, RunData], comparison: Comparison, refs: list[M
         return comparison.point(comparison.left, lookup) - \
             comparison.point(comparison.right, lookup)
 
-    quantity, counts = resampled_estimate(runs, list(dict.fromkeys(keys.values())), difference,
-                                          options)
+    quantity, counts = resample(runs, list(dict.fromkeys(keys.values())), difference, options)
     # n: the rows the metrics rest on (the resampled windows hold other rows too).
     quantity = replace(quantity, n=sum(counts.values()))
     left, right = _point(runs, comparison, default_arch, options)
@@ -133,7 +141,7 @@ def _resampled(runs: Mapping[str, RunData], comparison: Comparison, refs: list[M
             rank = rank_compare(a, b)
     return Judgement(decide(quantity, comparison.op, 0.0), DIFFERENCE, comparison.op, 0.0,
                      quantity, left, right, samples={str(r): counts[keys[r]] for r in distinct},
-                     rank=rank)
+                     rank=rank, units=units)
 
 
 def _combined(runs: Mapping[str, RunData], comparison: Comparison, refs: list[MetricRef],
@@ -184,6 +192,9 @@ def judge_comparison(comparison: Comparison, runs: Mapping[str, RunData], defaul
         judgement = _single(runs, comparison, refs[0], default_arch, options)
     elif refs and all(r.name in WINDOW_METRIC_SPECS for r in refs):  # rows: resampled
         judgement = _resampled(runs, comparison, refs, default_arch, options)
+    elif refs and all(r.name in SAMPLED_SPECS for r in refs):  # 1-s samples: resampled
+        judgement = _resampled(runs, comparison, refs, default_arch, options,
+                               resampled_resources, "1-s samples")
     else:
         judgement = _combined(runs, comparison, refs, default_arch, options)
     trials = _trial_values(runs, comparison, judgement, default_arch, options)

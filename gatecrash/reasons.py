@@ -103,14 +103,14 @@ def needed(j: Judgement) -> tuple[int | None, str]:
             return None, ("longer runs would narrow each side's interval (combined by "
                           "interval arithmetic: no size rule)")
         if not (math.isfinite(estimate.low) and math.isfinite(estimate.high)):
-            return None, ("a side has too few rows for the bootstrap to bound it (some "
-                          "resamples held none of them): that side needs more rows")
+            return None, (f"a side has too few {j.units} for the bootstrap to bound it (some "
+                          f"resamples held none of them): that side needs more {j.units}")
         count = bootstrap_samples_needed(estimate, j.op, j.bound)
         if count is None:
             return None, "no sample size decides it at the observed difference"
         factor = count / max(estimate.n, 1)
-        return count, (f"about {count:,} rows in all ({factor:.1f}x these) would decide it "
-                       f"({method_label(estimate)}; the interval narrows as 1/sqrt(n))")
+        return count, (f"about {count:,} {j.units} in all ({factor:.1f}x these) would decide "
+                       f"it ({method_label(estimate)}; the interval narrows as 1/sqrt(n))")
     m = j.measurement
     if m is None or j.on_metric is None:
         return None, "more samples would narrow the interval"

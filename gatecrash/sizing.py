@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dashboards.analysis import RunData, evaluate
+from dashboards.capacity_metrics import SAMPLED_SPECS
 from dashboards.errors import DashboardsError
 from dashboards.estimates import RUN_METRIC_WINDOWS as READ_WINDOWS
 from dashboards.intervals import (
@@ -275,8 +276,9 @@ def _plan_one(experiment: Experiment, arch: str, spec: HypothesisSpec,
         thin = [str(r) for r in refs if (_quantile_level(r.name) or 0) >= HIGH_PERCENTILE
                 and samples[str(r)] < (quantile_bound_min_samples(
                     _quantile_level(r.name) or 0.5, True, options.confidence) or 0)]
-        rows_only = all(r.name in WINDOW_METRIC_SPECS for r in refs)
-        kind = "bootstrap of the difference" if rows_only else "interval arithmetic"
+        resampled = (all(r.name in WINDOW_METRIC_SPECS for r in refs)
+                     or all(r.name in SAMPLED_SPECS for r in refs))
+        kind = "bootstrap of the difference" if resampled else "interval arithmetic"
         note = f"judged on left - right by {kind}"
         if thin:
             note += (f"; {', '.join(thin)} rests on so few samples that a high percentile "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dashboards.analysis import METRICS, RunData, estimate, evaluate
 from dashboards.errors import DashboardsError, SelectorError
-from dashboards.intervals import Decision, IntervalOptions
+from dashboards.intervals import Decision, IntervalOptions, bootstrap_estimate
+from dashboards.resources import ResourceSeconds
 from dashboards.sweep import judge_sweep
 from gatecrash.hypothesis import parse
 from gatecrash.judgement import judge_comparison
@@ -67,3 +69,39 @@ def test_across_architectures(tmp_path: Path) -> None:
         "cpu_ms_per_request{component=gateway}@baseline[dual] <= "
         "cpu_ms_per_request{component=gateway}@baseline[single]"), runs, "dual", options)
     assert load.decision is Decision.HOLDS
+
+
+NOISE = (1.1, 0.9, 1.08, 0.92, 1.1, 0.9)  # per second of the baseline, around the mean
+
+
+def noisy_run(tmp_path: Path, name: str, ms_per_request: float) -> RunData:
+    """Six baseline seconds whose gateway CPU wanders around `ms_per_request`."""
+    segments = [healthy(k) for k in range(3)]
+    load = {s: {"gateway-1": NOISE[s] * ms_per_request * PLAN.rates[s // 2] / 10,
+                "auth-1": 10.0} for s in range(6)}
+    run = write_run(tmp_path / name, steps(*segments), Seconds(6, load=load))
+    return RunData.of(run.rows, BASELINE, run.cpu)
+
+
+def test_resource_costs_across_runs_are_bootstrapped_on_their_difference(
+        tmp_path: Path) -> None:
+    runs = {"single": noisy_run(tmp_path, "single", 3.0),
+            "dual": noisy_run(tmp_path, "dual", 2.6)}
+    expr = ("cpu_ms_per_request{component=gateway}@baseline[dual] <= "
+            "cpu_ms_per_request{component=gateway}@baseline[single]")
+    got = judge_comparison(parse(expr), runs, "dual", IntervalOptions())
+    assert (got.estimate.method, got.estimate.n, got.units) == ("bootstrap", 12, "1-s samples")
+    assert got.estimate.value == pytest.approx(2.6 - 3.0, abs=0.05)
+    # The same interval from scipy directly: each run's seconds drawn on their own.
+    per_run = [ResourceSeconds.of(runs[a].cpu, runs[a].rows, [BASELINE["baseline"]], "gateway")
+               for a in ("dual", "single")]
+    direct = bootstrap_estimate(
+        [np.arange(6), np.arange(6)],
+        lambda d, s: per_run[0].per_request(d) - per_run[1].per_request(s))
+    assert (got.estimate.low, got.estimate.high) == (pytest.approx(direct.low),
+                                                    pytest.approx(direct.high))
+    # Each side's interval combined by interval arithmetic would not decide it.
+    sides = [estimate(runs[a], runs[a].trials, "cpu_ms_per_request", {"component": "gateway"},
+                      "baseline", IntervalOptions(0.975)).estimate for a in ("dual", "single")]
+    assert sides[0].high - sides[1].low > 0 > got.estimate.high
+    assert got.decision is Decision.HOLDS
