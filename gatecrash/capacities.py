@@ -246,5 +246,7 @@ class Capacities:
                 f"({got.source})")
         say(f"   {note}")
         description = f"{experiment.description} [{note}]".strip()
+        # Resolved, its rates are req/s: whose capacity they came from is in the description.
         return experiment.model_copy(update={
-            "load": experiment.load.resolved(got.capacity_rps), "description": description})
+            "load": experiment.load.resolved(got.capacity_rps), "description": description,
+            "capacity_of": None})

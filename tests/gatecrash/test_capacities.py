@@ -58,6 +58,9 @@ def test_capacity_of_gives_every_architecture_one_rate(tmp_path: Path) -> None:
     rates = [capacities.resolve(same, arch, LOCAL, None, tmp_path).load.rate
              for arch in ("single", "dual")]
     assert rates == [pytest.approx(31.0), pytest.approx(31.0)]
+    # What is recorded of the resolved run validates again (rejudging reads it back).
+    resolved = capacities.resolve(same, "dual", LOCAL, None, tmp_path)
+    assert Experiment.model_validate(resolved.model_dump()).load.rate == pytest.approx(31.0)
     # Not known, and not measurable on the other architecture's stack: said how to fix.
     unknown = Capacities(home=tmp_path / "empty")
     with pytest.raises(InputError, match=r"capacity of single.*run single first"):
