@@ -242,7 +242,7 @@ class Capacities:
         # Another architecture's capacity cannot be swept on this stack: known or not.
         got = self.capacity_of(experiment, basis, runtime,
                                deployed if basis == arch else None, out_root, say)
-        note = (f"rates as a share of the capacity of {arch}: {got.capacity_rps:g} req/s "
+        note = (f"rates as a share of the capacity of {basis}: {got.capacity_rps:g} req/s "
                 f"({got.source})")
         say(f"   {note}")
         description = f"{experiment.description} [{note}]".strip()

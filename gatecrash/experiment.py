@@ -23,11 +23,11 @@ from pydantic import (
 
 from chaos.faults import FaultSpec, TargetSpec
 from chaos.httpfaults.faults import Selector
-from dashboards.analysis import METRICS
 from dashboards.intervals import DEFAULT_CONFIDENCE, IntervalOptions
 from dashboards.saturation import DEFAULT_SATURATION_PCT, DEFAULT_SEND_LAG_MS
 from gatecrash.errors import InputError
-from gatecrash.hypothesis import Comparison, HypothesisError, parse
+from gatecrash.hypothesis import HypothesisError
+from gatecrash.hypothesis_spec import HypothesisSpec
 from gatecrash.stacks import DEMO_TENANT, TENANTS
 from loadtests.spec import LoadSpec, RateStage
 from records.capacity import Slo
@@ -39,7 +39,6 @@ __all__ = ["WINDOWS", "DeploySpec", "Experiment", "FaultStep", "HypothesisSpec",
 
 WINDOWS = WINDOW_NAMES
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-ARCH_NAMES = tuple(a.value for a in Arch)
 # Entry points of one stack: enough to show a client-side failover, and they all
 # share the stack's port block.
 MAX_ENTRIES = 4
@@ -118,73 +117,6 @@ class LoadWindow(_Strict):
     @property
     def end_s(self) -> float:
         return self.at_s + self.for_s
-
-
-class HypothesisSpec(_Strict):
-    expr: str
-    arch: list[Arch] | None = Field(default=None, description="only on these architectures")
-    name: str | None = None
-    # The weaker bound the quick suite judges where its samples cannot decide `expr`
-    # (e.g. >= 0.99 for >= 0.999): the same metrics and operator, a looser constant.
-    quick: str | None = None
-
-    @model_validator(mode="after")
-    def _parses(self) -> HypothesisSpec:
-        comparison = parse(self.expr)
-        refs = comparison.metrics()
-        if not refs:
-            raise ValueError(f"{self.expr!r} compares no metric: name one, e.g. "
-                             "availability@fault >= 0.99")
-        for ref in refs:
-            if ref.name not in METRICS:
-                raise ValueError(f"unknown metric {ref.name!r} in {self.expr!r}; allowed: "
-                                 f"{', '.join(sorted(METRICS))}")
-            if ref.window is not None and ref.window not in WINDOWS:
-                raise ValueError(f"unknown window {ref.window!r} in {self.expr!r}; allowed: "
-                                 f"{', '.join(WINDOWS)}")
-            if ref.arch is not None and ref.arch not in ARCH_NAMES:
-                raise ValueError(f"unknown architecture [{ref.arch}] in {self.expr!r}; "
-                                 f"allowed: {', '.join(ARCH_NAMES)}")
-        named = [r for r in refs if r.arch is not None]
-        if named and len(named) < len(refs):
-            unnamed = next(str(r) for r in refs if r.arch is None)
-            raise ValueError(f"{self.expr!r} compares architectures: every metric names its "
-                             f"run, e.g. {unnamed}[single] (missing on {unnamed})")
-        if named and self.arch is not None:
-            raise ValueError(f"{self.expr!r} names its architectures in brackets; drop "
-                             "'arch:' (it limits a hypothesis to one architecture's run)")
-        if self.quick is not None:
-            _check_weaker(comparison, parse(self.quick), self.expr, self.quick)
-        return self
-
-    @property
-    def comparison(self) -> Comparison:
-        return parse(self.expr)
-
-    @property
-    def across(self) -> list[str]:
-        """The architectures a hypothesis across runs compares (empty: one run's)."""
-        return self.comparison.archs()
-
-    def applies_to(self, arch: Arch) -> bool:
-        return not self.across and (self.arch is None or arch in self.arch)
-
-
-def _check_weaker(strong: Comparison, quick: Comparison, strong_text: str,
-                  quick_text: str) -> None:
-    """`quick` must state the same thing as `strong`, only less of it."""
-    if sorted(map(str, quick.metrics())) != sorted(map(str, strong.metrics())):
-        raise ValueError(f"quick form {quick_text!r} must compare the same metrics as "
-                         f"{strong_text!r}, only with a looser constant")
-    a, b = strong.bound(), quick.bound()
-    if a is None or b is None or a[1] != b[1]:
-        raise ValueError(f"quick form {quick_text!r}: give it as `metric op constant` with "
-                         f"the same operator as {strong_text!r}")
-    op, strong_at, quick_at = a[1], a[2], b[2]
-    looser = quick_at <= strong_at if op in (">=", ">") else quick_at >= strong_at
-    if op not in (">=", ">", "<=", "<") or not looser:
-        raise ValueError(f"quick form {quick_text!r} is not looser than {strong_text!r}: "
-                         "the quick suite may claim less than the full one, never more")
 
 
 class AbortSpec(_Strict):

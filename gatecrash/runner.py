@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
-from chaos.faults import Injector
 from chaos.httpfaults.client import HttpFaultsClient
 from chaos.httpfaults.faults import HTTP_FAULTS
+from chaos.injector import Injector
 from chaos.runtime.base import Runtime
 from dashboards.analysis import RunData
 from gatecrash.errors import GatecrashError, InputError

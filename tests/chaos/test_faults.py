@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from chaos.client import ToxiproxyClient
-from chaos.faults import FAULTS, FaultError, FaultSpec, Injector, TargetSpec, parse_fault
+from chaos.faults import FAULTS, FaultError, FaultSpec, TargetSpec, parse_fault
 from chaos.httpfaults import HTTP_FAULTS
+from chaos.injector import Injector
 from chaos.runtime.base import InstanceState, InstanceStatus, Runtime
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.stacks import Stack

@@ -20,7 +20,7 @@ from scipy.stats import binomtest
 
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
-from chaos.faults import FaultError, FaultSpec, Injector, TargetSpec
+from chaos.faults import FaultError, FaultSpec, TargetSpec
 from chaos.httpfaults import (
     BackgroundLayers,
     FaultRule,
@@ -30,6 +30,7 @@ from chaos.httpfaults import (
     Selector,
     parse_http_fault,
 )
+from chaos.injector import Injector
 from chaos.runtime.base import InstanceState, InstanceStatus
 from chaos.toxiproxy import BackgroundServer
 from loadtests.metrics import classify_error

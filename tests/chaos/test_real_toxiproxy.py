@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 from chaos.client import ToxiproxyClient
-from chaos.faults import FaultSpec, Injector, TargetSpec
+from chaos.faults import FaultSpec, TargetSpec
+from chaos.injector import Injector
 from chaos.runtime.base import InstanceState, InstanceStatus
 from chaos.toxiproxy import BackgroundServer
 

@@ -60,6 +60,7 @@ def test_capacity_of_gives_every_architecture_one_rate(tmp_path: Path) -> None:
     assert rates == [pytest.approx(31.0), pytest.approx(31.0)]
     # What is recorded of the resolved run validates again (rejudging reads it back).
     resolved = capacities.resolve(same, "dual", LOCAL, None, tmp_path)
+    assert "a share of the capacity of single: 62 req/s (pinned)" in resolved.description
     assert Experiment.model_validate(resolved.model_dump()).load.rate == pytest.approx(31.0)
     # Not known, and not measurable on the other architecture's stack: said how to fix.
     unknown = Capacities(home=tmp_path / "empty")
