@@ -37,8 +37,10 @@ def test_the_metrics_are_registered() -> None:
 
 def test_capacity_and_cpu_per_request_of_a_sweep(tmp_path: Path) -> None:
     data = sweep_data(tmp_path, "single", knee_step=2, ms_per_request=5.0)
-    knee = estimate(data, data.trials, "capacity_rps").estimate
-    assert (knee.value, knee.low, knee.high) == (60.0, 60.0, 80.0)
+    knee = estimate(data, data.trials, "capacity_rps")
+    # [60, 80] within the sweep, one 20 req/s step wider on both sides between sweeps.
+    assert (knee.estimate.value, knee.estimate.low, knee.estimate.high) == (60.0, 40.0, 100.0)
+    assert "[60, 80] within its sweep, ± 20 req/s for the spread between sweeps" in knee.note
     cpu = estimate(data, data.trials, "cpu_ms_per_request", {"component": "gateway"},
                    "baseline").estimate
     assert (cpu.value, cpu.low, cpu.high, cpu.n) == (pytest.approx(5.0), pytest.approx(5.0),
@@ -59,12 +61,20 @@ def test_wrong_uses_are_refused_clearly(tmp_path: Path) -> None:
 
 
 def test_across_architectures(tmp_path: Path) -> None:
-    runs = {"single": sweep_data(tmp_path, "single", knee_step=3, ms_per_request=6.0),
-            "dual": sweep_data(tmp_path, "dual", knee_step=1, ms_per_request=2.5)}
+    runs = {"single": sweep_data(tmp_path, "single", knee_step=4, ms_per_request=6.0),
+            "dual": sweep_data(tmp_path, "dual", knee_step=0, ms_per_request=2.5)}
     options = IntervalOptions()
     knees = judge_comparison(parse("capacity_rps[dual] >= capacity_rps[single]"), runs,
                              "dual", options)
-    assert knees.decision is Decision.FAILS  # 40 [40, 60] against 80 [80, 100]
+    # 20 [0, 60] against 100 [80, inf) (no step failed): apart by more than the
+    # spread between sweeps.
+    assert knees.decision is Decision.FAILS
+    near = {"single": sweep_data(tmp_path, "single-b", knee_step=3, ms_per_request=6.0),
+            "dual": sweep_data(tmp_path, "dual-b", knee_step=1, ms_per_request=2.5)}
+    close = judge_comparison(parse("capacity_rps[dual] >= capacity_rps[single]"), near,
+                             "dual", options)
+    # 40 [20, 80] against 80 [60, 120]: two steps apart, within that spread.
+    assert close.decision is Decision.INCONCLUSIVE
     load = judge_comparison(parse(
         "cpu_ms_per_request{component=gateway}@baseline[dual] <= "
         "cpu_ms_per_request{component=gateway}@baseline[single]"), runs, "dual", options)
