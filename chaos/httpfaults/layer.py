@@ -278,18 +278,20 @@ class Layer:
             if not keep:
                 return False
         async for piece in payload(ureader, head):
+            if limit is not None:
+                # Counted in bytes as they come: a body that is not SSE (a whole JSON
+                # answer) has no event boundary to wait for.
+                if sink.written + len(piece) > limit:
+                    await sink.send(piece[:max(0, limit - sink.written)])
+                    return False  # cut inside the body
+                await sink.send(piece)
+                continue
             buffer += piece
             while buffer:
                 end = _event_end(buffer)
                 if end < 0:
                     break
                 event, buffer = buffer[:end], buffer[end:]
-                if limit is not None and not done:
-                    if sink.written + len(event) > limit:
-                        await sink.send(event[:max(0, limit - sink.written)])
-                        return False  # cut inside the body
-                    await sink.send(event)
-                    continue
                 await sink.send(event)
                 if not done and _has_content(event):
                     counted += 1

@@ -218,8 +218,10 @@ class Gateway:
                 return chatcache.render(cached, stream=stream, include_usage=include_usage,
                                         headers={HEADER_ROUTE: Route.CACHE_HIT})
         try:
+            # A non-streamed answer is read whole inside the pool, so a chat replica
+            # that dies mid-body is retried on another instead of failing the request.
             attempt = await self.ctx.pool("chat").request(
-                "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=True,
+                "POST", "/v1/chat/completions", json=payload, idempotent=True, stream=stream,
                 headers=self._principal_headers(principal), timeout=stream_timeout(self.limits))
         except UpstreamError as exc:
             return await self._unavailable(endpoint, principal, payload, str(exc))

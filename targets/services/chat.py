@@ -63,14 +63,18 @@ async def _generate(pool: UpstreamPool, payload: dict[str, Any], timeout: HopTim
     another replica: nothing has reached the client yet. Returns the attempt, for a
     streamed 200 its first bytes and the rest of its body, and whether it took a retry."""
     last = ""
+    # A whole answer is read inside the pool: a replica that dies mid-body is then
+    # retried on another like one that died before answering (a killed inference
+    # replica had cut a non-streamed answer after its head, and chat answered 500).
+    streamed = bool(payload.get("stream"))
     for tried in range(STREAM_TRIES):
         attempt = await pool.request("POST", "/v1/chat/completions", json=payload,
-                                     idempotent=True, stream=True, timeout=timeout,
+                                     idempotent=True, stream=streamed, timeout=timeout,
                                      headers=headers,
                                      retry_statuses=INFERENCE_RETRY_STATUSES)
         retried = tried > 0 or attempt.retried
         chunks = attempt.response.aiter_raw()
-        if not payload.get("stream") or attempt.response.status_code != 200:
+        if not streamed or attempt.response.status_code != 200:
             return attempt, b"", chunks, retried
         try:
             first = await anext(chunks, b"")

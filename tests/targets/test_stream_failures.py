@@ -107,3 +107,22 @@ def test_a_stream_cut_after_its_first_byte_ends_with_an_explicit_error(
     (_, out), = stream(stack[0])
     assert len(out.chunk_times) == 2 and not out.done
     assert classify_error(200, out.error) == "stream_error_event"
+
+
+@pytest.mark.slow
+def test_a_whole_answer_cut_mid_body_is_retried_on_another_replica(
+        stack: tuple[Stack, HttpFaultsClient], faults: HttpFaultsClient) -> None:
+    # A non-streamed answer whose head arrived but whose body was cut (a replica
+    # killed mid-answer) is retried like one cut before its first byte.
+    add(faults, REPLICAS[:1], "stream_cut", after_bytes=5)
+    with httpx.Client(base_url=stack[0].spec.entry_url, timeout=10, trust_env=False,
+                      headers={"Authorization": f"Bearer {stack[0].api_key}"}) as client:
+        # Distinct prompts: an answer already cached would never reach inference.
+        answers = [client.post(CHAT, json={"model": "gatecrash-standin", "max_tokens": 4,
+                                           "messages": [{"role": "user",
+                                                         "content": f"cut body {i}"}]})
+                   for i in range(8)]
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert all(a.json()["choices"][0]["message"]["content"] for a in answers)
+    assert faults.fault(REPLICAS[0], "f").counters.fired >= 1
+    assert "retry" in {a.headers["x-gatecrash-route"] for a in answers}
