@@ -4,7 +4,7 @@ Chained on the instance's hop after the TCP proxy (caller -> Toxiproxy ->
 layer -> instance), so it works whichever Toxiproxy serves the TCP hop. With
 no rule, a request costs a head parse and a framed copy each way; a rule's
 selector is checked per request, and only a firing stream fault reads the
-answer's body as SSE events.
+answer's body: as SSE events, or as bytes for a cut after `after_bytes`.
 
 Each client connection has its own upstream connection (as a TCP proxy would),
 opened at its first request and reopened when the instance closed it between
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import socket
 import struct
@@ -40,6 +39,7 @@ from chaos.httpfaults.faults import (
     StreamFault,
     StreamStall,
 )
+from chaos.httpfaults.sse import event_end, has_content
 from chaos.httpfaults.wire import (
     HEAD_END,
     BodySink,
@@ -255,8 +255,11 @@ class Layer:
             assert isinstance(fault, StreamFault)
             sink = BodySink(cwriter, head)
             try:
-                keep_client = await self._fault_stream(ureader, creader, sink, head, fault,
-                                                       matched)
+                if isinstance(fault, StreamCut) and fault.after_bytes is not None:
+                    keep_client = await _cut_after_bytes(ureader, sink, head, fault.after_bytes)
+                else:
+                    keep_client = await self._fault_stream(ureader, creader, sink, head, fault,
+                                                           matched)
             finally:
                 sent += sink.written
             # A stream fault leaves the upstream's body unread: that connection is done.
@@ -269,31 +272,22 @@ class Layer:
                             matched: list[_Active]) -> bool:
         """Forward the SSE body event by event and act after `after_events`; whether
         the client connection may carry another request."""
-        limit = fault.after_bytes if isinstance(fault, StreamCut) else None
         counted = 0
         done = False  # the fault has acted (it acts once)
         buffer = b""
-        if fault.after_events == 0 and limit is None:
+        if fault.after_events == 0:
             done, keep = await self._act(fault, sink, creader, matched)
             if not keep:
                 return False
         async for piece in payload(ureader, head):
-            if limit is not None:
-                # Counted in bytes as they come: a body that is not SSE (a whole JSON
-                # answer) has no event boundary to wait for.
-                if sink.written + len(piece) > limit:
-                    await sink.send(piece[:max(0, limit - sink.written)])
-                    return False  # cut inside the body
-                await sink.send(piece)
-                continue
             buffer += piece
             while buffer:
-                end = _event_end(buffer)
+                end = event_end(buffer)
                 if end < 0:
                     break
                 event, buffer = buffer[:end], buffer[end:]
                 await sink.send(event)
-                if not done and _has_content(event):
+                if not done and has_content(event):
                     counted += 1
                     if counted >= fault.after_events:
                         done, keep = await self._act(fault, sink, creader, matched)
@@ -322,6 +316,19 @@ class Layer:
             return True, True
         await _hold(creader, sink.writer, [a.removed for a in matched])
         return True, False
+
+
+async def _cut_after_bytes(ureader: asyncio.StreamReader, sink: BodySink, head: Head,
+                           limit: int) -> bool:
+    """Forward `limit` bytes of the body, then close (False: the client connection
+    is done). Counted in bytes as they come: a body that is not SSE (a whole JSON
+    answer) has no event boundary to wait for."""
+    async for piece in payload(ureader, head):
+        if sink.written + len(piece) > limit:
+            await sink.send(piece[:max(0, limit - sink.written)])
+            return False  # cut inside the body
+        await sink.send(piece)
+    return await sink.end()
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -377,31 +384,3 @@ async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     finally:
         for task in waits:
             task.cancel()
-
-
-def _event_end(buffer: bytes) -> int:
-    """Where the first complete SSE event of `buffer` ends (-1: none yet)."""
-    lf = buffer.find(b"\n\n")
-    crlf = buffer.find(b"\r\n\r\n")
-    if lf < 0 and crlf < 0:
-        return -1
-    if crlf < 0 or (0 <= lf < crlf):
-        return lf + 2
-    return crlf + 4
-
-
-def _has_content(event: bytes) -> bool:
-    """A `data:` event carrying content: what a client counts as a chunk."""
-    for line in event.splitlines():
-        if not line.startswith(b"data:"):
-            continue
-        try:
-            data = json.loads(line[5:])
-        except ValueError:
-            return False
-        if not isinstance(data, dict):
-            return False
-        for choice in data.get("choices") or ():
-            if isinstance(choice, dict) and (choice.get("delta") or {}).get("content"):
-                return True
-    return False
