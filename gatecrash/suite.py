@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos.runtime.base import Runtime
 from dashboards.analysis import RunData
 from gatecrash.capacities import Capacities
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult, deploy_options, run_experiment
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
+from gatecrash.stacks import Stack
 from gatecrash.verdicts import Verdict, exit_code, judge_across
-from loadtests import RemoteWorkers
+from loadtests import RemoteWorkers, standby_generators
 from records import LiveProgress, RecordError, RunWriter, read_verdicts
 from targets.stack import RuntimeKind
 
@@ -102,6 +104,56 @@ def _judge_across(experiment: Experiment, runs: dict[str, RunResult],
     return verdicts
 
 
+@dataclass
+class _Conductor:
+    """How a suite runs its experiments, and what it has run so far."""
+
+    out: Path
+    runtime: RuntimeKind
+    stop: threading.Event
+    live: Callable[[LiveProgress], None] | None
+    say: Callable[[str], None]
+    capacities: Capacities
+    remote: RemoteWorkers | None
+    result: SuiteResult = field(default_factory=SuiteResult)
+    # experiment name -> architecture -> its run
+    done: dict[str, dict[str, RunResult]] = field(default_factory=dict)
+
+    def on_stack(self, one: str, group: list[Experiment]) -> None:
+        """Deploy `one` and run the group on it; the capacity sweeps go first."""
+        group = sorted(group, key=lambda e: e.load.mode != "sweep")
+        self.say(f"== deploying {one} for {len(group)} experiment(s)")
+        with deployed_stack(one, runtime=self.runtime,
+                            **deploy_options(group[0], one)) as deployed:
+            for experiment in group:
+                if self.stop.is_set():
+                    break
+                self.run(experiment, one, deployed)
+
+    def run(self, experiment: Experiment, one: str, deployed: tuple[Stack, Runtime]) -> None:
+        if not wait_pools_healthy(*deployed):
+            self.result.errors.append(f"{experiment.name}[{one}]: stack did not settle")
+            return
+        self.say(f"== {experiment.name} on {one}")
+        try:
+            resolved = self.capacities.resolve(experiment, one, self.runtime, deployed,
+                                               self.out, self.say)
+            if resolved is not experiment and not wait_pools_healthy(*deployed):
+                raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
+                                     "after its capacity was measured")
+            run = run_experiment(resolved, one, self.out, stop=self.stop, live=self.live,
+                                 deployed=deployed, remote=self.remote, report=False)
+        except GatecrashError as exc:
+            self.result.errors.append(str(exc))
+            self.say(f"   error: {exc}")
+            return
+        self.result.runs.append(run)
+        self.done.setdefault(experiment.name, {})[one] = run
+        if run.status == "completed":
+            self.capacities.learn(resolved, one, self.runtime, run.run_dir)
+        self.say(f"   {run.run_dir}" + (f" (aborted: {run.aborted})" if run.aborted else ""))
+
+
 def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = None,
               runtime: RuntimeKind = RuntimeKind.LOCAL, stop: threading.Event | None = None,
               live: Callable[[LiveProgress], None] | None = None,
@@ -118,47 +170,21 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
     `remote`: the load of each run comes from workers joining its master.
     """
     stop = stop or threading.Event()
-    capacities = capacities or Capacities()
-    say = announce or log.info
+    conductor = _Conductor(out, runtime, stop, live, announce or log.info,
+                           capacities or Capacities(), remote)
     experiments = [e.with_trials(trials) for e in experiments]
-    plan = stack_groups(experiments, arch)
-    result = SuiteResult()
-    done: dict[str, dict[str, RunResult]] = {}
-    for (one, _), unordered in plan.items():
-        if stop.is_set():
-            break
-        group = sorted(unordered, key=lambda e: e.load.mode != "sweep")
-        say(f"== deploying {one} for {len(group)} experiment(s)")
-        with deployed_stack(one, runtime=runtime,
-                            **deploy_options(group[0], one)) as deployed:
-            for experiment in group:
-                if stop.is_set():
-                    break
-                if not wait_pools_healthy(*deployed):
-                    result.errors.append(f"{experiment.name}[{one}]: stack did not settle")
-                    continue
-                say(f"== {experiment.name} on {one}")
-                try:
-                    resolved = capacities.resolve(experiment, one, runtime, deployed, out, say)
-                    if resolved is not experiment and not wait_pools_healthy(*deployed):
-                        raise GatecrashError(f"{experiment.name}[{one}]: stack did not settle "
-                                             "after its capacity was measured")
-                    run = run_experiment(resolved, one, out, stop=stop, live=live,
-                                         deployed=deployed, remote=remote, report=False)
-                except GatecrashError as exc:
-                    result.errors.append(str(exc))
-                    say(f"   error: {exc}")
-                    continue
-                result.runs.append(run)
-                done.setdefault(experiment.name, {})[one] = run
-                if run.status == "completed":
-                    capacities.learn(resolved, one, runtime, run.run_dir)
-                say(f"   {run.run_dir}" + (f" (aborted: {run.aborted})" if run.aborted else ""))
+    # Each load's Locust interpreter starts while the previous run is analysed.
+    with standby_generators():
+        for (one, _), group in stack_groups(experiments, arch).items():
+            if stop.is_set():
+                break
+            conductor.on_stack(one, group)
+    result = conductor.result
     for experiment in experiments:
         if stop.is_set():
             break
         try:
-            result.across += _judge_across(experiment, done.get(experiment.name, {}),
+            result.across += _judge_across(experiment, conductor.done.get(experiment.name, {}),
                                            suite_archs(experiment, arch))
         except GatecrashError as exc:
             result.errors.append(str(exc))

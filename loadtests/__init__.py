@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from loadtests.live import LiveStats
     from loadtests.remote import MasterAddress, RemoteWorkers, exec_worker
     from loadtests.spec import ChatOptions, LoadSpec, Mix, RateStage
+    from loadtests.standbys import standby_generators
 
 __all__ = [
     "ChatOptions",
@@ -39,6 +40,7 @@ __all__ = [
     "RemoteWorkers",
     "check_host",
     "exec_worker",
+    "standby_generators",
     "start_load",
 ]
 
@@ -49,6 +51,7 @@ _HOME = {
     "check_host": "hostguard", "EntryTarget": "entries",
     "Fleet": "fleet", "RemoteWorker": "fleet",
     "MasterAddress": "remote", "RemoteWorkers": "remote", "exec_worker": "remote",
+    "standby_generators": "standbys",
 }
 
 

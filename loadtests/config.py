@@ -17,6 +17,7 @@ __all__ = [
     "LOCUSTFILE",
     "REMOTE_WORKER_ENV",
     "LaunchConfig",
+    "StandbyOrders",
     "load_launch_config",
     "locust_env",
 ]
@@ -65,6 +66,18 @@ class LaunchConfig(BaseModel):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         os.replace(tmp, path)
+
+
+class StandbyOrders(BaseModel):
+    """What turns a standby interpreter (loadtests.standby) into one load's Locust:
+    sent on its stdin, never written to disk (the environment holds the API key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    args: tuple[str, ...]  # Locust's arguments, as after `python -m locust`
+    cwd: str
+    log: str  # stdout and stderr go here
+    env: dict[str, str]  # set on top of the standby's own environment
 
 
 def locust_env(extra: dict[str, str]) -> dict[str, str]:

@@ -21,7 +21,7 @@ import pandas as pd
 import psutil
 from pydantic import ValidationError
 
-from loadtests.config import API_KEY_ENV, LOCUSTFILE, LaunchConfig, locust_env
+from loadtests.config import API_KEY_ENV, LOCUSTFILE, LaunchConfig, StandbyOrders, locust_env
 from loadtests.entries import EntryTarget
 from loadtests.errors import LoadError, LoadStartError
 from loadtests.fleet import Fleet, read_fleet
@@ -30,6 +30,7 @@ from loadtests.layout import CONFIG_ENV, RunPaths
 from loadtests.live import LiveStats, read_live, read_workers
 from loadtests.remote import RemoteWorkers
 from loadtests.spec import LoadSpec
+from loadtests.standbys import hand_to_standby, refill_standby
 from loadtests.tally import tally_load
 from records.events import LoadEvent
 from records.layout import PART_GLOB
@@ -45,10 +46,10 @@ POLL_S = 0.05
 LOG_TAIL_LINES = 30
 
 
-def _locust_command(spec: LoadSpec, host: str, python: str,
-                    remote: RemoteWorkers | None) -> list[str]:
+def _locust_args(spec: LoadSpec, host: str, remote: RemoteWorkers | None) -> list[str]:
+    """Locust's arguments, as after `python -m locust`."""
     cmd = [
-        python, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+        "-f", str(LOCUSTFILE), "--headless", "--host", host,
         "-u", str(spec.pool_users), "-r", f"{spec.effective_spawn_rate:g}",
         "-t", f"{spec.run_time_limit_s}s", "--stop-timeout", str(spec.stop_timeout_s),
         # Failures of the system under test are data, not a harness error.
@@ -109,15 +110,19 @@ def start_load(
         stale.unlink()  # a previous run's live files would read as this one's
     config.write(paths.config_file)
     paths.fleet_file.unlink(missing_ok=True)  # like the live files: not this run's
-    env = locust_env({CONFIG_ENV: str(paths.config_file.resolve()), API_KEY_ENV: api_key})
-    with paths.log_file.open("ab") as log:
-        # New session: the conductor's Ctrl-C does not hit Locust directly; the
-        # conductor stops it through LoadRun.stop(), in order, and whole group dies.
-        proc = subprocess.Popen(
-            _locust_command(spec, host, python, remote), cwd=paths.load_dir, env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    extra = {CONFIG_ENV: str(paths.config_file.resolve()), API_KEY_ENV: api_key}
+    args = _locust_args(spec, host, remote)
+    proc = hand_to_standby(python, StandbyOrders(
+        args=tuple(args), cwd=str(paths.load_dir), log=str(paths.log_file), env=extra))
+    if proc is None:
+        with paths.log_file.open("ab") as log:
+            # New session: the conductor's Ctrl-C does not hit Locust directly; the
+            # conductor stops it through LoadRun.stop(), in order, and whole group dies.
+            proc = subprocess.Popen(
+                [python, "-m", "locust", *args], cwd=paths.load_dir, env=locust_env(extra),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
     return LoadRun(proc, spec, paths, config.generators)
 
 
@@ -216,6 +221,7 @@ class LoadRun:
                     self._killpg(signal.SIGKILL)
                     self.proc.wait()
         self._reap_stragglers(group)
+        refill_standby()  # the load is over: the next one's interpreter may start now
         return self.proc.returncode
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
