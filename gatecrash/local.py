@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from chaos.runtime.forks import ForkSpec
 from chaos.runtime.local import InstancePlan, LocalRuntime, port_in_use
 from gatecrash.errors import InputError, StackError
 from gatecrash.gateways import product_argv, product_env, require_installed, write_config
@@ -26,6 +27,7 @@ from gatecrash.plan import (
     PlanOptions,
 )
 from gatecrash.stacks import Stack, gatecrash_home, list_stacks
+from targets.__main__ import MODEL_PRELOAD_ENV, MODEL_PRELOAD_MODULES, PRELOAD_MODULES
 from targets.stack import RuntimeKind
 from targets.topology import GatewayKind, LlmRouterKind, Program
 
@@ -40,6 +42,10 @@ TOXIPROXY_URL_ENV = "TOXIPROXY_URL"
 # a proxy of your own: the stack does not own it).
 REDIS_URL_ENV = "REDIS_URL"
 DEPLOY_TIMEOUT_S = 120.0
+# Python instances start as forks of interpreters that imported their modules once
+# (chaos.runtime.forks): one for the services, one with torch for model replicas.
+SERVICES_FORKS = "services"
+MODEL_FORKS = "models"
 
 
 def _used_bases() -> set[int]:
@@ -63,6 +69,15 @@ def _pick_base(count: int) -> int:
         if not any(port_in_use("127.0.0.1", port) for port in ports):
             return base
     raise StackError("no free block of ports found; pass --base-port")
+
+
+def _fork_server(stack: Stack, program: Program) -> str | None:
+    """The fork server of an instance of `program` (LocalBackend.runtime's `forks`)."""
+    if program is Program.REDIS:
+        return None
+    if program is Program.INFERENCE and stack.spec.inference.loads_a_model:
+        return MODEL_FORKS
+    return SERVICES_FORKS
 
 
 def plans_for(stack: Stack) -> list[InstancePlan]:
@@ -99,7 +114,8 @@ def plans_for(stack: Stack) -> list[InstancePlan]:
         plans.append(InstancePlan(
             id=inst.id, service=inst.service, program=inst.program.value, role=inst.role,
             host=inst.host, port=inst.port, url=inst.url, argv=argv, ready=ready,
-            cwd=str(stack.dir), phase=phase, env={**stack.plan.env[inst.id], **marker}))
+            cwd=str(stack.dir), phase=phase, env={**stack.plan.env[inst.id], **marker},
+            fork_server=_fork_server(stack, inst.program)))
     proxy_server = stack.plan.toxiproxy
     if proxy_server is not None:
         assert stack.spec.toxiproxy_url is not None
@@ -204,7 +220,10 @@ class LocalBackend:
         require_installed(wanted)
 
     def runtime(self, stack: Stack, *, attached: bool) -> LocalRuntime:
-        return LocalRuntime(plans_for(stack), stack.dir, attached=attached)
+        forks = {SERVICES_FORKS: ForkSpec(preload=PRELOAD_MODULES),
+                 MODEL_FORKS: ForkSpec(preload=MODEL_PRELOAD_MODULES,
+                                       env=tuple(MODEL_PRELOAD_ENV.items()))}
+        return LocalRuntime(plans_for(stack), stack.dir, attached=attached, forks=forks)
 
     def attach(self, stack: Stack) -> LocalRuntime:
         return LocalRuntime.attach(stack.dir)

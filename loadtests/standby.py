@@ -21,6 +21,7 @@ import sys
 # Locust's own entry first: its import monkey-patches the standard library, as
 # `python -m locust` does before anything else.
 import locust.main
+from setproctitle import setproctitle
 
 from loadtests import agent, users  # noqa: F401  (the locustfile's imports, warmed)
 from loadtests.config import StandbyOrders
@@ -47,6 +48,7 @@ def _become(orders: StandbyOrders) -> None:
     os.close(devnull)
     os.close(log)
     sys.argv = ["locust", *orders.args]
+    setproctitle(" ".join([sys.executable, "-m", "locust", *orders.args]))  # for `ps`
 
 
 def main() -> None:

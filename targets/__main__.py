@@ -16,7 +16,7 @@ from targets.errors import TargetsError
 from targets.stack import ENV_INSTANCE, ENV_STACK_FILE, StackSpec, load_stack
 from targets.topology import Program
 
-__all__ = ["build_instance_app", "main"]
+__all__ = ["PRELOAD_MODULES", "build_instance_app", "main"]
 
 STANDIN_BACKEND = "standin"
 
@@ -35,6 +35,22 @@ PROGRAM_MODULES: dict[Program, str] = {
     Program.MONITORING: "targets.services.monitoring",
     Program.FALLBACK: "targets.services.fallback",
 }
+
+# What a fork server imports once for the instances it starts (the local runtime's
+# chaos.runtime.forks): each program's app, and what `main` serves it with.
+PRELOAD_MODULES: tuple[str, ...] = (
+    *PROGRAM_MODULES.values(), "targets.context", "targets.services.standin_inference",
+    "uvicorn", "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+)
+# An inference replica with a model: torch and transformers (~5 s of CPU). A server
+# of its own, so the others' forks do not wait for these imports.
+MODEL_PRELOAD_MODULES: tuple[str, ...] = (
+    *PRELOAD_MODULES, "targets.inference", "targets.inference.backends", "torch",
+    "transformers", "transformers.models.llama.modeling_llama",
+)
+# Read by huggingface_hub at its import, so it must be set before (as load_model does).
+MODEL_PRELOAD_ENV = {"HF_HUB_OFFLINE": "1"}
 
 
 def build_instance_app(stack: StackSpec, instance_id: str):  # -> FastAPI

@@ -8,15 +8,13 @@ can find and remove exactly what this one started, and nothing else.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
@@ -32,8 +30,16 @@ from chaos.runtime.base import (
     RuntimeFailure,
     by_id,
 )
+from chaos.runtime.forks import ForkSpec
+from chaos.runtime.processes import (
+    InstancePlan,
+    LocalProcess,
+    Starter,
+    port_in_use,
+    start_ticks,
+)
 
-__all__ = ["InstancePlan", "LocalRuntime"]
+__all__ = ["InstancePlan", "LocalRuntime", "port_in_use"]
 
 STATE_FILE = "runtime.json"
 GRACE_S = 5.0
@@ -41,78 +47,21 @@ POLL_S = 0.1
 LOG_TAIL_LINES = 15
 # How long pause/resume wait for the kernel to stop/continue the process.
 SIGNAL_SETTLE_S = 5.0
-PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class InstancePlan:
-    """How to start one instance and how to tell it is ready."""
-
-    id: str
-    service: str
-    program: str
-    role: str | None
-    host: str
-    port: int
-    url: str
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    # "http": GET /health answers 200; "tcp": the port accepts a connection.
-    ready: str = "http"
-    cwd: str | None = None
-    # Phase 0 (infrastructure: proxy server, redis) is ready before phase 1 starts.
-    phase: int = 1
-
-
-@dataclass
-class _Proc:
-    plan: InstancePlan
-    pid: int
-    start_ticks: int
-    popen: subprocess.Popen[bytes] | None = None
-
-
-def start_ticks(pid: int) -> int | None:
-    """Clock ticks after boot at which `pid` started; None when there is no such process.
-
-    This number never changes for the life of a process, so (pid, ticks) names
-    one process. psutil's create_time() adds /proc/stat's btime, which the
-    kernel recomputes from the wall clock: under NTP or a VM's clock steps it
-    moves by a second, and a match on it once took live instances for dead
-    ones (start refused, teardown skipped them, processes leaked).
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # Field 22 (starttime); the command name in field 2 may hold spaces or ')'.
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _die_with_parent() -> None:
-    """Child side of fork: get SIGTERM if the conductor dies (attached runs)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 class LocalRuntime:
     name = "local"
 
-    def __init__(self, plans: list[InstancePlan], state_dir: Path, *, attached: bool) -> None:
+    def __init__(self, plans: list[InstancePlan], state_dir: Path, *, attached: bool,
+                 forks: dict[str, ForkSpec] | None = None) -> None:
+        """`forks`: fork servers by name; a plan naming one is forked from it, which has
+        imported its modules already (deploys and restarts of this object; a runtime
+        from `attach` starts every instance as a process of its own)."""
         self.plans = {p.id: p for p in plans}
         self.state_dir = state_dir
         self.attached = attached
-        self.procs: dict[str, _Proc] = {}
+        self.procs: dict[str, LocalProcess] = {}
+        self.starter = Starter(state_dir / "logs", attached=attached, forks=forks)
 
     # -- persistence -------------------------------------------------------
     @classmethod
@@ -126,7 +75,8 @@ class LocalRuntime:
         runtime = cls(plans, state_dir, attached=False)
         for iid, entry in data["instances"].items():
             if entry.get("pid") and entry.get("start_ticks") is not None:
-                runtime.procs[iid] = _Proc(runtime.plans[iid], entry["pid"], entry["start_ticks"])
+                runtime.procs[iid] = LocalProcess(runtime.plans[iid], entry["pid"],
+                                                  entry["start_ticks"])
         return runtime
 
     def _save(self) -> None:
@@ -160,10 +110,11 @@ class LocalRuntime:
             )
         deadline = time.monotonic() + timeout_s
         try:
+            # First: a fork server imports while phase 0 comes up.
+            self.starter.warm(list(self.plans.values()))
             for phase in sorted({p.phase for p in self.plans.values()}):
                 ids = [p.id for p in self.plans.values() if p.phase == phase]
-                for iid in ids:
-                    self._start(self.plans[iid])
+                self._start([self.plans[iid] for iid in ids])
                 self._save()
                 self._wait_ready(ids, max(1.0, deadline - time.monotonic()))
                 if phase == 0 and between_phases is not None:
@@ -172,21 +123,9 @@ class LocalRuntime:
             self.teardown()
             raise
 
-    def _start(self, plan: InstancePlan) -> None:
-        log_dir = self.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_dir / f"{plan.id}.log", "ab") as log:
-            popen = subprocess.Popen(
-                plan.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **plan.env},
-                start_new_session=True,
-                preexec_fn=_die_with_parent if self.attached else None,
-            )
-        # The child is ours and not yet reaped, so its /proc entry exists.
-        self.procs[plan.id] = _Proc(plan, popen.pid, start_ticks(popen.pid) or 0, popen)
+    def _start(self, plans: list[InstancePlan]) -> None:
+        for proc in self.starter.start(plans):
+            self.procs[proc.plan.id] = proc
 
     def _log_tail(self, iid: str) -> str:
         path = self.state_dir / "logs" / f"{iid}.log"
@@ -259,12 +198,38 @@ class LocalRuntime:
         return HttpReply(response.status_code, response.content)
 
     def teardown(self) -> None:
-        for iid in list(self.procs):
-            self._stop(iid, graceful=True)
+        """Every instance at once: CONT and TERM to all, then KILL to what is left
+        after GRACE_S (one by one, ~20 graceful exits took 4 s)."""
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            self._signal_all(sig)
+        if not self._reap_all(GRACE_S):
+            self._signal_all(signal.SIGKILL)
+            self._reap_all(GRACE_S)
+        self.procs.clear()
         self._save()
 
+    def _signal_all(self, sig: signal.Signals) -> None:
+        for proc in list(self.procs.values()):
+            if self._process(proc) is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, sig)
+
+    def _reap_all(self, timeout_s: float) -> bool:
+        """Whether every instance is gone within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not any(self._running(proc) for proc in self.procs.values()):
+                return True
+            time.sleep(0.02)
+        return not any(self._running(proc) for proc in self.procs.values())
+
+    def _running(self, proc: LocalProcess) -> bool:
+        if proc.popen is not None and proc.popen.poll() is not None:
+            return False  # exited, and reaped here: its pid may already be another's
+        return self._alive(proc)
+
     # -- inspection --------------------------------------------------------
-    def _process(self, proc: _Proc) -> psutil.Process | None:
+    def _process(self, proc: LocalProcess) -> psutil.Process | None:
         # A recycled pid belongs to someone else: never signal it.
         if start_ticks(proc.pid) != proc.start_ticks:
             return None
@@ -273,7 +238,7 @@ class LocalRuntime:
         except psutil.NoSuchProcess:
             return None
 
-    def _alive(self, proc: _Proc) -> bool:
+    def _alive(self, proc: LocalProcess) -> bool:
         p = self._process(proc)
         try:
             return p is not None and p.status() != psutil.STATUS_ZOMBIE
@@ -313,7 +278,7 @@ class LocalRuntime:
         return {iid: proc.pid for iid, proc in procs if self._alive(proc)}
 
     # -- actions -----------------------------------------------------------
-    def _proc(self, instance_id: str) -> _Proc:
+    def _proc(self, instance_id: str) -> LocalProcess:
         self._plan(instance_id)
         proc = self.procs.get(instance_id)
         if proc is None or not self._alive(proc):
@@ -358,7 +323,7 @@ class LocalRuntime:
     def restart(self, instance_id: str, wait_healthy: bool = True) -> None:
         self._plan(instance_id)
         self._stop(instance_id, graceful=True)
-        self._start(self.plans[instance_id])
+        self._start([self.plans[instance_id]])
         self._save()
         if wait_healthy:
             self._wait_ready([instance_id], timeout_s=60.0)
@@ -367,9 +332,7 @@ class LocalRuntime:
         proc = self.procs[instance_id]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if proc.popen is not None and proc.popen.poll() is not None:
-                return True
-            if not self._alive(proc):
+            if not self._running(proc):
                 return True
             time.sleep(0.02)
         return False

@@ -14,6 +14,7 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "gatecrash" / "models"
 # `standin` is served by targets.services.standin_inference (no model), not here.
 _LOCAL_BACKENDS = ("tiny", "smollm2", "standin")
 _PREFIXED_BACKENDS = ("path:", "upstream:")
+_MODEL_BACKENDS = ("tiny", "smollm2", "path")
 
 
 class BackendSpec(BaseModel):
@@ -84,3 +85,8 @@ class InferenceSettings(BaseModel):
     @property
     def backend_spec(self) -> BackendSpec:
         return parse_backend(self.backend)
+
+    @property
+    def loads_a_model(self) -> bool:
+        """Whether the replica holds a model (torch), not a stand-in or an upstream."""
+        return self.backend_spec.kind in _MODEL_BACKENDS

@@ -10,7 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaos.runtime.local import InstancePlan, LocalRuntime, _Proc, start_ticks
+from chaos.runtime.local import LocalRuntime
+from chaos.runtime.processes import InstancePlan, LocalProcess, start_ticks
 
 
 def plan() -> InstancePlan:
@@ -34,7 +35,7 @@ def test_start_ticks_are_fixed_for_a_live_process_and_none_for_a_gone_one() -> N
 def test_a_boot_time_step_does_not_make_a_live_instance_look_dead(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime = LocalRuntime([plan()], tmp_path, attached=True)
-    runtime._start(runtime.plans["sleeper-1"])
+    runtime._start([runtime.plans["sleeper-1"]])
     try:
         proc = runtime.procs["sleeper-1"]
         real = psutil.boot_time()
@@ -55,7 +56,8 @@ def test_a_recycled_pid_is_not_taken_for_the_instance(tmp_path: Path) -> None:
         ticks = start_ticks(stranger.pid)
         assert ticks is not None
         # Our record names the same pid but an earlier start: someone else holds it now.
-        runtime.procs["sleeper-1"] = _Proc(runtime.plans["sleeper-1"], stranger.pid, ticks - 1)
+        runtime.procs["sleeper-1"] = LocalProcess(runtime.plans["sleeper-1"], stranger.pid,
+                                                  ticks - 1)
         assert not runtime._alive(runtime.procs["sleeper-1"])
         runtime.teardown()
         assert stranger.poll() is None  # never signalled
@@ -66,7 +68,7 @@ def test_a_recycled_pid_is_not_taken_for_the_instance(tmp_path: Path) -> None:
 
 def test_state_written_by_one_process_is_read_back_by_another(tmp_path: Path) -> None:
     runtime = LocalRuntime([plan()], tmp_path, attached=False)
-    runtime._start(runtime.plans["sleeper-1"])
+    runtime._start([runtime.plans["sleeper-1"]])
     runtime._save()
     try:
         attached = LocalRuntime.attach(tmp_path)
