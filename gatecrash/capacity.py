@@ -19,9 +19,10 @@ from pathlib import Path
 
 from chaos.runtime.base import Runtime
 from dashboards.intervals import Estimate
+from gatecrash.deployment import deploy_options
 from gatecrash.errors import GatecrashError
 from gatecrash.experiment import DeploySpec, Experiment
-from gatecrash.runner import RunResult, deploy_options, run_experiment
+from gatecrash.runner import RunResult, run_experiment
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.stacks import Stack
 from gatecrash.sweep import pool_size

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from chaos.client import ToxiproxyClient
 from chaos.errors import ChaosError
 from chaos.httpfaults.client import HttpFaultsClient
-from chaos.httpfaults.faults import HTTP_FAULTS
 from chaos.injector import Injector
 from chaos.runtime.base import Runtime
 from dashboards.analysis import RunData
+from gatecrash.deployment import deploy_options
 from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, FaultStep
 from gatecrash.loadcheck import load_problems
@@ -55,12 +55,11 @@ from records import (
     read_rows,
 )
 from records.events import PhaseName
-from targets.topology import topology_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RunResult", "deploy_options", "run_experiment"]
+__all__ = ["RunResult", "run_experiment"]
 
 # Fine enough that a fault lands within ~50 ms of its planned time.
 TICK_S = 0.05
@@ -337,43 +336,6 @@ class _Run:
         self.load_note = self.load.tally(rows)
         self.record.event(self.load_note)
         return self.load_note
-
-
-def deploy_options(experiment: Experiment, arch: str | None = None) -> dict[str, Any]:
-    """How to deploy for `experiment` (on `arch`: with fault layers where its HTTP faults
-    aim, and only there: a layer costs CPU on every request through it)."""
-    options: dict[str, Any] = {"inference_backend": experiment.deploy.inference,
-                               "proxies": experiment.deploy.proxies,
-                               "gateway": experiment.deploy.gateway,
-                               "llm_router": experiment.deploy.llm_router}
-    if experiment.deploy.replicas:
-        options["replicas"] = experiment.deploy.replicas
-    if experiment.deploy.entries > 1:
-        options["entries"] = experiment.deploy.entries
-    if arch is not None:
-        layered = http_fault_services(experiment, arch)
-        if layered:
-            options["http_faults"] = layered
-    return options
-
-
-def http_fault_services(experiment: Experiment, arch: str) -> tuple[str, ...]:
-    """The services an experiment's HTTP faults target on `arch`."""
-    topology = topology_for(arch)
-    services: set[str] = set()
-    for step in experiment.faults:
-        if step.fault not in HTTP_FAULTS:
-            continue
-        target = step.target_for(arch)
-        if target.service:
-            services.add(target.service)
-        elif target.instance:
-            services.add(target.instance.rsplit("-", 1)[0])
-        else:
-            program, _, role = (target.role or "").partition(":")
-            services |= {s.name for s in topology.services
-                         if s.program == program and (not role or s.role == role)}
-    return tuple(sorted(services))
 
 
 def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,

@@ -25,8 +25,9 @@ from chaos.runtime.docker import DockerRuntime
 from chaos.runtime.engine import docker_client
 from gatecrash.containers import SERVICE_IMAGE, find_leftovers
 from gatecrash.containers.backend import BUILTIN_REDIS_IMAGE, BUILTIN_TOXIPROXY_IMAGE
+from gatecrash.deployment import deploy_options
 from gatecrash.experiment import load_experiment
-from gatecrash.runner import deploy_options, run_experiment
+from gatecrash.runner import run_experiment
 from gatecrash.runtimes import deployed_stack
 from records import read_run
 from targets.stack import RuntimeKind

@@ -13,8 +13,9 @@ from chaos.runtime.base import InstanceState
 from chaos.runtime.docker import DockerRuntime
 from chaos.runtime.engine import COMPOSE_PROJECT_LABEL, docker_client
 from gatecrash.containers import find_leftovers
+from gatecrash.deployment import deploy_options
 from gatecrash.experiment import load_experiment
-from gatecrash.runner import RunResult, deploy_options, run_experiment
+from gatecrash.runner import RunResult, run_experiment
 from gatecrash.runtimes import deployed_stack
 from records import read_run
 from targets.stack import RuntimeKind
