@@ -26,7 +26,7 @@ from gatecrash.claims import full_suite, quick_suite
 from gatecrash.console import LivePrinter, suite_plan_table, verdict_table
 from gatecrash.errors import GatecrashError, InputError
 from gatecrash.experiment import Experiment, load_experiment
-from gatecrash.stack_cli import EXIT_OK
+from gatecrash.stack_cli import EXIT_OK, cmd_down, cmd_status, cmd_up
 from gatecrash.suite import SuiteResult, run_suite, suite_archs
 from loadtests.errors import LoadError
 from loadtests.remote import (
@@ -39,7 +39,9 @@ from records.errors import RecordError
 from targets.errors import TargetsError
 from targets.stack import RuntimeKind
 
-__all__ = ["PACKAGE_ERRORS", "main"]
+# The stack commands live in gatecrash.stack_cli; named here, where the parser
+# looks every `cmd_<name>` up.
+__all__ = ["PACKAGE_ERRORS", "cmd_down", "cmd_status", "cmd_up", "main"]
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
