@@ -86,10 +86,9 @@ def _record_across(run: RunResult, experiment: Experiment, verdicts: list[Verdic
 def _write_reports(runs: list[RunResult]) -> None:
     """Each run's report, once every verdict (across architectures too) is known:
     written per run and again with the verdicts across, it cost a second each twice."""
-    from dashboards.report import write_run_report
+    from dashboards.run_reports import write_run_reports
 
-    for run in runs:
-        write_run_report(run.run_dir)
+    write_run_reports([run.run_dir for run in runs])
 
 
 def _judge_across(experiment: Experiment, runs: dict[str, RunResult],

@@ -1,0 +1,41 @@
+"""Many runs' reports written side by side (dashboards.run_reports) are the reports
+`write_run_report` writes one by one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboards.errors import RunFolderError
+from dashboards.report import write_run_report
+from dashboards.run_reports import write_run_reports
+from tests.dashboards.runfolders import RunSpec, make_run
+
+# What differs between two writings of one report: the time it was written, and
+# the ids plotly draws at random for each figure's div.
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+VARYING = re.compile(rf"(written [^<]*|{UUID})")
+
+
+def _stable(path: Path) -> str:
+    return VARYING.sub("", path.read_text(encoding="utf-8"))
+
+
+def test_reports_written_in_workers_are_those_written_one_by_one(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path / "pool", RunSpec(run_id=f"run-{i}", arch=arch))
+            for i, arch in enumerate(("single", "dual", "dual"))]
+    alone = [make_run(tmp_path / "alone", RunSpec(run_id=f"run-{i}", arch=arch))
+             for i, arch in enumerate(("single", "dual", "dual"))]
+    written = write_run_reports(runs, workers=2)
+    assert written == [r / "report.html" for r in runs]
+    for pooled, run in zip(written, alone, strict=True):
+        assert _stable(pooled) == _stable(write_run_report(run))
+
+
+def test_a_worker_s_error_reaches_the_caller(tmp_path: Path) -> None:
+    good = make_run(tmp_path, RunSpec(run_id="good"))
+    missing = tmp_path / "no-such-run"
+    with pytest.raises(RunFolderError, match="no-such-run"):
+        write_run_reports([good, missing], workers=2)
