@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from chaos.errors import ChaosError
 from chaos.httpfaults.client import HttpFaultsClient
 from chaos.runtime.base import Runtime
 from gatecrash.containers.backend import DockerBackend
+from gatecrash.gateways.haproxy import READY_PATH
 from gatecrash.local import LocalBackend
 from gatecrash.plan import Network, PlanOptions
 from gatecrash.stacks import Stack, create_stack
@@ -185,7 +187,7 @@ def wait_pools_healthy(stack: Stack, runtime: Runtime,
     products = [i for i in routing if i in stack.plan.products]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not all(runtime.serving(iid) for iid in products):
+        if not all(runtime.serving(iid) and _product_ready(runtime, iid) for iid in products):
             time.sleep(POOLS_POLL_S)
             continue
         try:
@@ -197,6 +199,15 @@ def wait_pools_healthy(stack: Stack, runtime: Runtime,
             pass  # an instance restarting, or answering something else: ask again
         time.sleep(POOLS_POLL_S)
     return False
+
+
+def _product_ready(runtime: Runtime, instance_id: str) -> bool:
+    """A product that reports its upstreams (HAProxy's `/ready`) sees them all up; one
+    that does not (a 404) is ready once it serves."""
+    try:
+        return runtime.http_get(instance_id, READY_PATH).status != HTTPStatus.SERVICE_UNAVAILABLE
+    except ChaosError:
+        return False
 
 
 @contextmanager

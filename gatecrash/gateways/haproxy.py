@@ -41,6 +41,8 @@ SIGNATURE_BYTES = 24
 STREAM = "-stream"
 ONCE = "-once"
 KEPT_ROUTES = ("cache-hit", "fallback-cache", "fallback-degraded", "unknown")
+# Answers 200 once every server of every backend is up (gatecrash.runtimes asks it).
+READY_PATH = "/ready"
 
 
 def _string(text: str) -> str:
@@ -108,6 +110,7 @@ def _frontend(site: Site) -> list[str]:
         f"    bind {site.host}:{site.port}",
         f"    http-request return status 200 content-type application/json "
         f"string {_string(health)} if {{ path /health }}",
+        *("    " + line for line in _readiness(site)),
     ]
     for i, route in enumerate(site.routes):
         out += [f"    acl r{i} {_path_acl(route)}",
@@ -199,17 +202,40 @@ def _attribution(site: Site, backup: str | None) -> list[str]:
     return out
 
 
-def _backends(site: Site) -> list[str]:
-    out: list[str] = []
-    done: set[str] = set()
+def _backend_groups(site: Site) -> dict[str, tuple[str, bool]]:
+    """Every backend: its name -> (the group it balances, whether it carries streams)."""
+    found: dict[str, tuple[str, bool]] = {}
     for route in site.routes:
         names = [_backend_of(site, route)]
         if not site.is_router and set(route.methods) - set(route.idempotent):
             names.append(route.group + ONCE)
         for name in names:
-            if name not in done:
-                done.add(name)
-                out += _backend(site, name, route.group, streams=route.streams)
+            found.setdefault(name, (route.group, route.streams))
+    return found
+
+
+def _readiness(site: Site) -> list[str]:
+    """`GET /ready`: 503 while a server of a backend is down. HAProxy starts before
+    the services it balances, so their first checks fail and mark them down; until
+    the next passing check it answers 503 "no server is available". /health says
+    only that HAProxy itself serves."""
+    starting = json.dumps({"status": "starting", "instance": site.instance})
+    ready = json.dumps({"status": "ready", "instance": site.instance})
+    # Each server by name: nbsrv() would count a backend's backup servers once its
+    # replicas are all down.
+    out = [f"http-request return status 503 content-type application/json "
+           f"string {_string(starting)} if {{ path {READY_PATH} }} "
+           f"!{{ srv_is_up({_backend_name(name)}/{server.id}) }}"
+           for name, (group, _) in _backend_groups(site).items()
+           for server in site.groups[group]]
+    return [*out, f"http-request return status 200 content-type application/json "
+                  f"string {_string(ready)} if {{ path {READY_PATH} }}"]
+
+
+def _backends(site: Site) -> list[str]:
+    out: list[str] = []
+    for name, (group, streams) in _backend_groups(site).items():
+        out += _backend(site, name, group, streams=streams)
     out += [
         "backend st_quota",
         f"    stick-table type string len 64 size 10k expire {2 * QUOTA_WINDOW_S}s "

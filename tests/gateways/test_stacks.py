@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 from gatecrash import gateways
+from gatecrash.gateways.haproxy import READY_PATH
 from gatecrash.local import stack_processes
 from gatecrash.runtimes import deployed_stack, wait_pools_healthy
 from gatecrash.stacks import LIMITED_QUOTA, LIMITED_TENANT, Stack
@@ -121,6 +123,15 @@ def _quota_is_per_domain_in_dual_only(stack: Stack, arch: str) -> None:
     assert identity.status_code == (200 if arch == "dual" else 429), identity.text
 
 
+def _becomes(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.mark.parametrize("arch", ["single", "dual"])
 @pytest.mark.parametrize("gateway", IMPLEMENTATIONS)
 def test_an_implementation_serves_fails_over_and_leaves_nothing(
@@ -164,8 +175,18 @@ def test_an_implementation_serves_fails_over_and_leaves_nothing(
 
         # Every orders replica dead: dual's business fallback answers degraded; single
         # has none (seed 000 §1), so a clear 5xx.
+        business = "gateway-1" if arch == "single" else "gateway-business-1"
+        if gateway is GatewayKind.HAPROXY:
+            # It says when its servers are all up: not with articles-1 dead, again once
+            # it is back, and not once the orders replicas die.
+            assert runtime.http_get(business, READY_PATH).status == 503
+            runtime.restart("articles-1")
+            assert _becomes(lambda: runtime.http_get(business, READY_PATH).status == 200)
         for iid in ("orders-1", "orders-2"):
             runtime.kill(iid)
+        if gateway is GatewayKind.HAPROXY:
+            assert _becomes(lambda: runtime.http_get(business, READY_PATH).status == 503)
+            assert not wait_pools_healthy(stack, runtime, 1.0)
         if arch == "dual":
             response, misses = _first_route(client, "/v1/orders", "fallback-degraded")
             assert response.status_code == 200 and response.json()["degraded"] is True
