@@ -133,8 +133,8 @@ class _Run:
             spec=experiment.model_dump(mode="json"))
         self.record = RunWriter.create(run_dir, self.meta)
         self.faults: list[FaultEvent] = []
-        # The trial of each fault event, in the order of `faults`.
-        self.fault_trials: list[int] = []
+        # The trial and planned start (at_s) of each fault event, in the order of `faults`.
+        self.fault_plans: list[tuple[int, float]] = []
         self.aborted: str | None = None
         self.t0: float | None = None
         self.sweep: SweepRun | None = None
@@ -204,18 +204,15 @@ class _Run:
         self.load_end = time.time()  # the load stopped: its last rows are on disk
 
     def _windows_from_faults(self) -> None:
-        """Windows on the faults' actual times: a fault lands a tick after its plan,
-        and a request sent in between must not count as sent under the fault.
-        A trial whose faults never came (a run stopped early) has no windows."""
+        """Windows on the faults' actual times (`fault_span`). A trial whose faults
+        never came (a run stopped early) has no windows."""
         if not self.faults or self.t0 is None:
             return
         windows = []
-        for trial in sorted(set(self.fault_trials)):
-            faults = [f for f, t in zip(self.faults, self.fault_trials, strict=True)
+        for trial in sorted({t for t, _ in self.fault_plans}):
+            faults = [(f, at) for f, (t, at) in zip(self.faults, self.fault_plans, strict=True)
                       if t == trial]
-            issued = min(f.start for f in faults)
-            effective = min(f.effective or f.start for f in faults)
-            end = max(f.end or f.start for f in faults)
+            issued, effective, end = fault_span(faults)
             baseline_start = self.t0 + trial * self.exp.trial_period_s + self.exp.warmup_s
             windows.append(RunWindows(
                 baseline=(baseline_start, max(baseline_start, issued)),
@@ -291,10 +288,10 @@ class _Run:
                 self._end_fault(item)
 
     def _end_fault(self, item: tuple[int, FaultStep, ExitStack, FaultEvent]) -> None:
-        trial, _, stack, event = item
+        trial, step, stack, event = item
         stack.close()
         self.faults.append(event)
-        self.fault_trials.append(trial)
+        self.fault_plans.append((trial, step.at_s))
         self.record.event(event)
 
     def analyse(self) -> tuple[list[Verdict], RunData, list[str]]:
@@ -336,6 +333,22 @@ class _Run:
         self.load_note = self.load.tally(rows)
         self.record.event(self.load_note)
         return self.load_note
+
+
+def fault_span(faults: list[tuple[FaultEvent, float]]) -> tuple[float, float, float]:
+    """(issued, effective, end) of one trial's faults, each with its planned at_s.
+
+    A fault lands a moment after it is issued (a killed process must be reaped),
+    and a request sent in between must not count as sent under the fault. Faults
+    planned for one moment are applied one after another: the fault window starts
+    once the last of the first moment's faults is in effect (before, a service
+    whose replicas were still alive answered as if no fault were planned). It ends
+    when the last fault ends."""
+    first = min(at for _, at in faults)
+    issued = min(f.start for f, _ in faults)
+    effective = max(f.effective or f.start for f, at in faults if at == first)
+    end = max(f.end or f.start for f, _ in faults)
+    return issued, effective, end
 
 
 def run_experiment(experiment: Experiment, arch: str, out_root: Path, *,

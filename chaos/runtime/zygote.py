@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -123,6 +124,9 @@ def _child(request: ForkRequest, server: int) -> None:
 def main(preload: list[str]) -> int:
     for module in preload:
         importlib.import_module(module)
+    # The imported objects stay out of every child's collections: a collection
+    # would write to each object's header, copying the pages the children share.
+    gc.freeze()
     _prepare_titles()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     server = os.getpid()
