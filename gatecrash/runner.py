@@ -30,6 +30,7 @@ from gatecrash.loadcheck import load_problems
 from gatecrash.runtimes import deployed_stack, own_hosts
 from gatecrash.sampler import CpuSampler
 from gatecrash.stacks import Stack
+from gatecrash.steps import AbortWatch
 from gatecrash.sweep import SweepRun
 from gatecrash.verdicts import (
     exit_code,
@@ -87,28 +88,6 @@ class RunResult:
         if self.status == "error":
             return 2
         return exit_code(self.verdicts)
-
-
-class _Abort:
-    """Stop the run when failures stay above the bound outside fault windows."""
-
-    def __init__(self, max_rate: float, over_s: float) -> None:
-        self.max_rate = max_rate
-        self.over_s = over_s
-        self.since: float | None = None
-        self.last: tuple[int, int] = (0, 0)
-
-    def check(self, now: float, requests: int, failures: int, in_fault: bool) -> str | None:
-        d_req, d_fail = requests - self.last[0], failures - self.last[1]
-        self.last = (requests, failures)
-        if in_fault or d_req <= 0 or d_fail / d_req <= self.max_rate:
-            self.since = None
-            return None
-        self.since = self.since or now
-        if now - self.since >= self.over_s:
-            return (f"failure rate {d_fail / d_req:.0%} above {self.max_rate:.0%} for "
-                    f"{self.over_s:g}s outside any fault window")
-        return None
 
 
 class _Run:
@@ -232,7 +211,7 @@ class _Run:
         assert self.t0 is not None
         pending = sorted(enumerate(self.exp.schedule()), key=lambda p: p[1][1].at_s)
         active: dict[int, tuple[int, FaultStep, ExitStack, FaultEvent]] = {}
-        abort = _Abort(self.exp.abort.max_failure_rate, self.exp.abort.over_s)
+        abort = AbortWatch(self.exp.abort.max_failure_rate, self.exp.abort.over_s)
         settled_after = 0.0
         deadline = self.t0 + spec.duration_s + spec.stop_timeout_s + END_MARGIN_S
         last_live = 0.0

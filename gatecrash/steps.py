@@ -12,7 +12,8 @@ from chaos.httpfaults.faults import Selector
 from gatecrash.errors import InputError
 from targets.topology import Arch, GatewayKind, LlmRouterKind
 
-__all__ = ["MAX_ENTRIES", "AbortSpec", "DeploySpec", "FaultStep", "LoadWindow", "Strict"]
+__all__ = ["MAX_ENTRIES", "AbortSpec", "AbortWatch", "DeploySpec", "FaultStep", "LoadWindow",
+           "Strict"]
 
 # Entry points of one stack: enough to show a client-side failover, and they all
 # share the stack's port block.
@@ -98,3 +99,26 @@ class AbortSpec(Strict):
 
     max_failure_rate: float = Field(default=0.5, gt=0, le=1)
     over_s: float = Field(default=3.0, gt=0)
+
+
+class AbortWatch:
+    """An `AbortSpec` applied while a run goes: why to stop it once failures stay
+    above the bound outside fault windows."""
+
+    def __init__(self, max_rate: float, over_s: float) -> None:
+        self.max_rate = max_rate
+        self.over_s = over_s
+        self.since: float | None = None
+        self.last: tuple[int, int] = (0, 0)
+
+    def check(self, now: float, requests: int, failures: int, in_fault: bool) -> str | None:
+        d_req, d_fail = requests - self.last[0], failures - self.last[1]
+        self.last = (requests, failures)
+        if in_fault or d_req <= 0 or d_fail / d_req <= self.max_rate:
+            self.since = None
+            return None
+        self.since = self.since or now
+        if now - self.since >= self.over_s:
+            return (f"failure rate {d_fail / d_req:.0%} above {self.max_rate:.0%} for "
+                    f"{self.over_s:g}s outside any fault window")
+        return None

@@ -95,8 +95,7 @@ class Starter:
 
     def warm(self, plans: list[InstancePlan]) -> None:
         """Get the fork servers of `plans` going (their imports run meanwhile)."""
-        for name in sorted({p.fork_server for p in plans if p.fork_server in self.forks}):
-            assert name is not None
+        for name in sorted(set(self.forks) & {p.fork_server for p in plans}):
             self._server(name)
 
     def _server(self, name: str) -> ForkServer | None:

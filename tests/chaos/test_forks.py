@@ -47,6 +47,14 @@ def _plans(tmp_path: Path, count: int, server: str) -> list[InstancePlan]:
     return plans
 
 
+def _deployed(tmp_path: Path, spec: ForkSpec) -> LocalRuntime:
+    """Two fake instances deployed, attached, from the fork server "fake" of `spec`."""
+    runtime = LocalRuntime(_plans(tmp_path, 2, "fake"), tmp_path / "state", attached=True,
+                           forks={"fake": spec})
+    runtime.deploy(timeout_s=60)
+    return runtime
+
+
 def _facts(tmp_path: Path, iid: str) -> dict:
     return json.loads((tmp_path / f"{iid}.json").read_text(encoding="utf-8"))
 
@@ -62,9 +70,7 @@ def _gone(pids: list[int]) -> bool:
 
 def test_a_forked_instance_runs_as_a_fresh_interpreter_would(tmp_path: Path) -> None:
     spec = ForkSpec(preload=(PACKAGE,), env=(SERVER_ONLY, ("FAKE_SERVER_ONLY", "1")))
-    runtime = LocalRuntime(_plans(tmp_path, 2, "fake"), tmp_path / "state", attached=True,
-                           forks={"fake": spec})
-    runtime.deploy(timeout_s=60)
+    runtime = _deployed(tmp_path, spec)
     try:
         server = fork_server(spec)
         assert server.proc is not None
@@ -98,9 +104,7 @@ def test_a_forked_instance_runs_as_a_fresh_interpreter_would(tmp_path: Path) -> 
 
 def test_attached_forks_die_with_their_server(tmp_path: Path) -> None:
     spec = ForkSpec(preload=(PACKAGE,), env=(SERVER_ONLY, ("FAKE_TEST", "dies-with")))
-    runtime = LocalRuntime(_plans(tmp_path, 2, "fake"), tmp_path / "state", attached=True,
-                           forks={"fake": spec})
-    runtime.deploy(timeout_s=60)
+    runtime = _deployed(tmp_path, spec)
     try:
         pids = [proc.pid for proc in runtime.procs.values()]
         assert all(proc.popen is None for proc in runtime.procs.values())
@@ -112,10 +116,8 @@ def test_attached_forks_die_with_their_server(tmp_path: Path) -> None:
 
 def test_a_server_that_cannot_start_leaves_instances_to_processes_of_their_own(
         tmp_path: Path) -> None:
-    spec = ForkSpec(preload=("tests.chaos.no_such_module",), env=(SERVER_ONLY,))
-    runtime = LocalRuntime(_plans(tmp_path, 2, "fake"), tmp_path / "state", attached=True,
-                           forks={"fake": spec})
-    runtime.deploy(timeout_s=60)
+    runtime = _deployed(tmp_path, ForkSpec(preload=("tests.chaos.no_such_module",),
+                                           env=(SERVER_ONLY,)))
     try:
         assert all(proc.popen is not None for proc in runtime.procs.values())
         for iid in runtime.procs:

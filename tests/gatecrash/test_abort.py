@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gatecrash.runner import _Abort
+from gatecrash.steps import AbortWatch
 
 
-def feed(abort: _Abort, rates: list[tuple[int, int]], disturbed: bool) -> str | None:
+def feed(abort: AbortWatch, rates: list[tuple[int, int]], disturbed: bool) -> str | None:
     requests = failures = 0
     reason = None
     for second, (sent, failed) in enumerate(rates):
@@ -15,12 +15,12 @@ def feed(abort: _Abort, rates: list[tuple[int, int]], disturbed: bool) -> str | 
 
 
 def test_sustained_failures_outside_a_fault_abort() -> None:
-    assert "above 50%" in (feed(_Abort(0.5, 3.0), [(10, 8)] * 5, disturbed=False) or "")
+    assert "above 50%" in (feed(AbortWatch(0.5, 3.0), [(10, 8)] * 5, disturbed=False) or "")
 
 
 def test_the_same_failures_during_a_fault_or_its_recovery_do_not() -> None:
-    assert feed(_Abort(0.5, 3.0), [(10, 8)] * 5, disturbed=True) is None
+    assert feed(AbortWatch(0.5, 3.0), [(10, 8)] * 5, disturbed=True) is None
 
 
 def test_a_short_burst_does_not_abort() -> None:
-    assert feed(_Abort(0.5, 3.0), [(10, 8), (10, 8), (10, 0), (10, 8), (10, 8)], False) is None
+    assert feed(AbortWatch(0.5, 3.0), [(10, 8), (10, 8), (10, 0), (10, 8), (10, 8)], False) is None
