@@ -224,8 +224,11 @@ class LocalRuntime:
         return not any(self._running(proc) for proc in self.procs.values())
 
     def _running(self, proc: LocalProcess) -> bool:
-        if proc.popen is not None and proc.popen.poll() is not None:
-            return False  # exited, and reaped here: its pid may already be another's
+        if proc.popen is not None:
+            # Our own child: poll() is the truth, and it reaps. Asking /proc after a
+            # poll() that came just before the exit saw a zombie, called it gone, and
+            # left it unreaped (its pid may be another's once reaped, so never look again).
+            return proc.popen.poll() is None
         return self._alive(proc)
 
     # -- inspection --------------------------------------------------------
