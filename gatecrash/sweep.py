@@ -1,6 +1,7 @@
 """A sweep run: what an experiment run does differently when its load is a sweep.
 
-While it runs, `SweepRun.check` judges each step once its rows are in and stops
+While it runs, `SweepRun.check` judges each step once its rows are in (reading the rows
+only then, and only the parts it has not read) and stops
 the load as soon as the knee is decided, so the architecture is not driven far
 past it. When it is over, `SweepRun.finish` judges every step again on all the
 rows (dashboards.sweep: the step rule, the knee rule, the interval), writes
@@ -20,7 +21,7 @@ from dashboards.saturation import SaturationBounds
 from dashboards.sweep import SweepPlan, find_knee, judge_sweep, step_outcomes
 from gatecrash.errors import GatecrashError
 from loadtests.spec import LoadSpec, SweepSteps
-from records import CapacityRecord, RunWindows, RunWriter, Slo, read_rows
+from records import CapacityRecord, RowsFollower, RunWindows, RunWriter, Slo
 
 __all__ = ["SweepRun", "pool_size", "sweep_plan"]
 
@@ -60,6 +61,10 @@ class SweepRun:
         self.record: CapacityRecord | None = None
         self._next_check = 0.0
         self._judged = 0
+        self._rows = RowsFollower(run_dir)
+        # When the next step can be judged (its end plus settle_s), once the first
+        # rows have placed the schedule; reading before then cannot move the knee.
+        self._next_due = 0.0
 
     @classmethod
     def of(cls, spec: LoadSpec, slo: Slo, run_dir: Path) -> SweepRun | None:
@@ -69,13 +74,16 @@ class SweepRun:
     def check(self, now: float) -> str | None:
         """Why the sweep should stop now (its knee is decided), else None; cheap
         between steps (rows are read only when a new step can be judged)."""
-        if now < self._next_check:
+        if now < self._next_check or now < self._next_due:
             return None
         self._next_check = now + CHECK_EVERY_S
-        rows = read_rows(self.run_dir, [])
+        rows = self._rows.read()
         if rows.empty:
             return None
         passed = step_outcomes(rows, self.plan, self.slo, now, self.settle_s)
+        # The schedule starts at the first arrival (dashboards.sweep places steps so).
+        origin = float(rows["ts_intended"].min())
+        self._next_due = origin + self.plan.offset(len(passed) + 1) + self.settle_s
         if len(passed) == self._judged:
             return None
         self._judged = len(passed)

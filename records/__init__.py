@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from records.live import LiveProgress
     from records.meta import RunMeta, RunStatus, RunWindows, Span
     from records.reader import (
+        RowsFollower,
         RunRecord,
         read_capacity,
         read_cpu,
@@ -75,7 +76,8 @@ _HOME = {
     "RECORD_VERSION": "layout", "RunFolder": "layout",
     "LiveProgress": "live",
     "RunMeta": "meta", "RunStatus": "meta", "RunWindows": "meta", "Span": "meta",
-    "RunRecord": "reader", "read_capacity": "reader", "read_cpu": "reader", "read_events": "reader",
+    "RowsFollower": "reader", "RunRecord": "reader", "read_capacity": "reader",
+    "read_cpu": "reader", "read_events": "reader",
     "read_live": "reader", "read_meta": "reader", "read_rows": "reader",
     "read_rows_table": "reader", "read_run": "reader", "read_verdicts": "reader",
     "COLUMNS": "rows", "ERROR_KINDS": "rows", "FALLBACK_ROUTES": "rows", "ROUTES": "rows",
@@ -111,6 +113,7 @@ __all__ = [
     "Proof",
     "RecordError",
     "RecordVersionError",
+    "RowsFollower",
     "RunFolder",
     "RunMeta",
     "RunRecord",

@@ -31,6 +31,7 @@ from records.rows import ROW_SCHEMA
 from records.verdicts import VERDICTS, Verdict, overall_verdict
 
 __all__ = [
+    "RowsFollower",
     "RunRecord",
     "read_capacity",
     "read_cpu",
@@ -152,11 +153,42 @@ def read_rows(run_dir: Path, problems: list[str] | None = None) -> pd.DataFrame:
     float64 columns hold NaN for nulls; `status` is int32, `response_bytes` int64,
     `tokens_out` a nullable Int32; `stream` bool; text columns pandas strings.
     """
-    table = read_rows_table(run_dir, problems if problems is not None else [])
+    return _sorted_frame(read_rows_table(run_dir, problems if problems is not None else []))
+
+
+def _sorted_frame(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas(types_mapper=_NULLABLE_INTS.get)
     frame["status"] = frame["status"].astype("int32")
     frame["response_bytes"] = frame["response_bytes"].astype("int64")
     return frame.sort_values("ts_send", kind="stable", ignore_index=True)
+
+
+class RowsFollower:
+    """The rows of a run still being written, read again and again: each part is read
+    once (parts are written whole and renamed into place), so a reader that looks
+    every second pays for the new parts only, not for the whole run each time.
+
+    `read()` gives what `read_rows` would: every finished part's rows, sorted by
+    `ts_send`; a part that cannot be read yet is tried again next time.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = RunFolder(Path(run_dir))
+        # part -> ((size, mtime_ns) it was read at, its rows)
+        self._parts: dict[Path, tuple[tuple[int, int], pa.Table]] = {}
+
+    def read(self) -> pd.DataFrame:
+        for part in self.folder.parts():
+            try:
+                stat = part.stat()
+                key = (stat.st_size, stat.st_mtime_ns)
+                if part in self._parts and self._parts[part][0] == key:
+                    continue
+                self._parts[part] = (key, pq.read_table(part, schema=ROW_SCHEMA))
+            except (OSError, pa.ArrowException):
+                continue  # read_rows lists it; here the next read tries again
+        tables = [table for _, (_, table) in sorted(self._parts.items())]
+        return _sorted_frame(pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table())
 
 
 @dataclass

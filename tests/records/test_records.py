@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from records import (
@@ -26,6 +27,7 @@ from records import (
     Proof,
     RecordError,
     RecordVersionError,
+    RowsFollower,
     RunMeta,
     RunWindows,
     RunWriter,
@@ -222,6 +224,31 @@ def test_unreadable_rows_part_is_skipped_and_listed(writer: RunWriter) -> None:
     problems: list[str] = []
     assert (len(read_rows(writer.path, problems)), len(problems)) == (4, 1)
     assert problems[0].startswith("rows/part-w1-00001.parquet: unreadable")
+
+
+def test_a_follower_reads_each_part_once_and_what_read_rows_reads(
+        writer: RunWriter, monkeypatch: pytest.MonkeyPatch) -> None:
+    follower = RowsFollower(writer.path)
+    assert follower.read().empty
+    reads: list[str] = []
+    real = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda path, **kw: reads.append(Path(path).name)
+                        or real(path, **kw))
+    writer.write_rows(_rows(5, "w1"), "w1")
+    writer.write_rows(_rows(4, "w2"), "w2")
+    assert len(follower.read()) == 9 and sorted(reads) == ["part-w1-00000.parquet",
+                                                           "part-w2-00000.parquet"]
+    # A part not yet readable is tried again at the next read, not taken as read.
+    half = writer.folder.rows_dir / "part-w1-00001.parquet"
+    half.write_bytes(b"PAR1 half")
+    reads.clear()
+    assert len(follower.read()) == 9 and reads == ["part-w1-00001.parquet"]
+    half.unlink()
+    writer.write_rows(_rows(3, "w1"), "w1")
+    reads.clear()
+    frame = follower.read()
+    assert reads == ["part-w1-00001.parquet"]  # only the new one
+    pd.testing.assert_frame_equal(frame, read_rows(writer.path))
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
