@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chaos.errors import ToxiproxyError
 from chaos.toxiproxy.collection import PopulateError, ProxyCollection, ProxySpec
-from chaos.toxiproxy.toxics import parse_toxic, update_toxic
+from chaos.toxiproxy.wrapper import parse_toxic, update_toxic
 
 __all__ = ["API_VERSION", "create_app"]
 

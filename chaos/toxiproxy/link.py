@@ -23,7 +23,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from chaos.toxiproxy.toxics import Chunk, Stream, Toxic
+from chaos.toxiproxy.toxics import Chunk
+from chaos.toxiproxy.wrapper import Stream, Toxic
 
 __all__ = ["ByteCounter", "Link"]
 

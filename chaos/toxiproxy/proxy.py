@@ -19,7 +19,8 @@ from typing import Any, cast
 
 from chaos.errors import ToxiproxyError
 from chaos.toxiproxy.link import ByteCounter, Link
-from chaos.toxiproxy.toxics import Chunk, Stream, Toxic
+from chaos.toxiproxy.toxics import Chunk
+from chaos.toxiproxy.wrapper import Stream, Toxic
 
 __all__ = ["Proxy", "ProxyStats", "format_address", "split_address"]
 

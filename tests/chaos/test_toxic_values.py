@@ -6,7 +6,8 @@ import pytest
 
 from chaos.errors import ToxiproxyError
 from chaos.toxiproxy import TOXICS
-from chaos.toxiproxy.toxics import Latency, Slicer, Stream, parse_toxic, update_toxic
+from chaos.toxiproxy.toxics import Latency, Slicer
+from chaos.toxiproxy.wrapper import Stream, parse_toxic, update_toxic
 
 UPSTREAM_TYPES = {
     "noop",
