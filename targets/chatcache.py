@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from targets.hop import HopResponse
+from targets.connection import HopResponse
 from targets.sse import guarded
 from targets.store import REDIS_ERRORS
 

@@ -11,12 +11,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from targets.app import create_app, plain_route
+from targets.connection import HopError, HopResponse
 from targets.context import ServiceContext, context_lifespan
 from targets.endpoints import PUBLIC_METHODS, ROLE_DOMAINS, Domain, Endpoint, match
 from targets.errors import UpstreamError
 from targets.fallback import fallback_answer
 from targets.headers import HEADER_GATEWAY, HEADER_ROUTER
-from targets.hop import HopError, HopResponse
 from targets.problems import error_response
 from targets.topology import Program, Topology
 from targets.upstream import stream_timeout

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from targets.hop import HopError
+from targets.connection import HopError
 
 __all__ = ["DONE_TAIL", "error_event", "guarded"]
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from targets.breaker import BreakerState, CircuitBreaker
+from targets.connection import HopConnectError, HopError, HopResponse
 from targets.errors import UpstreamError
-from targets.hop import HopClient, HopConnectError, HopError, HopResponse, HopTimeout
+from targets.hop import HopClient, HopTimeout
 from targets.stack import InstanceSpec, Limits
 
 __all__ = ["Attempt", "Replica", "UpstreamPool", "make_client", "stream_timeout"]

@@ -17,10 +17,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from targets import chatcache
 from targets.app import create_app, plain_route
+from targets.connection import HopError, HopResponse
 from targets.context import ServiceContext, context_lifespan
 from targets.errors import UpstreamError
 from targets.headers import HEADER_INFERENCE, HEADER_INSTANCE, HEADER_ROUTE, Route, combine_route
-from targets.hop import HopError, HopResponse, HopTimeout
+from targets.hop import HopTimeout
 from targets.llmrouter import llm_route, master_key
 from targets.payload import json_object
 from targets.problems import error_response

@@ -22,11 +22,12 @@ from gatecrash.runtimes import new_stack
 from gatecrash.stacks import Stack
 from targets.__main__ import build_instance_app
 from targets.app import ServiceIdentity
+from targets.connection import HopConnectError, HopResponse
 from targets.context import ServiceContext
 from targets.endpoints import ENDPOINTS, Endpoint
 from targets.gateway.app import ROLE_DOMAINS
 from targets.gateway.app import build_app as build_gateway
-from targets.hop import HopClient, HopConnectError, HopResponse, HopTimeout
+from targets.hop import HopClient, HopTimeout
 from targets.payload import Rejected, json_object
 from targets.router import build_app as build_router
 from targets.services import chat, standin_inference

@@ -12,15 +12,13 @@ from typing import Any
 import pytest
 import uvloop
 
-from targets.hop import (
-    IDLE_EXPIRY_S,
+from targets.connection import (
     READ_HIGH_WATER,
-    HopClient,
     HopConnectError,
     HopProtocolError,
-    HopTimeout,
     HopTimeoutError,
 )
+from targets.hop import IDLE_EXPIRY_S, HopClient, HopTimeout
 
 UVICORN_KEEP_ALIVE_S = 5  # uvicorn's default `timeout_keep_alive`
 TIMEOUT = HopTimeout(read_s=1.0, connect_s=1.0)

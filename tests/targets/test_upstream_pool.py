@@ -18,8 +18,9 @@ import pytest
 
 import targets.breaker
 from targets.breaker import BreakerState
+from targets.connection import HopConnectError, HopProtocolError, HopResponse
 from targets.errors import UpstreamError
-from targets.hop import HopClient, HopConnectError, HopProtocolError, HopResponse, HopTimeout
+from targets.hop import HopClient, HopTimeout
 from targets.stack import InstanceSpec, Limits
 from targets.topology import Program
 from targets.upstream import UNHEALTHY_CHECKS, UpstreamPool
