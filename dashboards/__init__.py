@@ -1,8 +1,8 @@
 """Evidence from run folders: analysis (pandas), reports (plotly), a dashboard server.
 
 The analysis API is importable from here without loading plotly or FastAPI
-(the verdict engine needs only pandas); reports live in `dashboards.report`,
-the server in `dashboards.server`.
+(the verdict engine needs only pandas); reports live in `dashboards.report`
+(the claims suite's in `dashboards.evidence`), the server in `dashboards.server`.
 """
 
 from dashboards.analysis import (

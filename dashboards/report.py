@@ -1,4 +1,5 @@
-"""Self-contained HTML reports: one run, two runs side by side, the claims suite.
+"""Self-contained HTML reports: one run, and two runs side by side (the claims suite's
+report is `dashboards.evidence`).
 
 plotly.js is inlined once per page (users may be offline; no CDN). Every
 number comes from `dashboards.analysis` (tables) or `dashboards.figures`
@@ -6,16 +7,13 @@ number comes from `dashboards.analysis` (tables) or `dashboards.figures`
 """
 
 import html
-import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dashboards.analysis import METRICS, TABLE_METRICS, fault_summary, window_estimates
-from dashboards.claims import CLAIMS, claim_of
 from dashboards.differences import differences_html, domains
-from dashboards.figures import claim_figure, comparison_figure, timeline_figure
+from dashboards.figures import comparison_figure, timeline_figure
 from dashboards.intervals import Estimate, Measurement, method_label
 from dashboards.pages import figure_html, page, when, write_page
 from dashboards.panels import run_panels, run_span
@@ -32,22 +30,14 @@ from dashboards.timelines import bucket_width
 from dashboards.windows import Windows, rows_span
 from records import FaultEvent, Proof, RunRecord, Verdict
 from records.layout import REPORT_FILE
-from records.rows import UNKNOWN_ROUTE
 
 __all__ = [
-    "EVIDENCE_FILE",
     "render_comparison",
-    "render_evidence_report",
     "render_run_report",
     "write_comparison",
-    "write_evidence_report",
     "write_run_report",
 ]
 
-EVIDENCE_FILE = "evidence.html"
-ARCH_ORDER = ("single", "dual")
-# The implementation every run has unless it names a product (records.meta).
-BUILTIN = "builtin"
 _METRIC_AT_START = re.compile(r"^\s*([a-z][a-z0-9_]*)")
 
 
@@ -111,7 +101,8 @@ def _as_estimate(v: Verdict) -> Estimate:
                     v.confidence or 0.95)
 
 
-def _n_cell(v: Verdict) -> str:
+def n_cell(v: Verdict) -> str:
+    """A verdict's sample size, with each sample's when it has several."""
     if v.n is None:
         return "—"
     if len(v.samples) > 1:
@@ -130,7 +121,7 @@ def _scorecard(verdicts: Sequence[Verdict]) -> str:
                 v.arch,
                 Html(f"<code>{html.escape(v.hypothesis)}</code>"),
                 verdict_estimate(v),
-                _n_cell(v),
+                n_cell(v),
                 verdict_badge(v.verdict),
                 v.detail,
             ]
@@ -312,123 +303,3 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path) -> P
     if target.is_dir():
         target = target / f"compare_{a.path.name}_vs_{b.path.name}.html"
     return write_page(target, render_comparison(a, b))
-
-
-# --- the claims suite ----------------------------------------------------------------------
-
-
-def implementation(run: RunRecord) -> str:
-    """The evidence report's column of a run: its architecture, and the products that
-    served it when they are not the built-in ones (implementations side by side)."""
-    products = [p for p in (run.meta.gateway, run.meta.llm_router) if p != BUILTIN]
-    return " · ".join([run.arch, *products])
-
-
-def _arches(runs: Iterable[RunRecord]) -> list[str]:
-    present = {implementation(run) for run in runs if run.arch}
-
-    def order(column: str) -> tuple[int, str]:
-        arch = column.split(" · ")[0]
-        return (ARCH_ORDER.index(arch) if arch in ARCH_ORDER else len(ARCH_ORDER), column)
-
-    return sorted(present, key=order)
-
-
-def _unknown_routes(run: RunRecord) -> str:
-    """How many answers the product could not attribute (route `unknown`): counted,
-    never guessed (docs/gateways.md)."""
-    if "route" not in run.rows.columns:
-        return ""
-    unknown = int((run.rows["route"] == UNKNOWN_ROUTE).sum())
-    return f"<br><small>{unknown} of {len(run.rows)} rows: route unknown</small>" \
-        if unknown else ""
-
-
-def _verdict_cell(run: RunRecord | None, href: str | None) -> Html:
-    if run is None:
-        return Html("<span class='meta'>not run</span>")
-    numbers = "<br>".join(
-        f"{verdict_badge(v.verdict)} <code>{html.escape(v.hypothesis)}</code>: "
-        f"{html.escape(verdict_estimate(v))}, n={html.escape(_n_cell(v))}"
-        for v in run.verdicts
-    )
-    link = f" <a href='{html.escape(href)}'>report</a>" if href else ""
-    return Html(f"{verdict_badge(run.verdict)}{link}<br><small>{numbers}</small>"
-                f"{_unknown_routes(run)}")
-
-
-def render_evidence_report(runs: Sequence[RunRecord], links: Mapping[Path, str]) -> str:
-    """The HTML of the claims suite: each claim, its verdict per architecture, its key figure."""
-    by_claim: dict[str, dict[str, RunRecord]] = {}
-    unclaimed = []
-    for run in sorted(runs, key=lambda r: r.t0):
-        claim_id = claim_of(run.meta)
-        if claim_id is None:
-            unclaimed.append(run)
-            continue
-        # The newest run of a claim and architecture speaks for it.
-        by_claim.setdefault(claim_id, {})[implementation(run)] = run
-    arches = _arches(runs) or list(ARCH_ORDER)
-    rows = []
-    for claim in CLAIMS:
-        chosen = by_claim.get(claim.id, {})
-        cells = [
-            _verdict_cell(chosen.get(a), links.get(chosen[a].path) if a in chosen else None)
-            for a in arches
-        ]
-        rows.append(
-            [
-                claim.id,
-                Html(
-                    f"<b>{html.escape(claim.statement)}</b><br>"
-                    f"<small>{html.escape(claim.measurable)}</small>"
-                ),
-                *cells,
-            ]
-        )
-    sections = []
-    for claim in CLAIMS:
-        chosen = by_claim.get(claim.id, {})
-        if not chosen:
-            continue
-        ordered = [chosen[a] for a in arches if a in chosen]
-        sections.append(
-            f"<h3 id='{claim.id}'>{claim.id} — {html.escape(claim.statement)}</h3>"
-            + figure_html(claim_figure(ordered))
-        )
-    others = ""
-    if unclaimed:
-        items = "".join(
-            f"<li><a href='{html.escape(links.get(r.path, ''))}'>{html.escape(r.run_id)}</a> "
-            f"({html.escape(r.experiment)}, {html.escape(r.arch)}) {verdict_badge(r.verdict)}</li>"
-            for r in unclaimed
-        )
-        others = f"<h2>Other runs</h2><ul>{items}</ul>"
-    body = [
-        "<h1>Gatecrash evidence</h1>",
-        f"<p class='meta'>{len(runs)} runs · generated {when(datetime.now(UTC).timestamp())}</p>",
-        html_table(["claim", "statement / measurable form", *arches], rows, "Claims"),
-        "<h2>Key figures</h2>",
-        "".join(sections) or "<p>No run names a claim.</p>",
-        others,
-    ]
-    return page("Gatecrash evidence", "".join(body))
-
-
-def write_evidence_report(run_dirs: Iterable[str | Path], out: str | Path) -> Path:
-    """Write the evidence report to `out` (a file, or a folder for evidence.html).
-
-    Runs without a report.html get one first, so every link leads somewhere.
-    """
-    target = Path(out)
-    if target.is_dir():
-        target = target / EVIDENCE_FILE
-    runs = [load_run(d) for d in run_dirs]
-    links = {}
-    for run in runs:
-        report = run.path / REPORT_FILE
-        if not report.is_file():
-            write_page(report, render_run_report(run))
-        relative = os.path.relpath(report.resolve(), target.parent.resolve())
-        links[run.path] = Path(relative).as_posix()
-    return write_page(target, render_evidence_report(runs, links))

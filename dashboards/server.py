@@ -20,7 +20,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from dashboards.errors import RunFolderError
-from dashboards.report import render_comparison, render_evidence_report, render_run_report
+from dashboards.evidence import render_evidence_report
+from dashboards.report import render_comparison, render_run_report
 from dashboards.runs import RunSummary, list_runs, load_run
 from dashboards.tables import Html, html_table, verdict_badge
 from records import RecordError, RunFolder, read_live, read_meta, read_rows, read_rows_table

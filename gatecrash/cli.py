@@ -224,7 +224,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
-    from dashboards.report import write_evidence_report
+    from dashboards.evidence import write_evidence_report
 
     files = sorted(args.suite.glob("c[0-9]*.yaml"))
     if not files:

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from dashboards.evidence import write_evidence_report
 from dashboards.figures import comparison_figure
 from dashboards.panels import run_panels
-from dashboards.report import write_comparison, write_evidence_report, write_run_report
+from dashboards.report import write_comparison, write_run_report
 from dashboards.runs import load_run
 from tests.dashboards.runfolders import FAULT_LABEL, RunSpec, make_run
 
