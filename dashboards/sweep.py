@@ -379,9 +379,17 @@ def judge_sweep(rows: pd.DataFrame, cpu: pd.DataFrame, *, arch: str, t0: float,
 
 
 def capacity_estimate(rows: pd.DataFrame, record: CapacityRecord,
-                      confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+                      confidence: float = DEFAULT_CONFIDENCE, *,
+                      recompute: bool = False) -> Estimate:
     """A judged sweep's capacity again, at another confidence, from its rows (the
-    steps, their outcomes and the generator's seconds as `record` has them)."""
+    steps, their outcomes and the generator's seconds as `record` has them).
+
+    At the record's own confidence it is the record's interval: the same rows and
+    seed give the same resamples, and resampling a sweep's steps costs ~1 s of CPU
+    (`recompute`: resample anyway)."""
+    if not recompute and confidence == record.capacity.confidence:
+        c = record.capacity
+        return Estimate(c.value, c.low, c.high, c.n, c.method, c.confidence)
     judged = [s for s in record.steps if s.outcome != "cut"]
     if not judged:
         return Estimate(math.nan, -math.inf, math.inf, 0, STEP_METHOD, confidence)

@@ -75,7 +75,11 @@ def test_resamples_are_runs_of_consecutive_indices_and_fixed_by_the_seed() -> No
     steps = np.diff(picks, axis=1) % 100
     # Within a block each index follows the one before (circularly).
     assert (steps == 1).mean() >= 0.85
-    assert np.array_equal(picks, block_resamples(100, 10, 50, seed=3))
+    # Handed out again from the cache, so nobody may change them; drawn again, the same.
+    assert block_resamples(100, 10, 50, seed=3) is picks and not picks.flags.writeable
+    block_resamples.cache_clear()
+    again = block_resamples(100, 10, 50, seed=3)
+    assert again is not picks and np.array_equal(picks, again)
 
 
 def test_one_value_bounds_nothing() -> None:

@@ -151,9 +151,13 @@ def test_the_warm_up_is_not_judged_and_the_sent_window_cuts(tmp_path: Path) -> N
 
 def test_the_capacity_again_at_another_confidence(tmp_path: Path) -> None:
     run, record = borderline(tmp_path)
-    again = capacity_estimate(run.rows, record)
+    again = capacity_estimate(run.rows, record, recompute=True)
     assert (again.value, again.low, again.high) == (record.capacity.value,
                                                     record.capacity.low, record.capacity.high)
+    # At the record's confidence the record is the answer: no rows needed.
+    kept = capacity_estimate(run.rows.iloc[:0], record)
+    assert (kept.value, kept.low, kept.high, kept.n, kept.method) == (
+        again.value, again.low, again.high, again.n, again.method)
     narrow = capacity_estimate(run.rows, record, confidence=0.5)
     assert narrow.confidence == 0.5 and narrow.low >= again.low
 
