@@ -8,6 +8,7 @@ verdicts are added to both runs' records (verdicts, JUnit, report)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,14 +84,6 @@ def _record_across(run: RunResult, experiment: Experiment, verdicts: list[Verdic
         raise GatecrashError(f"run {run.run_dir.name}: {exc}") from exc
 
 
-def _write_reports(runs: list[RunResult]) -> None:
-    """Each run's report, once every verdict (across architectures too) is known:
-    written per run and again with the verdicts across, it cost a second each twice."""
-    from dashboards.run_reports import write_run_reports
-
-    write_run_reports([run.run_dir for run in runs])
-
-
 def _judge_across(experiment: Experiment, runs: dict[str, RunResult],
                   archs: list[str]) -> list[Verdict]:
     across = [h for h in experiment.hypotheses if h.across]
@@ -115,6 +108,8 @@ class _Conductor:
     say: Callable[[str], None]
     capacities: Capacities
     remote: RemoteWorkers | None
+    # Called before each load: the report writers' imports must not take its CPU.
+    ready: Callable[[], None]
     result: SuiteResult = field(default_factory=SuiteResult)
     # experiment name -> architecture -> its run
     done: dict[str, dict[str, RunResult]] = field(default_factory=dict)
@@ -135,6 +130,7 @@ class _Conductor:
             self.result.errors.append(f"{experiment.name}[{one}]: stack did not settle")
             return
         self.say(f"== {experiment.name} on {one}")
+        self.ready()
         try:
             resolved = self.capacities.resolve(experiment, one, self.runtime, deployed,
                                                self.out, self.say)
@@ -169,24 +165,31 @@ def run_suite(experiments: list[Experiment], out: Path, *, arch: str | None = No
     the experiments after them take their shares of what was just measured.
     `remote`: the load of each run comes from workers joining its master.
     """
+    from dashboards.run_reports import report_writers
+
     stop = stop or threading.Event()
-    conductor = _Conductor(out, runtime, stop, live, announce or log.info,
-                           capacities or Capacities(), remote)
     experiments = [e.with_trials(trials) for e in experiments]
-    # Each load's Locust interpreter starts while the previous run is analysed.
-    with standby_generators():
-        for (one, _), group in stack_groups(experiments, arch).items():
+    planned = sum(len(suite_archs(e, arch)) for e in experiments)
+    # The runs' reports are written once every verdict (across architectures too) is
+    # known, by workers whose imports overlap the first deploy.
+    with report_writers(min(planned, os.cpu_count() or 1)) as reports:
+        conductor = _Conductor(out, runtime, stop, live, announce or log.info,
+                               capacities or Capacities(), remote, reports.wait_ready)
+        # Each load's Locust interpreter starts while the previous run is analysed.
+        with standby_generators():
+            for (one, _), group in stack_groups(experiments, arch).items():
+                if stop.is_set():
+                    break
+                conductor.on_stack(one, group)
+        result = conductor.result
+        for experiment in experiments:
             if stop.is_set():
                 break
-            conductor.on_stack(one, group)
-    result = conductor.result
-    for experiment in experiments:
-        if stop.is_set():
-            break
-        try:
-            result.across += _judge_across(experiment, conductor.done.get(experiment.name, {}),
-                                           suite_archs(experiment, arch))
-        except GatecrashError as exc:
-            result.errors.append(str(exc))
-    _write_reports(result.runs)
+            try:
+                result.across += _judge_across(experiment,
+                                               conductor.done.get(experiment.name, {}),
+                                               suite_archs(experiment, arch))
+            except GatecrashError as exc:
+                result.errors.append(str(exc))
+        reports.write([run.run_dir for run in result.runs])
     return result

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import psutil
 import pytest
 
 from dashboards.errors import RunFolderError
 from dashboards.report import write_run_report
-from dashboards.run_reports import write_run_reports
+from dashboards.run_reports import report_writers, write_run_reports
 from tests.dashboards.runfolders import RunSpec, make_run
 
 # What differs between two writings of one report: the time it was written, and
@@ -39,3 +40,24 @@ def test_a_worker_s_error_reaches_the_caller(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-run"
     with pytest.raises(RunFolderError, match="no-such-run"):
         write_run_reports([good, missing], workers=2)
+
+
+def _report_workers() -> list[psutil.Process]:
+    """Live processes forked by this process's fork server (the report workers)."""
+    servers = [p for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
+    return [w for s in servers for w in s.children()
+            if w.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_writers_started_ahead_are_up_before_the_reports_and_gone_after(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path, RunSpec(run_id=f"run-{i}")) for i in range(2)]
+    with report_writers(2) as writers:
+        writers.wait_ready()
+        # Forked by the server that imported the report code, before any report.
+        workers = _report_workers()
+        assert workers and not (tmp_path / "run-0" / "report.html").exists()
+        assert writers.write(runs) == [r / "report.html" for r in runs]
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    with report_writers(1) as alone:  # one core: no worker, written here
+        alone.wait_ready()
+        assert alone.pool is None and alone.write(runs[:1]) == [runs[0] / "report.html"]

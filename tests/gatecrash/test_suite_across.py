@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dashboards.run_reports import write_run_reports
 from gatecrash.experiment import Experiment
 from gatecrash.runner import RunResult
-from gatecrash.suite import SuiteResult, _judge_across, _write_reports
+from gatecrash.suite import SuiteResult, _judge_across
 from records import RunWindows, read_run
 from tests.gatecrash.recorded import T0, recorded, spaced
 
@@ -30,7 +31,8 @@ def run(tmp_path: Path, arch: str, failures: int) -> RunResult:
 def test_the_verdict_across_goes_into_both_runs(tmp_path: Path) -> None:
     runs = {"single": run(tmp_path, "single", 60), "dual": run(tmp_path, "dual", 0)}
     (verdict,) = _judge_across(EXPERIMENT, runs, ["single", "dual"])
-    _write_reports(list(runs.values()))  # as run_suite does once every verdict is in
+    # As run_suite does once every verdict is in.
+    write_run_reports([r.run_dir for r in runs.values()])
     assert (verdict.arch, verdict.verdict, verdict.method) == ("dual vs single", "holds",
                                                                "bootstrap")
     for arch in runs:
