@@ -2,8 +2,9 @@
 
 While it runs, `SweepRun.check` judges each step once its rows are in (it reads
 the rows only then, and only the parts it has not read) and stops the load as
-soon as the knee is decided, so the architecture is not driven far past it. When it is over, `SweepRun.finish` judges every step again on all the
-rows (dashboards.sweep: the step rule, the knee rule, the interval), writes
+soon as the knee is decided, so the architecture is not driven far past it.
+When it is over, `SweepRun.finish` judges every step again on all the rows
+(dashboards.sweep: the step rule, the knee rule, the interval), writes
 capacity.json, and gives the run's baseline window: the steps up to the knee,
 where what the architecture costs below its capacity is measured
 (`cpu_ms_per_request@baseline`).
