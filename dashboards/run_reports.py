@@ -13,10 +13,12 @@ nothing but the reports, and no measured second any CPU.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from dashboards.report import write_run_report
 __all__ = ["ReportWriters", "report_writers", "write_run_reports"]
 
 REPORT_MODULE = "dashboards.report"
+
+log = logging.getLogger(__name__)
 
 
 class ReportWriters:
@@ -43,13 +47,20 @@ class ReportWriters:
             self._started = [self.pool.submit(os.getpid) for _ in range(self.workers)]
 
     def wait_ready(self) -> None:
-        """Until the server's imports are done and its workers forked."""
-        for started in self._started:
-            started.result()
+        """Until the server's imports are done and its workers forked. Workers that
+        could not start (a caller's script re-run by the server and failing) leave
+        the reports to this process, as with one core."""
+        try:
+            for started in self._started:
+                started.result()
+        except BrokenProcessPool:
+            log.warning("the report workers did not start; reports are written here")
+            self.close()
 
     def write(self, run_dirs: Sequence[Path]) -> list[Path]:
         """Each run's report (as `write_run_report`), in order. One run, or one
         core, is written here."""
+        self.wait_ready()
         if self.pool is None or len(run_dirs) < 2:
             return [write_run_report(d) for d in run_dirs]
         return list(self.pool.map(write_run_report, run_dirs))
