@@ -35,7 +35,7 @@ from dashboards.estimates import (
     window_estimate,
     window_value,
 )
-from dashboards.intervals import IntervalOptions, Measurement
+from dashboards.intervals import IntervalOptions
 from dashboards.metrics import (
     WINDOW_ESTIMATORS,
     WINDOW_METRIC_SPECS,
@@ -43,6 +43,7 @@ from dashboards.metrics import (
     MetricSpec,
 )
 from dashboards.rows import Selector
+from dashboards.sample_sizes import Measurement
 from dashboards.windows import Windows
 
 __all__ = [

@@ -26,11 +26,12 @@ import numpy as np
 
 from dashboards.errors import DashboardsError, SelectorError
 from dashboards.estimates import RunData
-from dashboards.intervals import Estimate, IntervalOptions, Measurement, bootstrap_estimate
+from dashboards.intervals import Estimate, IntervalOptions, bootstrap_estimate
 from dashboards.metrics import MetricSpec
 from dashboards.resampling import ResampledRef
 from dashboards.resources import COMPONENT_KEY, ResourceSeconds, cpu_ms_per_request, rss_mb
 from dashboards.rows import Selector
+from dashboards.sample_sizes import Measurement
 from dashboards.sweep import capacity_estimate
 from dashboards.windows import get_window, rows_span
 

@@ -15,18 +15,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from dashboards.intervals import (
-    Estimate,
-    IntervalOptions,
-    Measurement,
-    method_label,
-    observed,
-    proportion,
-)
+from dashboards.intervals import Estimate, IntervalOptions, method_label, observed, proportion
 from dashboards.metrics import WINDOW_ESTIMATORS, WINDOW_METRICS, window_samples
 from dashboards.outcomes import prepare_rows
 from dashboards.recovery import failover_estimate, lost_counts, recover_estimate
 from dashboards.rows import Selector
+from dashboards.sample_sizes import Measurement
 from dashboards.samples import Sample
 from dashboards.windows import Windows, get_window, rows_span
 from records.capacity import CapacityRecord

@@ -27,7 +27,6 @@ from dashboards.intervals import (
     BOOTSTRAP,
     Estimate,
     IntervalOptions,
-    Measurement,
     bootstrap_estimate,
     observed,
     proportion,
@@ -35,6 +34,7 @@ from dashboards.intervals import (
 )
 from dashboards.outcomes import prepare_rows
 from dashboards.rows import Selector, base_selector, selector_mask
+from dashboards.sample_sizes import Measurement
 from dashboards.samples import Sample
 from dashboards.windows import Window, slice_window
 

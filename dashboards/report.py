@@ -14,10 +14,11 @@ from pathlib import Path
 from dashboards.analysis import METRICS, TABLE_METRICS, fault_summary, window_estimates
 from dashboards.differences import differences_html, domains
 from dashboards.figures import comparison_figure, timeline_figure
-from dashboards.intervals import Estimate, Measurement, method_label
+from dashboards.intervals import Estimate, method_label
 from dashboards.pages import figure_html, page, when, write_page
 from dashboards.panels import run_panels, run_span
 from dashboards.runs import load_run
+from dashboards.sample_sizes import Measurement
 from dashboards.sweep_tables import sweep_html
 from dashboards.tables import (
     Html,

@@ -30,7 +30,6 @@ from dashboards.intervals import (
     Decision,
     Estimate,
     IntervalOptions,
-    Measurement,
     RankComparison,
     combine,
     decide,
@@ -38,6 +37,7 @@ from dashboards.intervals import (
 )
 from dashboards.metrics import WINDOW_METRIC_SPECS
 from dashboards.resampling import ResampledRef, resampled_estimate
+from dashboards.sample_sizes import Measurement
 from gatecrash.hypothesis import MIRRORED, Comparison, MetricRef
 
 __all__ = ["Judgement", "judge_comparison"]

@@ -18,11 +18,10 @@ from dashboards.intervals import (
     RESOLUTION,
     Decision,
     Estimate,
-    bootstrap_samples_needed,
     decide,
     method_label,
-    quantile_bound_min_samples,
 )
+from dashboards.sample_sizes import bootstrap_samples_needed, quantile_bound_min_samples
 from gatecrash.judgement import DIFFERENCE, Judgement
 
 __all__ = ["needed", "number", "reason"]

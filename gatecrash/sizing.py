@@ -35,11 +35,10 @@ from dashboards.intervals import (
     decide,
     method_label,
     proportion,
-    proportion_samples_needed,
-    quantile_bound_min_samples,
 )
 from dashboards.metrics import WINDOW_METRIC_SPECS
 from dashboards.rows import REQUEST_COLUMNS, RESPONSE_COLUMNS
+from dashboards.sample_sizes import proportion_samples_needed, quantile_bound_min_samples
 from gatecrash.capacities import Capacities
 from gatecrash.errors import InputError
 from gatecrash.experiment import Experiment, HypothesisSpec

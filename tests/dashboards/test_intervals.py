@@ -12,18 +12,20 @@ from dashboards.intervals import (
     Decision,
     Estimate,
     bootstrap_estimate,
-    bootstrap_samples_needed,
     combine,
     decide,
     method_label,
     observed,
     proportion,
-    proportion_samples_needed,
     quantile,
-    quantile_bound_min_samples,
-    quantile_samples_needed,
     rank_compare,
     with_resolution,
+)
+from dashboards.sample_sizes import (
+    bootstrap_samples_needed,
+    proportion_samples_needed,
+    quantile_bound_min_samples,
+    quantile_samples_needed,
 )
 
 Z95 = 1.959963984540054
