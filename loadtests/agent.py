@@ -35,9 +35,10 @@ from loadtests.errors import LoadError
 from loadtests.hostguard import check_host
 from loadtests.layout import RunPaths
 from loadtests.live import WorkerLive, write_worker_live
+from loadtests.master import MasterRelay
 from loadtests.plans import MixPicker
 from loadtests.recorder import RowRecorder
-from loadtests.relay import SCHEDULE_DONE_MSG, MasterRelay, WorkerRelay
+from loadtests.relay import SCHEDULE_DONE_MSG, WorkerRelay
 from loadtests.remote import WORKER_NAME_ENV
 from loadtests.shapes import ArrivalSchedule, Ramp
 from loadtests.spec import LoadSpec
