@@ -27,7 +27,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 API_KEY_ENV = "GATECRASH_API_KEY"
 # Set by `gatecrash worker`: this Locust worker has no run folder and gets its
-# config from the master (loadtests.relay).
+# config from the master (loadtests.master).
 REMOTE_WORKER_ENV = "GATECRASH_REMOTE_WORKER"
 
 

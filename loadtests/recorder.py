@@ -9,7 +9,7 @@ the buffer and hands the rows to a single writer thread, which builds the Arrow
 table and writes `rows/part-<worker>-<n>.parquet` via a temp name + rename, so
 an aborted run keeps every finished part and never a half-written one. A remote
 worker has no run folder: its flush hands the rows to a sink (the row channel's
-outbox, loadtests.relay) and its master writes the parts.
+outbox, loadtests.relay) and its master writes the parts (loadtests.master).
 """
 
 from __future__ import annotations
