@@ -60,12 +60,12 @@ def _segments() -> list[Segment]:
     return out
 
 
-def _old_check(run: SweepRun, state: dict[str, float], now: float) -> str | None:
+def _old_check(run: SweepRun, folder: Path, state: dict[str, float], now: float) -> str | None:
     """The check before this change: every part read each second."""
     if now < state["next"]:
         return None
     state["next"] = now + CHECK_EVERY_S
-    rows = read_rows(run.run_dir, [])
+    rows = read_rows(folder, [])
     if rows.empty:
         return None
     passed = step_outcomes(rows, run.plan, run.slo, now, run.settle_s)
@@ -91,7 +91,7 @@ def _replay(folder: Path, seconds: list[Path], new: bool, experiment: Experiment
         for _ in range(round(1 / TICK_S)):
             now += TICK_S
             started = time.process_time()
-            stopped = run.check(now) if new else _old_check(run, state, now)
+            stopped = run.check(now) if new else _old_check(run, folder, state, now)
             cpu += time.process_time() - started
             if stopped:
                 return cpu, round(now - T0, 2)

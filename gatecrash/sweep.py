@@ -54,7 +54,6 @@ class SweepRun:
         self.plan = sweep_plan(spec)
         self.pool = spec.max_users
         self.slo = slo
-        self.run_dir = run_dir
         self.settle_s = slo.p95_ms / 1000 + ROWS_FLUSH_S
         self.stopped: str | None = None
         self.stopped_at: float | None = None
